@@ -1,0 +1,64 @@
+"""Online dictionary learning (Mairal et al. 2010) for complex units: 2×2 block coordinate descent."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .normalize import normalize_units
+
+
+class OnlineRule:
+    """Sufficient statistics A = Σ c cᵀ (2K, 2K), B = Σ c xᵀ (2K, M) with forgetting, then one
+    sweep of exact block minimisation over units (the 2×2 block [k, K+k] of each unit), each
+    followed by the unit's normalisation.
+
+    The weighted reconstruction Σ_m w_m (x − Wᵀc)_m² separates over features, so the weights cancel
+    from each block's normal equations: the block update is exact for any weights.
+    Forgetting: after batch t the statistics are β A + (new), β = 1 − 1/min(t, memory), a running
+    mean over the first `memory` batches and then an exponential window of about `memory` batches.
+    A short memory forgets the codes inferred under the early, poor dictionaries; on planted data
+    memory=10 recovered every unit where scikit-learn's slower schedule stalled in mixed planes.
+    """
+
+    def __init__(self, memory: int = 10):
+        self.memory = max(int(memory), 1)
+        self.A: np.ndarray | None = None
+        self.B: np.ndarray | None = None
+        self.n_batches = 0
+
+    def _forget(self) -> float:
+        return 1.0 - 1.0 / min(self.n_batches + 1, self.memory)
+
+    def update(self, W: np.ndarray, C: np.ndarray, X: np.ndarray, normalize: str,
+               flip: bool) -> None:
+        """One update in place. W float64 (2K, M); C (N, 2K) codes; X (N, M) frames."""
+        K2, M = W.shape
+        K = K2 // 2
+        C = C.astype(np.float64)
+        if self.A is None:
+            self.A = np.zeros((K2, K2))
+            self.B = np.zeros((K2, M))
+        beta = self._forget()
+        self.A *= beta
+        self.A += C.T @ C / C.shape[0]
+        self.B *= beta
+        self.B += C.T @ X.astype(np.float64) / C.shape[0]
+        self.n_batches += 1
+        scale = np.trace(self.A) / K2
+        for k in range(K):
+            idx = [k, K + k]
+            Abb = self.A[np.ix_(idx, idx)]
+            if np.trace(Abb) <= 1e-10 * scale:  # unit unused so far: leave it
+                continue
+            rhs = self.B[idx] - self.A[idx] @ W + Abb @ W[idx]
+            W[idx] = np.linalg.solve(Abb + 1e-10 * scale * np.eye(2), rhs)
+            normalize_units(W, normalize, flip, units=slice(k, k + 1))
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able scalars and the statistics arrays, to checkpoint and resume."""
+        return {"n_batches": self.n_batches, "A": self.A, "B": self.B}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.n_batches = int(state.get("n_batches", 0))
+        self.A, self.B = state.get("A"), state.get("B")

@@ -1,0 +1,29 @@
+"""Install csc: complex-valued sparse coding of video (Cadieu & Olshausen 2012)."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="csc",
+    version="0.1.0",
+    description="Complex-valued sparse coding of video: amplitudes (form) and phases (motion), "
+    "CPU (NumPy + Numba) and GPU (CuPy + CUDA).",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["csc", "csc.*"]),
+    install_requires=[
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "numba>=0.58",
+        "imageio>=2.31",
+        "av>=11",
+        "tqdm>=4.60",
+        "matplotlib>=3.7",
+    ],
+    extras_require={
+        "gpu": ["cupy-cuda12x>=13"],
+        "test": ["pytest>=7", "cvxpy>=1.4", "clarabel>=0.6"],
+        "bench": ["skglm>=0.3", "spams-bin>=2.6", "threadpoolctl>=3"],
+    },
+)

@@ -1,0 +1,160 @@
+"""encode: the convex optimum, monotone descent and stationarity, precision and determinism."""
+import numpy as np
+import pytest
+
+import csc
+from csc.proxes import prox_codes
+from csc.energy import recon_gradient_codes, slowness_l2_gradient
+from conftest import random_problem
+
+ALL_PRIORS = [
+    dict(sparsity="l1", lam=0.4),
+    dict(sparsity="l1", lam=0.4, slowness="l2", kappa=0.5),
+    dict(sparsity="l1", lam=0.4, slowness="l1", kappa=0.5),
+    dict(sparsity="cauchy", lam=0.4, sigma=0.4),
+    dict(sparsity="cauchy", lam=0.4, sigma=0.4, slowness="l2", kappa=0.5),
+]
+
+
+def _group_lasso_cvxpy(X, D, w, lam):
+    """Optimal energy of the convex case by an independent conic solver (Clarabel via cvxpy)."""
+    cp = pytest.importorskip("cvxpy")
+    B, T, M = X.shape
+    K = D.shape[0]
+    W = np.concatenate([D.real, D.imag])  # (2K, M)
+    C = cp.Variable((B * T, 2 * K))
+    Xf = X.reshape(B * T, M)
+    resid = cp.multiply(Xf - C @ W, np.sqrt(w)[None, :])
+    groups = cp.hstack([cp.norm(cp.hstack([C[:, [k]], C[:, [K + k]]]), 2, axis=1)
+                        for k in range(K)])
+    prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(resid) + lam * cp.sum(groups)))
+    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    return prob.value
+
+
+def test_convex_case_reaches_the_optimum(rng):
+    X, D, _, w = random_problem(rng, B=3, T=4, K=6, M=12)
+    lam = 0.5
+    Z, info = csc.encode(X, D, lam=lam, weights=w, max_iter=20000, tol=1e-10, return_info=True)
+    ours = csc.energy(X, Z, D, lam=lam, weights=w)["total"]
+    ref = _group_lasso_cvxpy(X, D, w, lam)
+    assert info.converged
+    assert abs(ours - ref) <= 1e-5 * abs(ref)
+    assert ours <= ref * (1 + 1e-7)  # never "better than optimal" beyond solver noise
+
+
+def test_lam_max_gives_zero_codes(rng):
+    X, D, _, w = random_problem(rng)
+    Wd = np.concatenate([D.real, D.imag]) * w  # W diag(w): gradient at zero is −W diag(w) x
+    corr = X.reshape(-1, X.shape[-1]) @ Wd.T
+    K = D.shape[0]
+    lam_max = np.max(np.hypot(corr[:, :K], corr[:, K:]))
+    Z = csc.encode(X, D, lam=lam_max * 1.0001, weights=w)
+    assert np.all(Z == 0)
+    Z = csc.encode(X, D, lam=lam_max * 0.99, weights=w)
+    assert np.count_nonzero(Z) > 0
+
+
+@pytest.mark.parametrize("prior", ALL_PRIORS, ids=lambda p: f"{p['sparsity']}-"
+                         f"{p.get('slowness', 'none')}")
+def test_energy_decreases_monotonically(rng, prior):
+    """The energy of the k-th iterate, evaluated independently by `csc.energy`, never rises."""
+    X, D, _, w = random_problem(rng, B=2, T=8, K=6, M=10)
+    energies = []
+    for k in range(1, 31):
+        Z = csc.encode(X, D, weights=w, max_iter=k, tol=0.0, **prior)
+        energies.append(csc.energy(X, Z, D, weights=w, **prior)["total"])
+    energies = np.array(energies)
+    assert np.all(np.diff(energies) <= 1e-10 * energies[0])
+    assert energies[-1] < energies[0]
+
+
+def _stationarity_residual(X, Z, D, w, prior, tau):
+    """‖z − prox(z − τ∇f(z))‖ / ‖z‖ computed from the NumPy reference gradients."""
+    g = recon_gradient_codes(X, Z, D, w)
+    if prior.get("slowness") == "l2":
+        g = g + slowness_l2_gradient(Z, prior["kappa"])
+    P = prox_codes(Z - tau * g, tau, weights=w, **prior)
+    return np.linalg.norm(P - Z) / np.linalg.norm(Z)
+
+
+@pytest.mark.parametrize("prior", ALL_PRIORS, ids=lambda p: f"{p['sparsity']}-"
+                         f"{p.get('slowness', 'none')}")
+def test_returns_a_stationary_point(rng, prior):
+    X, D, _, w = random_problem(rng, B=2, T=8, K=6, M=10)
+    Z, info = csc.encode(X, D, weights=w, max_iter=5000, tol=1e-9, return_info=True, **prior)
+    tau = 1.0 / info.lipschitz
+    assert info.converged
+    assert info.residual < 1e-6
+    assert _stationarity_residual(X, Z, D, w, prior, tau) < 1e-6
+    # the reported final energy is the true energy of the returned codes
+    e = csc.energy(X, Z, D, weights=w, **prior)["total"]
+    assert info.energies[-1] == pytest.approx(e, rel=1e-9)
+
+
+@pytest.mark.parametrize("prior", ALL_PRIORS, ids=lambda p: f"{p['sparsity']}-"
+                         f"{p.get('slowness', 'none')}")
+def test_float32_and_float64_agree(rng, prior):
+    X, D, _, w = random_problem(rng, B=2, T=8, K=6, M=10)
+    kw = dict(weights=w, max_iter=3000, tol=1e-7, **prior)
+    Z64 = csc.encode(X, D, **kw)
+    Z32 = csc.encode(X.astype(np.float32), D.astype(np.complex64), **kw)
+    assert Z32.dtype == np.complex64 and Z64.dtype == np.complex128
+    e64 = csc.energy(X, Z64, D, **{k: v for k, v in kw.items() if k not in ("max_iter", "tol")})
+    e32 = csc.energy(X, Z32, D, **{k: v for k, v in kw.items() if k not in ("max_iter", "tol")})
+    assert e32["total"] == pytest.approx(e64["total"], rel=1e-4)
+    if prior["sparsity"] == "l1" and prior.get("slowness", "none") == "none":  # unique optimum
+        np.testing.assert_allclose(Z32, Z64, atol=2e-3)
+
+
+def test_same_input_same_result(rng):
+    X, D, _, _ = random_problem(rng, B=4, T=16, K=8, M=12, dtype=np.float32)
+    for prior in ALL_PRIORS:
+        a = csc.encode(X, D, max_iter=50, **prior)
+        b = csc.encode(X, D, max_iter=50, **prior)
+        assert np.array_equal(a, b)
+
+
+def test_warm_start_is_used(rng):
+    X, D, _, w = random_problem(rng)
+    Z, info = csc.encode(X, D, lam=0.3, weights=w, tol=1e-8, max_iter=5000, return_info=True)
+    _, info2 = csc.encode(X, D, lam=0.3, weights=w, tol=1e-8, max_iter=5000, init=Z,
+                          return_info=True)
+    assert info2.n_iter < info.n_iter / 4
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(sparsity="l0"), "unknown sparsity"),
+    (dict(slowness="l3"), "unknown slowness"),
+    (dict(sparsity="cauchy", slowness="l1"), "not supported"),
+    (dict(lam=-1.0), "lam"),
+    (dict(sigma=0.0), "sigma"),
+    (dict(kappa=np.nan), "kappa"),
+    (dict(weights=np.ones(3)), "weights"),
+    (dict(weights=-1.0), "weights"),
+    (dict(max_iter=0), "max_iter"),
+    (dict(tol=-1.0), "tol"),
+    (dict(backend="tpu"), "backend"),
+])
+def test_bad_arguments_raise_value_error(rng, kwargs, match):
+    X, D, _, _ = random_problem(rng)
+    with pytest.raises(ValueError, match=match):
+        csc.encode(X, D, **kwargs)
+
+
+def test_bad_data_raises_value_error(rng):
+    X, D, Z, _ = random_problem(rng)
+    with pytest.raises(ValueError, match="real-valued"):
+        csc.encode(X + 0j, D)
+    bad = X.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        csc.encode(bad, D)
+    with pytest.raises(ValueError, match="shape"):
+        csc.encode(X[0], D)
+    with pytest.raises(ValueError, match="features"):
+        csc.encode(X, D[:, :-1])
+    with pytest.raises(ValueError, match="Z must have shape"):
+        csc.energy(X, Z[..., :-1], D)
+    with pytest.raises(ValueError, match="gpu"):
+        csc.encode(X, D, backend="gpu")

@@ -1,0 +1,114 @@
+"""Each prox against numerical minimisation of its defining problem (scipy.optimize)."""
+import numpy as np
+import pytest
+from scipy.optimize import minimize, minimize_scalar
+
+from csc.cpu.amplitude import cauchy_amplitude, soft_amplitude, tv_denoise
+from csc.proxes import prox_codes
+
+
+def _scalar_min(f, r):
+    """Global minimiser of f on [0, r]: a fine grid, then bounded refinement around the best."""
+    grid = np.linspace(0, r, 2001)
+    i = int(np.argmin([f(s) for s in grid]))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+    res = minimize_scalar(f, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12})
+    return min((res.x, grid[i]), key=f)
+
+
+def test_soft_amplitude_matches_minimisation(rng):
+    for r, t in rng.uniform(0, 3, (50, 2)):
+        f = lambda s: 0.5 * (r - s) ** 2 + t * s
+        assert soft_amplitude(r, t) == pytest.approx(_scalar_min(f, r), abs=1e-7)
+
+
+@pytest.mark.parametrize("regime", ["random", "three_roots"])
+def test_cauchy_amplitude_matches_minimisation(rng, regime):
+    """Includes the non-convex regime (small σ, large τλ) where the cubic has three real roots and
+    the objective two local minima."""
+    for _ in range(80):
+        if regime == "random":
+            r, t, sigma = rng.uniform(0, 4), rng.uniform(0, 2), rng.uniform(0.05, 2)
+        else:
+            sigma = rng.uniform(0.05, 0.2)
+            t = rng.uniform(0.05, 0.6)
+            r = rng.uniform(0.5, 2.0)
+        f = lambda s: 0.5 * (r - s) ** 2 + t * np.log1p(s * s / sigma**2)
+        s = cauchy_amplitude(r, t, sigma)
+        ref = _scalar_min(f, r)
+        assert f(s) <= f(ref) + 1e-12
+        assert s == pytest.approx(ref, abs=1e-5)
+
+
+def _tv_reference(y, lam):
+    """TV denoising as a smooth QP (x, d⁺, d⁻ ≥ 0 with Δx = d⁺ − d⁻) solved by SLSQP."""
+    n = len(y)
+    f = lambda v: 0.5 * np.sum((v[:n] - y) ** 2) + lam * np.sum(v[n:])
+    grad = lambda v: np.concatenate([v[:n] - y, lam * np.ones(2 * (n - 1))])
+    A = np.zeros((n - 1, 3 * n - 2))
+    for i in range(n - 1):
+        A[i, i + 1], A[i, i] = 1, -1
+        A[i, n + i], A[i, 2 * n - 1 + i] = -1, 1
+    bounds = [(None, None)] * n + [(0, None)] * (2 * (n - 1))
+    v0 = np.concatenate([y, np.maximum(np.diff(y), 0), np.maximum(-np.diff(y), 0)])
+    res = minimize(f, v0, jac=grad, bounds=bounds, method="SLSQP",
+                   constraints=[{"type": "eq", "fun": lambda v: A @ v, "jac": lambda v: A}],
+                   options={"ftol": 1e-14, "maxiter": 1000})
+    return res.x[:n]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 20])
+def test_tv_denoise_matches_qp(rng, n):
+    for lam in (0.0, 0.05, 0.3, 1.0, 10.0):
+        y = rng.standard_normal(n) + np.repeat(rng.standard_normal(3), (n + 2) // 3)[:n]
+        out = np.empty(n)
+        tv_denoise(y, out, n, lam)
+        obj = lambda x: 0.5 * np.sum((x - y) ** 2) + lam * np.sum(np.abs(np.diff(x)))
+        if n == 1:
+            np.testing.assert_allclose(out, y)
+            continue
+        ref = _tv_reference(y, lam)
+        assert obj(out) <= obj(ref) + 1e-9
+        np.testing.assert_allclose(out, ref, atol=1e-5)
+
+
+def _complex_objective(z, y, tau, lam, sigma, kappa, sparsity, slowness):
+    a = np.abs(z)
+    g = lam * (a.sum() if sparsity == "l1" else np.log1p(a**2 / sigma**2).sum())
+    if slowness == "l1":
+        g += kappa * np.abs(np.diff(a)).sum()
+    return 0.5 * np.sum(np.abs(z - y) ** 2) + tau * g
+
+
+@pytest.mark.parametrize("sparsity,slowness", [("l1", "none"), ("cauchy", "none"),
+                                               ("l1", "l1")])
+def test_complex_prox_matches_minimisation(rng, sparsity, slowness):
+    """The prox on complex chains (B sequences × T frames × K units) minimises its defining
+    problem: no better point is found by Powell's method started from it or from Y itself."""
+    B, T, K = 2, 5, 3
+    tau, lam, sigma, kappa = 0.5, 0.8, 0.5, 0.6
+    Y = rng.standard_normal((B, T, K)) + 1j * rng.standard_normal((B, T, K))
+    P = prox_codes(Y, tau, sparsity=sparsity, lam=lam, sigma=sigma, slowness=slowness,
+                   kappa=kappa)
+    for b in range(B):
+        for k in range(K):
+            y, p = Y[b, :, k], P[b, :, k]
+            f = lambda v: _complex_objective(v[:T] + 1j * v[T:], y, tau, lam, sigma, kappa,
+                                             sparsity, slowness)
+            best = f(np.concatenate([p.real, p.imag]))
+            for start in (np.concatenate([y.real, y.imag]),
+                          np.concatenate([p.real, p.imag]) + 0.01 * rng.standard_normal(2 * T)):
+                res = minimize(f, start, method="Powell",
+                               options={"xtol": 1e-10, "ftol": 1e-13, "maxfev": 200000})
+                assert best <= res.fun + 1e-8
+
+
+def test_prox_keeps_phase(rng):
+    Y = rng.standard_normal((2, 4, 3)) + 1j * rng.standard_normal((2, 4, 3))
+    for kw in (dict(lam=0.3), dict(sparsity="cauchy", lam=0.3), dict(lam=0.3, slowness="l1",
+                                                                      kappa=0.5)):
+        P = prox_codes(Y, 1.0, **kw)
+        nz = np.abs(P) > 0
+        np.testing.assert_allclose(np.angle(P[nz]), np.angle(Y[nz]), atol=1e-12)
+        if kw.get("slowness") != "l1":  # pointwise priors only shrink (TV may raise a dip)
+            assert np.all(np.abs(P) <= np.abs(Y) + 1e-12)
