@@ -55,6 +55,9 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from csc.model import codes_to_real, dictionary_to_real
+from csc.synthetic import random_dictionary
+
 SEQ_LEN = 64
 """Frames per sequence: N frames are laid out as ``N // SEQ_LEN`` sequences."""
 
@@ -108,25 +111,11 @@ class Problem:
 
     def real_dict(self, dtype: Any = np.float64) -> np.ndarray:
         """Real-form dictionary ``W = [D.real; D.imag]``, shape (2K, M)."""
-        return real_form(self.D).astype(dtype)
+        return dictionary_to_real(self.D).astype(dtype)
 
     def frames(self, dtype: Any = np.float64) -> np.ndarray:
         """Data as a (N, M) matrix of frames."""
         return self.X.reshape(-1, self.n_features).astype(dtype)
-
-
-def real_form(D: np.ndarray) -> np.ndarray:
-    """Return ``np.concatenate([D.real, D.imag])`` (2K, M)."""
-    return np.concatenate([D.real, D.imag])
-
-
-def random_dictionary(n_units: int, n_features: int, rng: np.random.Generator) -> np.ndarray:
-    """Complex Gaussian dictionary (K, M) whose complex rows have unit l2 norm.
-
-    Unit complex-row norm means ``||W[k]||^2 + ||W[K+k]||^2 = 1`` for each pair.
-    """
-    D = rng.standard_normal((n_units, n_features)) + 1j * rng.standard_normal((n_units, n_features))
-    return D / np.linalg.norm(D, axis=1, keepdims=True)
 
 
 def planted_codes(n_seq: int, n_units: int, density: float, rng: np.random.Generator) -> np.ndarray:
@@ -171,25 +160,19 @@ def make_problem(
     if n_frames % SEQ_LEN:
         raise ValueError(f"n_frames={n_frames} must be a multiple of {SEQ_LEN}")
     rng = np.random.default_rng(seed)
-    D = random_dictionary(n_units, n_features, rng)
+    D = random_dictionary(n_units, n_features, rng, normalize="complex")
     Z = planted_codes(n_frames // SEQ_LEN, n_units, density, rng)
     clean = (Z.conj() @ D).real
     X = clean + noise * np.sqrt(np.mean(clean**2)) * rng.standard_normal(clean.shape)
     X = X.astype(np.float32)
     weights = np.ones(n_features)
-    lmax = lam_max_of(X.reshape(-1, n_features).astype(np.float64), real_form(D), weights)
+    lmax = lam_max_of(X.reshape(-1, n_features).astype(np.float64), dictionary_to_real(D), weights)
     return Problem(D=D, X=X, lam=LAM_RATIO * lmax, lam_max=lmax, weights=weights)
 
 
 # --------------------------------------------------------------------------- #
 # Common evaluation                                                           #
 # --------------------------------------------------------------------------- #
-
-
-def codes_from_complex(Z: np.ndarray) -> np.ndarray:
-    """Complex codes (..., K) -> real-form codes (N, 2K) float64 ``[Re z, Im z]``."""
-    K = Z.shape[-1]
-    return np.concatenate([Z.real, Z.imag], axis=-1).reshape(-1, 2 * K).astype(np.float64)
 
 
 def objective(problem: Problem, C: np.ndarray) -> float:
@@ -378,7 +361,7 @@ def csc_runner(csc: Any, problem: Problem, backend: str) -> Runner:
 
     def run(setting: dict) -> "tuple[np.ndarray, float, Optional[float]]":
         Z, seconds, info = csc_encode(csc, problem, np.float32, backend, return_info=True, **setting)
-        return codes_from_complex(Z), seconds, float(_info_get(info, "n_iter"))
+        return codes_to_real(Z, np.float64), seconds, float(_info_get(info, "n_iter"))
 
     return run
 
@@ -422,7 +405,7 @@ def csc_fixed_iter(csc: Any, problem: Problem, backend: str, repeats: int) -> di
 def csc_reference(csc: Any, problem: Problem, backend: str, max_iter: int) -> "tuple[np.ndarray, dict]":
     """High-accuracy float64 ``csc.encode`` (tol=1e-9) used for ``E*``."""
     Z, seconds, info = csc_encode(csc, problem, np.float64, backend, tol=1e-9, max_iter=max_iter, return_info=True)
-    return codes_from_complex(Z), {
+    return codes_to_real(Z, np.float64), {
         "seconds": seconds,
         "n_iter": int(_info_get(info, "n_iter")),
         "converged": bool(_info_get(info, "converged")),
@@ -665,10 +648,49 @@ def bench_size(n_frames: int, cfg: Config, args: argparse.Namespace, gemm: dict)
             s["floor_ratio"] = tpi / gemm["floor_s_per_iter"]
             s["overhead"] = 1 - gemm["floor_s_per_iter"] / tpi
     if csc is not None and csc_error is None:
+        out["csc_by_prior"] = csc_cost_by_prior(problem, args.backend, gemm["floor_s_per_iter"],
+                                                cfg.csc_repeats)
         out["csc_memory"] = csc_peak_memory(problem, args.backend)
     else:
         out["csc_memory"] = {"error": csc_error or "csc not installed"}
     return out
+
+
+PRIOR_SETTINGS = {
+    "l1": dict(sparsity="l1"),
+    "l1 + l2 slowness": dict(sparsity="l1", slowness="l2", kappa=0.5),
+    "l1 + TV slowness": dict(sparsity="l1", slowness="l1", kappa=0.5),
+    "cauchy": dict(sparsity="cauchy", sigma=0.4),
+    "cauchy + l2 slowness": dict(sparsity="cauchy", sigma=0.4, slowness="l2", kappa=0.5),
+}
+
+
+def csc_cost_by_prior(problem: Problem, backend: str, floor: float, repeats: int) -> dict:
+    """float32 ``csc.encode`` time per iteration (tol=0, 20 iterations, best of ``repeats``) for
+    every prior combination, and its ratio to the GEMM floor ``floor`` (s/iter)."""
+    import csc
+
+    out = {}
+    for name, prior in PRIOR_SETTINGS.items():
+        kw = dict(lam=problem.lam, weights=problem.weights, backend=backend, tol=0.0, **prior)
+        csc.encode(problem.X, problem.D.astype(np.complex64), max_iter=2, **kw)  # compile
+        best = np.inf
+        for _ in range(repeats):
+            t = time.perf_counter()
+            csc.encode(problem.X, problem.D.astype(np.complex64), max_iter=20, **kw)
+            best = min(best, time.perf_counter() - t)
+        out[name] = {"per_iter": best / 20, "floor_ratio": best / 20 / floor}
+    return out
+
+
+def prior_table(sizes: Sequence[dict]) -> str:
+    """Markdown table of csc time per iteration by prior, per size."""
+    rows = ["| prior | frames | time/iter (ms) | / GEMM floor |", "|---|---|---|---|"]
+    for size in sizes:
+        for name, r in size.get("csc_by_prior", {}).items():
+            rows.append(f"| {name} | {size['n_frames']} | {r['per_iter'] * 1e3:.2f} | "
+                        f"{r['floor_ratio']:.2f} |")
+    return "\n".join(rows)
 
 
 def _try_import(name: str) -> Any:
@@ -864,6 +886,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "wall_s": time.perf_counter() - t0,
     }
     print("\n" + markdown_table(sizes))
+    print("\n" + prior_table(sizes))
     print("\n" + memory_table(sizes))
     for size in sizes:
         ref = size["reference"]

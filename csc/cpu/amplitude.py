@@ -26,12 +26,33 @@ def _cauchy_objective(s, r, t, sigma2):
 
 
 @njit(cache=True)
+def _cubic_root(lo, hi, s, r, c, rs2):
+    """Root of the cubic p(s) = s³ − r s² + c s − rσ² in [lo, hi], where p(lo) ≤ 0 ≤ p(hi), by
+    Newton's method from s, falling back to bisection whenever a step leaves the bracket."""
+    for _ in range(60):
+        f = ((s - r) * s + c) * s - rs2
+        if f > 0.0:
+            hi = s
+        else:
+            lo = s
+        df = (3.0 * s - 2.0 * r) * s + c
+        s_new = s - f / df if df > 0.0 else 0.5 * (lo + hi)
+        if not (lo <= s_new <= hi):
+            s_new = 0.5 * (lo + hi)
+        if abs(s_new - s) <= 1e-9 * r:  # Newton's error is then ~1e-18 r
+            return s_new
+        s = s_new
+    return s
+
+
+@njit(cache=True)
 def cauchy_amplitude(r: float, t: float, sigma: float) -> float:
     """argmin_s≥0 ½(r − s)² + t·log(1 + s²/σ²), in float64.
 
-    Stationary points solve s³ − r s² + (σ² + 2t) s − r σ² = 0. For r > 0 the objective decreases
-    at s = 0 and increases at s = r, so the minimiser is the best real root in (0, r): solved in
-    closed form (Cardano / trigonometric) and polished by a guarded Newton step.
+    Stationary points solve p(s) = s³ − r s² + (σ² + 2t) s − r σ² = 0, and p(0) < 0 < p(r) for
+    r > 0, so the minimiser is a root in (0, r). p' = 0 at s± = (r ± √(r² − 3c))/3 (if real)
+    splits [0, r] into monotone pieces; each root is found by safeguarded Newton in its piece, and
+    when there are two candidate minima (three real roots) the lower objective wins.
     """
     if r <= 0.0:
         return 0.0
@@ -39,45 +60,26 @@ def cauchy_amplitude(r: float, t: float, sigma: float) -> float:
         return r
     sigma2 = sigma * sigma
     c = sigma2 + 2.0 * t
-    # depressed cubic y³ + p y + q with s = y + r/3
-    p = c - r * r / 3.0
-    q = -2.0 * r * r * r / 27.0 + r * c / 3.0 - r * sigma2
-    disc = 0.25 * q * q + p * p * p / 27.0
-    shift = r / 3.0
-    best = r
-    best_val = _cauchy_objective(r, r, t, sigma2)
-    n_roots = 0
-    roots = (0.0, 0.0, 0.0)
-    if disc > 0.0:
-        sq = math.sqrt(disc)
-        y = math.copysign(abs(-0.5 * q + sq) ** (1.0 / 3.0), -0.5 * q + sq) + math.copysign(
-            abs(-0.5 * q - sq) ** (1.0 / 3.0), -0.5 * q - sq)
-        roots = (y + shift, 0.0, 0.0)
-        n_roots = 1
-    else:
-        m = 2.0 * math.sqrt(max(-p / 3.0, 0.0))
-        arg = 0.0
-        if p < 0.0:
-            arg = 3.0 * q / (p * m)  # = (3q / 2p)·sqrt(−3/p)
-        arg = min(1.0, max(-1.0, arg))
-        theta = math.acos(arg) / 3.0
-        roots = (m * math.cos(theta) + shift,
-                 m * math.cos(theta - 2.0 * math.pi / 3.0) + shift,
-                 m * math.cos(theta - 4.0 * math.pi / 3.0) + shift)
-        n_roots = 3
-    for i in range(n_roots):
-        s = min(max(roots[i], 0.0), r)
-        # one guarded Newton polish on the cubic
-        f = ((s - r) * s + c) * s - r * sigma2
-        df = (3.0 * s - 2.0 * r) * s + c
-        if df != 0.0:
-            s_new = s - f / df
-            if 0.0 <= s_new <= r:
-                s = s_new
-        val = _cauchy_objective(s, r, t, sigma2)
-        if val < best_val:
-            best, best_val = s, val
-    return best
+    rs2 = r * sigma2
+    disc = r * r - 3.0 * c
+    # one fixed-point step s = r − 2ts/(σ² + s²) from s = r: close to the root when t ≪ σ²
+    guess = r - 2.0 * t * r / (sigma2 + r * r)
+    if disc <= 0.0:  # p increasing on [0, r]: one root
+        return _cubic_root(0.0, r, max(guess, 0.0), r, c, rs2)
+    sq = math.sqrt(disc)
+    s_max = (r - sq) / 3.0  # local maximum of p
+    s_min = (r + sq) / 3.0  # local minimum of p
+    p_max = ((s_max - r) * s_max + c) * s_max - rs2
+    p_min = ((s_min - r) * s_min + c) * s_min - rs2
+    if p_max < 0.0:  # the only root is right of the local minimum, where p is convex
+        return _cubic_root(s_min, r, max(guess, s_min), r, c, rs2)
+    low = _cubic_root(0.0, s_max, 0.0, r, c, rs2)  # p concave increasing here: start left
+    if p_min > 0.0:
+        return low
+    high = _cubic_root(s_min, r, r, r, c, rs2)
+    if _cauchy_objective(high, r, t, sigma2) <= _cauchy_objective(low, r, t, sigma2):
+        return high
+    return low
 
 
 @njit(cache=True, inline="always")

@@ -22,8 +22,11 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .amplitude import fused_lasso_amplitude, sparse_amplitude, sparse_value
+from .amplitude import SPARSE_L1, cauchy_amplitude, fused_lasso_amplitude
 
+# Reassociation lets LLVM vectorise the reductions; no flag that changes NaN/Inf semantics.
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+_TINY = 1e-30
 SLOW_NONE = 0
 SLOW_L2 = 1
 SLOW_L1 = 2
@@ -35,18 +38,23 @@ def _row_amplitudes(C, n, K, out):
         out[k] = math.sqrt(C[n, k] * C[n, k] + C[n, K + k] * C[n, K + k])
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, sigma, kappa,
                          sparsity, slowness, partials):
     N, K2 = Y.shape
     K = K2 // 2
     n_seq = N // n_frames
+    t_sparse = tau * lam
     for b in prange(n_seq):
         base = b * n_frames
         ay_prev = np.zeros(K)
         ay_cur = np.zeros(K)
         ay_next = np.zeros(K)
         ax_prev = np.zeros(K)
+        pu = np.empty(K, dtype=Y.dtype)
+        pv = np.empty(K, dtype=Y.dtype)
+        r = np.empty(K, dtype=Y.dtype)
+        s = np.empty(K, dtype=Y.dtype)
         if slowness == SLOW_L2:
             _row_amplitudes(Y, base, K, ay_cur)
         sp = 0.0
@@ -56,46 +64,62 @@ def _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, si
         for t in range(n_frames):
             n = base + t
             has_next = t + 1 < n_frames
-            if slowness == SLOW_L2 and has_next:
-                _row_amplitudes(Y, n + 1, K, ay_next)
-            for k in range(K):
-                yu = Y[n, k]
-                yv = Y[n, K + k]
-                gu = G[n, k]
-                gv = G[n, K + k]
-                if slowness == SLOW_L2:
+            # 1. gradient step (the l2 slowness gradient needs the neighbouring frames' amplitudes)
+            if slowness == SLOW_L2:
+                if has_next:
+                    _row_amplitudes(Y, n + 1, K, ay_next)
+                for k in range(K):
                     a = ay_cur[k]
+                    coef = 0.0
                     if a > 0.0:
-                        coef = 0.0
                         if t > 0:
                             coef += a - ay_prev[k]
                         if has_next:
                             coef += a - ay_next[k]
                         coef *= kappa / a
-                        gu += coef * yu
-                        gv += coef * yv
-                pu = yu - tau * gu
-                pv = yv - tau * gv
-                r = math.sqrt(pu * pu + pv * pv)
-                s = sparse_amplitude(r, tau * lam, sigma, sparsity)
-                scale = s / r if r > 0.0 else 0.0
-                xu = scale * pu
-                xv = scale * pv
+                    pu[k] = Y[n, k] - tau * (G[n, k] + coef * Y[n, k])
+                    pv[k] = Y[n, K + k] - tau * (G[n, K + k] + coef * Y[n, K + k])
+            else:
+                for k in range(K):
+                    pu[k] = Y[n, k] - tau * G[n, k]
+                    pv[k] = Y[n, K + k] - tau * G[n, K + k]
+            # 2. amplitude prox (branch-free for l1, so the loop vectorises)
+            for k in range(K):
+                r[k] = math.sqrt(pu[k] * pu[k] + pv[k] * pv[k])
+            if sparsity == SPARSE_L1:
+                for k in range(K):
+                    s[k] = max(r[k] - t_sparse, 0.0)
+            else:
+                for k in range(K):
+                    s[k] = cauchy_amplitude(r[k], t_sparse, sigma)
+            # 3. phases back, momentum, and the partial sums
+            for k in range(K):
+                scale = s[k] / max(r[k], _TINY)
+                xu = scale * pu[k]
+                xv = scale * pv[k]
                 du = xu - X_old[n, k]
                 dv = xv - X_old[n, K + k]
                 X_new[n, k] = xu
                 X_new[n, K + k] = xv
                 Y_new[n, k] = xu + beta * du
                 Y_new[n, K + k] = xv + beta * dv
-                sp += sparse_value(s, lam, sigma, sparsity)
-                if slowness == SLOW_L2 and t > 0:
-                    sl += 0.5 * kappa * (s - ax_prev[k]) ** 2
-                ax_prev[k] = s
                 dx2 += du * du + dv * dv
                 x2 += xu * xu + xv * xv
-            ay_prev, ay_cur, ay_next = ay_cur, ay_next, ay_prev
-        partials[b, 0] = sp
-        partials[b, 1] = sl
+            if sparsity == SPARSE_L1:
+                for k in range(K):
+                    sp += s[k]
+            else:
+                for k in range(K):
+                    sp += math.log1p(s[k] * s[k] / (sigma * sigma))
+            if slowness == SLOW_L2:
+                if t > 0:
+                    for k in range(K):
+                        sl += (s[k] - ax_prev[k]) ** 2
+                for k in range(K):
+                    ax_prev[k] = s[k]
+                ay_prev, ay_cur, ay_next = ay_cur, ay_next, ay_prev
+        partials[b, 0] = lam * sp
+        partials[b, 1] = 0.5 * kappa * sl
         partials[b, 2] = dx2
         partials[b, 3] = x2
 
@@ -162,7 +186,7 @@ def code_step(Y, G, X_old, X_new, Y_new, n_frames: int, tau: float, beta: float,
                              dt(sigma), dt(kappa), sparsity, slowness, partials)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def recon_step(X, R_new, R_old, w, beta, E_y, row_energy):
     """Weighted reconstruction energy of the new codes and the residual at the momentum point.
 
