@@ -14,9 +14,10 @@ from .estimator import ComplexSparseCoding  # noqa: E402
 from .inference import EncodeInfo, encode  # noqa: E402
 from .model import reconstruct  # noqa: E402
 from .persistence import load  # noqa: E402
+from .pixel_model import PixelModel  # noqa: E402
 from .priors import PAPER_PRIOR, PRESETS, make_prior  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["reconstruct", "energy", "encode", "EncodeInfo", "ComplexSparseCoding", "load",
+__all__ = ["reconstruct", "energy", "encode", "EncodeInfo", "ComplexSparseCoding", "PixelModel", "load",
            "PAPER_PRIOR", "PRESETS", "make_prior", "__version__"]

@@ -6,6 +6,7 @@ This version ships the CPU backend (NumPy BLAS GEMMs + Numba fused passes). The 
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -48,5 +49,10 @@ def get_backend(name: str = "auto") -> Backend:
             "yet); use backend='cpu'"
         )
     if name == "auto":
-        log.info("csc backend: cpu (no GPU backend in this version)")
+        _log_once("csc backend: cpu (no GPU backend in this version)")
     return _cpu_backend()
+
+
+@functools.lru_cache(maxsize=None)
+def _log_once(message: str) -> None:
+    log.info(message)

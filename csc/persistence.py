@@ -4,6 +4,8 @@ A file holds: `format` ("csc-model"), `version`, `params` (JSON of the construct
 `state` (JSON: updates made, history, RNG state, learning-rule scalars), and arrays: `W` (the
 real-form dictionary, float64 (2K, M)), optional `power_vector` and learning-rule arrays
 (`rule_A`, `rule_B`). Everything needed to continue learning exactly where it stopped.
+A model learned from pixels also holds its whitener (`whitener_*` arrays) and may hold `extra`
+(JSON: e.g. a training script's sampler state); `load` then returns a `PixelModel`.
 """
 from __future__ import annotations
 
@@ -33,8 +35,9 @@ def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
         raise
 
 
-def save_model(model, path) -> None:
-    """Write a fitted `ComplexSparseCoding` to `path` (atomically: a crash leaves the old file)."""
+def save_model(model, path, whitener=None, extra: dict | None = None) -> None:
+    """Write a fitted `ComplexSparseCoding` (and optionally its whitener and JSON-able `extra`)
+    to `path` atomically: a crash leaves the old file."""
     rule_state = model._rule.state()
     arrays = {f"rule_{k}": v for k, v in rule_state.items() if isinstance(v, np.ndarray)}
     scalars = {k: v for k, v in rule_state.items() if not isinstance(v, np.ndarray) and
@@ -49,14 +52,15 @@ def save_model(model, path) -> None:
                   W=model._W)
     if model._power_vector is not None:
         arrays["power_vector"] = model._power_vector
+    if whitener is not None:
+        arrays.update({f"whitener_{k}": v for k, v in whitener.to_arrays().items()})
+    if extra is not None:
+        arrays["extra"] = np.array(json.dumps(extra))
     _atomic_savez(Path(path), arrays)
 
 
-def load(path):
-    """Read a model written by `save`. Raises ValueError if `path` is not a csc model file or was
-    written by a newer version of csc, FileNotFoundError if it does not exist."""
-    from .estimator import ComplexSparseCoding
-
+def _read(path) -> dict[str, np.ndarray]:
+    """The arrays of a csc model file, after checking its tag and version."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no model file at {path}")
@@ -71,6 +75,24 @@ def load(path):
     if version > VERSION:
         raise ValueError(f"{path} was written by a newer csc (file format {version}, this csc "
                          f"reads up to {VERSION}); upgrade csc to load it")
+    return data
+
+
+def load_extra(path) -> dict:
+    """The JSON `extra` state saved with a model ({} if none)."""
+    data = _read(path)
+    return json.loads(str(data["extra"])) if "extra" in data else {}
+
+
+def load(path):
+    """Read a model written by `save`: a `ComplexSparseCoding`, or a `PixelModel` when the file
+    holds a whitener. Raises ValueError if `path` is not a csc model file or was written by a
+    newer version of csc, FileNotFoundError if it does not exist."""
+    from .estimator import ComplexSparseCoding
+    from .pixel_model import PixelModel
+    from .whitening import whitener_from_arrays
+
+    data = _read(path)
     params = json.loads(str(data["params"]))
     state = json.loads(str(data["state"]))
     n_components = params.pop("n_components")
@@ -84,4 +106,7 @@ def load(path):
     rule_state = dict(state["rule"])
     rule_state.update({k[len("rule_"):]: v for k, v in data.items() if k.startswith("rule_")})
     model._rule.set_state(rule_state)
+    whitener = {k[len("whitener_"):]: v for k, v in data.items() if k.startswith("whitener_")}
+    if whitener:
+        return PixelModel(model, whitener_from_arrays(whitener))
     return model

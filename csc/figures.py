@@ -1,0 +1,98 @@
+"""Pictures of a learned model: tiled bases, a GIF of their phases turning, training curves."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def tile(images: np.ndarray, n_cols: int | None = None, pad: int = 1,
+         symmetric: bool = True) -> np.ndarray:
+    """Tile images (n, h, w) into one float array in [0, 1], each image scaled on its own
+    (symmetric: 0.5 is zero), separated by `pad` pixels of background."""
+    n, h, w = images.shape
+    n_cols = n_cols or math.ceil(math.sqrt(n))
+    n_rows = math.ceil(n / n_cols)
+    out = np.full((n_rows * (h + pad) + pad, n_cols * (w + pad) + pad), 0.5 if symmetric else 0.0)
+    for i, img in enumerate(images):
+        scale = np.max(np.abs(img)) or 1.0
+        img = 0.5 + 0.5 * img / scale if symmetric else img / scale
+        r, c = divmod(i, n_cols)
+        out[pad + r * (h + pad): pad + r * (h + pad) + h,
+            pad + c * (w + pad): pad + c * (w + pad) + w] = img
+    return out
+
+
+def bases_image(bases: np.ndarray) -> np.ndarray:
+    """Complex bases (K, p, p) → a grid where each unit shows its real part, imaginary part and
+    amplitude envelope |R + iI| side by side (each triple scaled together). float (H, W) in [0,1]."""
+    K, p, _ = bases.shape
+    triples = np.zeros((K, p, 3 * p + 2))
+    for k, b in enumerate(bases):
+        scale = max(np.max(np.abs(b.real)), np.max(np.abs(b.imag)), 1e-12)
+        env = np.abs(b) / max(np.max(np.abs(b)), 1e-12)
+        triples[k, :, :p] = 0.5 + 0.5 * b.real / scale
+        triples[k, :, p + 1: 2 * p + 1] = 0.5 + 0.5 * b.imag / scale
+        triples[k, :, 2 * p + 2:] = env
+        triples[k, :, [p, 2 * p + 1]] = 1.0
+    n_cols = max(1, round(math.sqrt(K) / 2))
+    grid = np.ones((math.ceil(K / n_cols) * (p + 2), n_cols * (3 * p + 4)))
+    for k in range(K):
+        r, c = divmod(k, n_cols)
+        grid[r * (p + 2) + 1: r * (p + 2) + 1 + p, c * (3 * p + 4) + 1: c * (3 * p + 4) + 3 * p + 3] \
+            = triples[k]
+    return grid
+
+
+def save_bases_png(bases: np.ndarray, path: str | Path) -> None:
+    """bases.png: real | imaginary | envelope of each unit (complex (K, p, p) in pixel space)."""
+    plt = _pyplot()
+    img = bases_image(bases)
+    fig, ax = plt.subplots(figsize=(min(16, 2 + img.shape[1] / 30), min(16, 1 + img.shape[0] / 30)))
+    ax.imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title("each unit: real part | imaginary part | amplitude envelope")
+    ax.axis("off")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def save_bases_gif(bases: np.ndarray, path: str | Path, n_steps: int = 16,
+                   zoom: int = 3) -> None:
+    """bases.gif: every unit's phase turning through 2π, Re(e^{−iθ}(R + iI)) = cosθ R + sinθ I,
+    so its pattern drifts as it would under the motion its phase encodes."""
+    import imageio.v3 as iio
+
+    frames = []
+    for theta in np.linspace(0, 2 * np.pi, n_steps, endpoint=False):
+        rotated = np.cos(theta) * bases.real + np.sin(theta) * bases.imag
+        scaled = rotated / np.maximum(np.max(np.abs(bases), axis=(1, 2), keepdims=True), 1e-12)
+        img = tile(scaled, symmetric=True)
+        img = np.kron(img, np.ones((zoom, zoom)))
+        frames.append((np.clip(img, 0, 1) * 255).astype(np.uint8))
+    iio.imwrite(path, np.stack(frames), extension=".gif", duration=80, loop=0)
+
+
+def save_training_png(history: dict, path: str | Path) -> None:
+    """training.png: energy per frame, reconstruction SNR and active fraction over updates."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    for ax, key, label in zip(axes, ("energy", "snr", "active"),
+                              ("energy per frame", "reconstruction SNR (dB)",
+                               "active fraction of amplitudes")):
+        ax.plot(np.arange(1, len(history[key]) + 1), history[key], lw=1)
+        ax.set_xlabel("update")
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

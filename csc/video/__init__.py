@@ -1,0 +1,1 @@
+"""Video input: reading collections, scene cuts, synthetic movies."""

@@ -1,0 +1,301 @@
+"""Read a video collection: video files and folders of numbered frames, streamed as grayscale.
+
+Every frame leaves this module as a float32 array of shape (H, W) with values in [0, 1]
+(RGB -> ITU-R BT.601 luma), optionally block-averaged by an integer factor. Videos are decoded
+one frame at a time (imageio.v3 + PyAV), so a collection never needs to fit in memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import imageio.v3 as iio
+import numpy as np
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mpg", ".mpeg", ".mov", ".mkv", ".webm", ".gif")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601
+
+
+class VideoError(ValueError):
+    """Bad video input; str(err) is one clear line naming the file/folder and the problem."""
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """One video: a file (kind "video") or a folder of numbered images (kind "frames")."""
+
+    path: Path
+    kind: str  # "video" or "frames"
+
+
+# ----------------------------------------------------------------------------- discovery
+def natural_key(text: str) -> tuple:
+    """Sort key ordering embedded numbers by value: "frame2" < "frame10" (case-insensitive)."""
+    parts = re.split(r"(\d+)", text.lower())
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
+
+
+def _has_ext(name: str, exts: tuple[str, ...]) -> bool:
+    return not name.startswith(".") and name.lower().endswith(exts)
+
+
+def frame_files(folder: str | Path) -> list[Path]:
+    """The image files directly inside `folder` (hidden files excluded), in natural order."""
+    folder = Path(folder)
+    names = [
+        e.name for e in os.scandir(folder) if e.is_file() and _has_ext(e.name, IMAGE_EXTENSIONS)
+    ]
+    return [folder / n for n in sorted(names, key=natural_key)]
+
+
+def _looked_for() -> str:
+    videos, images = ", ".join(VIDEO_EXTENSIONS), "/".join(IMAGE_EXTENSIONS)
+    return f"looked for {videos} files or folders of >= 2 {images} frames"
+
+
+def find_videos(root: str | Path) -> list[VideoSource]:
+    """List the video collection under `root` (recursively), sorted by path (natural order).
+
+    A source is every file with a video extension (case-insensitive) and every folder that
+    directly holds >= 2 image files (one video of numbered frames). Hidden files and folders
+    (names starting with ".") are ignored; symlinked folders are followed once. `root` may also
+    be a single video file or a single frame folder.
+    Raises VideoError if root does not exist, is not a video file, or holds no video.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise VideoError(f"no such folder: {root}")
+    if root.is_file():
+        if _has_ext(root.name, VIDEO_EXTENSIONS):
+            return [VideoSource(root, "video")]
+        raise VideoError(
+            f"not a video file: {root} (expected one of {', '.join(VIDEO_EXTENSIONS)})"
+        )
+    sources: list[VideoSource] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # symlink loop or duplicate
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        here = Path(dirpath)
+        sources += [
+            VideoSource(here / f, "video") for f in filenames if _has_ext(f, VIDEO_EXTENSIONS)
+        ]
+        if sum(_has_ext(f, IMAGE_EXTENSIONS) for f in filenames) >= 2:
+            sources.append(VideoSource(here, "frames"))
+    if not sources:
+        raise VideoError(f"no video files found in {root} ({_looked_for()})")
+    return sorted(sources, key=lambda s: natural_key(str(s.path)))
+
+
+def _as_source(source: VideoSource | str | Path) -> VideoSource:
+    if isinstance(source, VideoSource):
+        return source
+    path = Path(source)
+    return VideoSource(path, "frames" if path.is_dir() else "video")
+
+
+# ----------------------------------------------------------------------------- pixels
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Convert one image to float32 (H, W) grayscale in [0, 1].
+
+    Accepts (H, W), (H, W, 1), (H, W, 2) gray+alpha, (H, W, 3) RGB or (H, W, 4) RGBA of dtype
+    uint8 (/255), uint16 (/65535), bool or float (assumed already in [0, 1], clipped). Alpha is
+    dropped; RGB becomes BT.601 luma 0.299 R + 0.587 G + 0.114 B.
+    """
+    img = np.asarray(image)
+    if img.dtype == np.uint8:
+        scale = 255.0
+    elif img.dtype == np.uint16:
+        scale = 65535.0
+    elif img.dtype == np.bool_ or np.issubdtype(img.dtype, np.floating):
+        scale = 1.0
+    else:
+        raise ValueError(f"unsupported pixel type {img.dtype}")
+    if img.ndim == 3 and img.shape[2] in (1, 2):
+        img = img[:, :, 0]
+    if img.ndim == 3 and img.shape[2] in (3, 4):
+        r, g, b = (img[:, :, c].astype(np.float32) for c in range(3))
+        gray = LUMA_WEIGHTS[0] * r + LUMA_WEIGHTS[1] * g + LUMA_WEIGHTS[2] * b
+    elif img.ndim == 2:
+        gray = img.astype(np.float32)
+    else:
+        raise ValueError(f"unsupported image shape {img.shape}")
+    if scale != 1.0:
+        gray *= np.float32(1.0 / scale)
+    return np.clip(gray, 0.0, 1.0, out=gray)
+
+
+def block_average(frame: np.ndarray, factor: int) -> np.ndarray:
+    """Downsample (H, W) by averaging factor×factor blocks -> (H // factor, W // factor) float32.
+
+    The frame is first cropped (bottom/right) to a multiple of the factor.
+    """
+    if factor == 1:
+        return np.asarray(frame, dtype=np.float32)
+    h, w = frame.shape[0] // factor, frame.shape[1] // factor
+    if h == 0 or w == 0:
+        raise ValueError(
+            f"frame {frame.shape[0]}x{frame.shape[1]} is smaller than downsample factor {factor}"
+        )
+    blocks = frame[: h * factor, : w * factor].reshape(h, factor, w, factor)
+    return blocks.mean(axis=(1, 3), dtype=np.float32)
+
+
+def _reason(exc: BaseException) -> str:
+    """One-line description of the innermost cause of an imageio/PyAV/Pillow exception."""
+    for _ in range(20):  # the chain is short; bound it anyway
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return " ".join(str(text).split())
+
+
+# ----------------------------------------------------------------------------- reading
+def _raw_frames(source: VideoSource) -> Iterator[np.ndarray]:
+    """Decoded frames as imageio returns them (uint8/uint16, (H, W[, C]))."""
+    if source.kind == "frames":
+        files = frame_files(source.path)
+        if len(files) < 2:
+            raise VideoError(f"not a frame folder: {source.path} (needs >= 2 image files)")
+        for f in files:
+            try:
+                yield iio.imread(f)
+            except Exception as exc:  # noqa: BLE001 -- any decoder error becomes one line
+                raise VideoError(f"cannot read frame {f}: {_reason(exc)}") from None
+        return
+    if source.path.is_file() and source.path.stat().st_size == 0:
+        raise VideoError(f"cannot read video {source.path}: file is empty")
+    try:
+        yield from iio.imiter(source.path, plugin="pyav", thread_type="AUTO")
+    except VideoError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise VideoError(f"cannot read video {source.path}: {_reason(exc)}") from None
+
+
+def iter_frames(
+    source: VideoSource | str | Path, *, downsample: int = 1, max_frames: int | None = None
+) -> Iterator[np.ndarray]:
+    """Stream the frames of one source as float32 (H // downsample, W // downsample) in [0, 1].
+
+    Frames are decoded lazily, converted with `to_gray` and block-averaged by `downsample`
+    (an integer >= 1); iteration stops after `max_frames` frames (None: all).
+    Raises VideoError (one line, naming the file) when iterated if the source cannot be opened or
+    decoded, or if the frames of a frame folder differ in size; ValueError at once for bad
+    arguments.
+    """
+    if int(downsample) != downsample or downsample < 1:
+        raise ValueError(f"downsample must be an integer >= 1, got {downsample!r}")
+    if max_frames is not None and max_frames < 0:
+        raise ValueError(f"max_frames must be >= 0 or None, got {max_frames!r}")
+    return _gray_frames(_as_source(source), int(downsample), max_frames)
+
+
+def _gray_frames(
+    source: VideoSource, downsample: int, max_frames: int | None
+) -> Iterator[np.ndarray]:
+    raw = _raw_frames(source)
+    shape = None
+    try:
+        for i, img in enumerate(itertools.islice(raw, max_frames)):
+            try:
+                frame = block_average(to_gray(img), downsample)
+            except ValueError as exc:
+                raise VideoError(f"cannot read video {source.path}: frame {i}: {exc}") from None
+            if shape is not None and frame.shape != shape:
+                raise VideoError(
+                    f"frame size changes in {source.path}: "
+                    f"frame {i} is {frame.shape}, frame 0 is {shape}"
+                )
+            shape = frame.shape
+            yield frame
+    finally:
+        raw.close()
+
+
+def video_info(source: VideoSource | str | Path, *, count_frames: bool = True) -> dict:
+    """Describe one source without loading it.
+
+    Returns {"path": Path, "kind": str, "n_frames": int | None, "height": int, "width": int,
+    "fps": float | None} at native resolution (before any downsampling). When the container
+    header lacks a frame count, frames are counted by decoding (slow for long videos) unless
+    `count_frames=False`, which gives None.
+    """
+    source = _as_source(source)
+    info: dict = {"path": source.path, "kind": source.kind, "fps": None}
+    if source.kind == "frames":
+        files = frame_files(source.path)
+        first = next(iter_frames(source))
+        info.update(n_frames=len(files), height=first.shape[0], width=first.shape[1])
+        return info
+    if source.path.is_file() and source.path.stat().st_size == 0:
+        raise VideoError(f"cannot read video {source.path}: file is empty")
+    try:
+        with av.open(str(source.path)) as container:
+            if not container.streams.video:
+                raise VideoError(f"cannot read video {source.path}: no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            n_frames = stream.frames or None
+            if n_frames is None and count_frames:
+                n_frames = sum(1 for _ in container.decode(stream))
+            info.update(
+                n_frames=n_frames,
+                height=stream.codec_context.height,
+                width=stream.codec_context.width,
+                fps=float(rate) if rate else None,
+            )
+    except VideoError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise VideoError(f"cannot read video {source.path}: {_reason(exc)}") from None
+    return info
+
+
+def read_collection(
+    root: str | Path,
+    *,
+    downsample: int = 1,
+    max_frames: int | None = None,
+    on_skip: Callable[[VideoSource, str], None] | None = None,
+) -> Iterator[tuple[VideoSource, Iterator[np.ndarray]]]:
+    """Yield (source, frame iterator) for each readable source in `find_videos(root)`.
+
+    Each frame iterator is `iter_frames(source, downsample=..., max_frames=...)` (float32 (H, W)
+    in [0, 1]); its first frame is decoded before the source is yielded, so unreadable or empty
+    sources are skipped, calling `on_skip(source, message)`. A decode error later in a
+    video still raises VideoError from its frame iterator.
+    Raises VideoError from `find_videos`, or at the end if no source at all was readable.
+    """
+    skipped: list[str] = []
+    n_read = 0
+    for source in find_videos(root):
+        frames = iter_frames(source, downsample=downsample, max_frames=max_frames)
+        try:
+            first = next(frames, None)
+            if first is None and max_frames != 0:
+                raise VideoError(f"cannot read video {source.path}: no frames")
+        except VideoError as exc:
+            skipped.append(str(exc))
+            if on_skip is not None:
+                on_skip(source, str(exc))
+            continue
+        n_read += 1
+        yield source, (frames if first is None else itertools.chain([first], frames))
+    if n_read == 0:
+        raise VideoError(
+            f"no readable video in {root} ({len(skipped)} files skipped: first error: {skipped[0]})"
+        )

@@ -1,0 +1,109 @@
+"""A bounded cache of scene clips from a video collection, and random space-time patch sequences.
+
+The collection is streamed once: each video is split at scene cuts, scenes are chunked into clips
+of at most `clip_len` frames, and a uniform random subset of clips (reservoir sampling) is kept
+within `cache_frames` frames. Memory stays flat however large the collection; no sequence drawn
+from the cache spans a scene cut.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .reader import VideoError, read_collection
+from .scenes import split_scenes
+
+_CONSTANT_STD = 1e-4  # a clip whose pixel std is below this (on [0, 1] frames) carries no pattern
+
+
+@dataclass
+class ClipCache:
+    """clips: float32 arrays (T_i, H_i, W_i), each within one scene; stats: what was read."""
+
+    clips: list[np.ndarray]
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def n_frames(self) -> int:
+        return sum(len(c) for c in self.clips)
+
+
+def build_clip_cache(root, *, n_frames: int, patch_size: int, downsample: int = 1,
+                     max_frames_per_video: int | None = None, cache_frames: int = 4000,
+                     clip_len: int | None = None, seed: int = 0,
+                     on_skip: Callable[[object, str], None] | None = None) -> ClipCache:
+    """Read the collection under `root` into a `ClipCache` usable for (n_frames, p, p) sequences.
+
+    Raises VideoError with one line when nothing usable remains: frames smaller than the patch,
+    no scene as long as `n_frames`, or only constant videos.
+    """
+    clip_len = max(clip_len or 4 * n_frames, n_frames)
+    slots = max(cache_frames // clip_len, 1)
+    rng = np.random.default_rng(seed)
+    kept: list[np.ndarray] = []
+    seen = 0
+    stats = {"videos": 0, "scenes": 0, "too_small": 0, "too_short": 0, "constant": 0,
+             "largest_frame": (0, 0), "longest_scene": 0}
+    for _source, frames in read_collection(root, downsample=downsample,
+                                           max_frames=max_frames_per_video, on_skip=on_skip):
+        stats["videos"] += 1
+        for clip in split_scenes(frames, max_len=clip_len):
+            h, w = clip.shape[1:]
+            stats["largest_frame"] = max(stats["largest_frame"], (h, w), key=lambda s: s[0] * s[1])
+            stats["longest_scene"] = max(stats["longest_scene"], len(clip))
+            if h < patch_size or w < patch_size:
+                stats["too_small"] += 1
+                continue
+            if len(clip) < n_frames:
+                stats["too_short"] += 1
+                continue
+            if float(clip.std()) < _CONSTANT_STD:
+                stats["constant"] += 1
+                continue
+            stats["scenes"] += 1
+            seen += 1
+            if len(kept) < slots:
+                kept.append(np.ascontiguousarray(clip, dtype=np.float32))
+            else:
+                j = int(rng.integers(0, seen))
+                if j < slots:
+                    kept[j] = np.ascontiguousarray(clip, dtype=np.float32)
+    if not kept:
+        raise VideoError(_nothing_usable(root, stats, n_frames, patch_size))
+    return ClipCache(kept, stats)
+
+
+def _nothing_usable(root, stats: dict, n_frames: int, patch_size: int) -> str:
+    h, w = stats["largest_frame"]
+    if stats["too_small"] and not (stats["too_short"] or stats["constant"]):
+        return (f"frames in {root} are smaller than the patch: largest frame {h}x{w} < "
+                f"{patch_size}x{patch_size} (use a smaller --patch-size or less downsampling)")
+    if stats["too_short"] and not stats["constant"]:
+        return (f"no scene in {root} is {n_frames} frames long (longest: "
+                f"{stats['longest_scene']} frames); use a smaller --n-frames")
+    if stats["constant"]:
+        return f"every usable video in {root} is constant (no contrast to learn from)"
+    return f"no usable video in {root}"
+
+
+def sample_sequences(cache: ClipCache, n_sequences: int, n_frames: int, patch_size: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Random space-time sequences float32 (n_sequences, n_frames, p, p) from the cache.
+
+    A clip is drawn with probability proportional to its number of start frames, then a start
+    frame and a position uniformly. Reproducible from `rng`.
+    """
+    starts = np.array([len(c) - n_frames + 1 for c in cache.clips], dtype=np.float64)
+    if np.any(starts < 1):
+        raise ValueError(f"a cached clip is shorter than n_frames={n_frames}")
+    which = rng.choice(len(cache.clips), size=n_sequences, p=starts / starts.sum())
+    out = np.empty((n_sequences, n_frames, patch_size, patch_size), dtype=np.float32)
+    for i, c in enumerate(which):
+        clip = cache.clips[c]
+        t = int(rng.integers(0, len(clip) - n_frames + 1))
+        y = int(rng.integers(0, clip.shape[1] - patch_size + 1))
+        x = int(rng.integers(0, clip.shape[2] - patch_size + 1))
+        out[i] = clip[t:t + n_frames, y:y + patch_size, x:x + patch_size]
+    return out

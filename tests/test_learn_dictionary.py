@@ -1,0 +1,170 @@
+"""From videos to a model: the clip cache and sampler, the command line, checkpoints and resume."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import csc
+from csc.train import TrainConfig, train
+from csc.video.reader import VideoError
+from csc.video.sampling import build_clip_cache, sample_sequences
+from csc.video.synthetic import drifting_grating, pink_noise, transformed_movie, write_frame_folder
+from csc.video.synthetic import write_video
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "learn_dictionary.py"
+TINY = ["--patch-size", "6", "--n-frames", "4", "--n-components", "4", "--batch-size", "4",
+        "--n-updates", "3", "--max-iter", "5", "--whiten-patches", "500", "--quiet"]
+
+
+def _pan(rng, n_frames=24, size=32, shift=(0.0, 1.0)):
+    return transformed_movie(pink_noise((96, 96), rng), n_frames, size, shift=shift)
+
+
+@pytest.fixture(scope="module")
+def video_dir(tmp_path_factory):
+    """Two short clips: a panning texture (.mp4) and a drifting grating (frame folder)."""
+    root = tmp_path_factory.mktemp("videos")
+    rng = np.random.default_rng(0)
+    write_video(root / "pan.mp4", _pan(rng), fps=25)
+    write_frame_folder(root / "grating", drifting_grating(24, 32, wavelength=6.0, speed=1.0))
+    return root
+
+
+def _run(*args, cwd=None):
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+# --------------------------------------------------------------------------- cache and sampler
+def test_sequences_never_span_a_scene_cut(tmp_path):
+    """A dark panning texture cut to a bright drifting grating in one frame folder: every sampled
+    sequence lies inside one of the two scenes."""
+    rng = np.random.default_rng(1)
+    dark = 0.1 + 0.3 * _pan(rng, 12)
+    bright = 0.55 + 0.4 * drifting_grating(12, 32, wavelength=6.0, speed=1.0)
+    write_frame_folder(tmp_path / "two_scenes", np.concatenate([dark, bright]))
+    cache = build_clip_cache(tmp_path, n_frames=5, patch_size=8, seed=0)
+    assert len(cache.clips) == 2
+    seqs = sample_sequences(cache, 200, 5, 8, np.random.default_rng(0))
+    means = seqs.mean(axis=(2, 3))  # (200, 5)
+    assert np.all((means.max(axis=1) < 0.45) | (means.min(axis=1) > 0.45))
+    assert np.any(means.max(axis=1) < 0.45) and np.any(means.min(axis=1) > 0.45)
+
+
+def test_sampler_is_reproducible_and_memory_bounded(video_dir):
+    cache = build_clip_cache(video_dir, n_frames=4, patch_size=6, cache_frames=16, clip_len=8,
+                             seed=3)
+    assert cache.n_frames <= 16
+    a = sample_sequences(cache, 10, 4, 6, np.random.default_rng(7))
+    b = sample_sequences(cache, 10, 4, 6, np.random.default_rng(7))
+    assert a.shape == (10, 4, 6, 6) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    again = build_clip_cache(video_dir, n_frames=4, patch_size=6, cache_frames=16, clip_len=8,
+                             seed=3)
+    assert all(np.array_equal(x, y) for x, y in zip(cache.clips, again.clips))
+
+
+def test_cache_errors_name_the_problem(tmp_path, video_dir):
+    with pytest.raises(VideoError, match="smaller than the patch"):
+        build_clip_cache(video_dir, n_frames=4, patch_size=64)
+    with pytest.raises(VideoError, match="frames long"):
+        build_clip_cache(video_dir, n_frames=100, patch_size=6)
+    write_frame_folder(tmp_path / "flat", np.full((10, 16, 16), 0.5))
+    with pytest.raises(VideoError, match="constant"):
+        build_clip_cache(tmp_path / "flat", n_frames=4, patch_size=6)
+
+
+# --------------------------------------------------------------------------- command line
+def test_end_to_end_run_writes_every_output(tmp_path, video_dir):
+    out = tmp_path / "run"
+    res = _run(video_dir, "--out", out, *TINY)
+    assert res.returncode == 0, res.stderr
+    for name in ("model.npz", "config.json", "bases.png", "bases.gif", "training.png",
+                 "train.log"):
+        assert (out / name).stat().st_size > 0, name
+    model = csc.load(out / "model.npz")
+    assert isinstance(model, csc.PixelModel) and model.patch_size == 6
+    P = np.random.default_rng(0).random((2, 4, 6, 6)).astype(np.float32)
+    Z = model.encode_patches(P)
+    assert Z.shape == (2, 4, 4) and Z.dtype == np.complex64
+    assert model.decode_patches(Z).shape == P.shape
+    B = model.bases_pixels()
+    assert B.shape == (4, 6, 6) and np.iscomplexobj(B)
+    cfg = TrainConfig.from_json(out / "config.json")
+    assert cfg.patch_size == 6 and cfg.n_updates == 3 and cfg.video_dir == str(video_dir)
+
+
+def _assert_one_line_error(res, *fragments):
+    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+    err = res.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    for f in fragments:
+        assert f in err, err
+
+
+def test_bad_inputs_end_with_one_clear_line(tmp_path, video_dir):
+    out = tmp_path / "out"
+    _assert_one_line_error(_run(tmp_path / "missing", "--out", out, *TINY), "no such")
+    (tmp_path / "empty").mkdir()
+    _assert_one_line_error(_run(tmp_path / "empty", "--out", out, *TINY), "no video")
+    (tmp_path / "corrupt").mkdir()
+    (tmp_path / "corrupt" / "bad.mp4").write_bytes(b"\x00not a video" * 100)
+    _assert_one_line_error(_run(tmp_path / "corrupt", "--out", out, *TINY), "bad.mp4")
+    _assert_one_line_error(_run(video_dir, "--out", out, *TINY, "--patch-size", "64"),
+                           "smaller than the patch")
+    _assert_one_line_error(_run(video_dir, "--out", out, *TINY, "--n-frames", "500"),
+                           "--n-frames")
+    write_frame_folder(tmp_path / "flat", np.full((10, 16, 16), 0.5))
+    _assert_one_line_error(_run(tmp_path / "flat", "--out", out, *TINY), "constant")
+    _assert_one_line_error(_run(video_dir, "--out", out, *TINY, "--lam", "-1"), "lam")
+
+
+def test_corrupt_file_beside_a_good_one_is_skipped_with_a_warning(tmp_path, video_dir):
+    root = tmp_path / "mixed"
+    root.mkdir()
+    (root / "pan.mp4").write_bytes((video_dir / "pan.mp4").read_bytes())
+    (root / "broken.avi").write_bytes(b"garbage" * 50)
+    out = tmp_path / "run"
+    res = _run(root, "--out", out, *TINY)
+    assert res.returncode == 0, res.stderr
+    assert "broken.avi" in (out / "train.log").read_text()
+
+
+def test_existing_run_is_not_overwritten_and_bad_model_file_is_refused(tmp_path, video_dir):
+    out = tmp_path / "run"
+    assert _run(video_dir, "--out", out, *TINY).returncode == 0
+    before = (out / "model.npz").read_bytes()
+    _assert_one_line_error(_run(video_dir, "--out", out, *TINY), "--resume", "--force")
+    assert (out / "model.npz").read_bytes() == before
+    assert _run(video_dir, "--out", out, *TINY, "--force").returncode == 0
+    (out / "model.npz").write_bytes(b"junk")
+    _assert_one_line_error(_run("--out", out, "--resume", "--quiet"), "not a csc model")
+    _assert_one_line_error(_run("--out", tmp_path / "none", "--resume"), "nothing to resume")
+
+
+# --------------------------------------------------------------------------- checkpoint / resume
+class Crash(Exception):
+    pass
+
+
+def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path, video_dir):
+    def config(out):
+        return TrainConfig(video_dir=str(video_dir), out=str(out), patch_size=6, n_frames=4,
+                           n_components=4, batch_size=4, n_updates=10, max_iter=5,
+                           whiten_patches=500, checkpoint_every=3, seed=5)
+
+    full = train(config(tmp_path / "full"), progress=False)
+
+    def crash_after_7(done):
+        if done == 7:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train(config(tmp_path / "cut"), progress=False, on_update=crash_after_7)
+    assert csc.load(tmp_path / "cut" / "model.npz").coder.n_updates_ == 6  # last checkpoint
+    resumed = train(config(tmp_path / "cut"), resume=True, progress=False)
+    assert resumed.coder.n_updates_ == 10
+    np.testing.assert_array_equal(resumed.components_, full.components_)
+    assert resumed.coder.history_ == full.coder.history_
