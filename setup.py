@@ -23,7 +23,7 @@ setup(
     ],
     extras_require={
         "gpu": ["cupy-cuda12x>=13"],
-        "test": ["pytest>=7", "cvxpy>=1.4", "clarabel>=0.6"],
+        "test": ["pytest>=7", "cvxpy>=1.4", "clarabel>=0.6", "scikit-image>=0.21"],
         "bench": ["skglm>=0.3", "spams-bin>=2.6", "threadpoolctl>=3"],
     },
 )

@@ -38,6 +38,22 @@ def _row_amplitudes(C, n, K, out):
         out[k] = math.sqrt(C[n, k] * C[n, k] + C[n, K + k] * C[n, K + k])
 
 
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _store_code(X_old, X_new, Y_new, n, k, K, s, r, pu, pv, beta):
+    """Put the phase back on amplitude s (x = s·p/|p|, |p| = r), write x and the momentum point
+    y = x + β(x − x_old) at (row n, unit k); return (‖x − x_old‖², ‖x‖²) of that code."""
+    scale = s / max(r, _TINY)
+    xu = scale * pu
+    xv = scale * pv
+    du = xu - X_old[n, k]
+    dv = xv - X_old[n, K + k]
+    X_new[n, k] = xu
+    X_new[n, K + k] = xv
+    Y_new[n, k] = xu + beta * du
+    Y_new[n, K + k] = xv + beta * dv
+    return du * du + dv * dv, xu * xu + xv * xv
+
+
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, sigma, kappa,
                          sparsity, slowness, partials):
@@ -94,17 +110,10 @@ def _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, si
                     s[k] = cauchy_amplitude(r[k], t_sparse, sigma)
             # 3. phases back, momentum, and the partial sums
             for k in range(K):
-                scale = s[k] / max(r[k], _TINY)
-                xu = scale * pu[k]
-                xv = scale * pv[k]
-                du = xu - X_old[n, k]
-                dv = xv - X_old[n, K + k]
-                X_new[n, k] = xu
-                X_new[n, K + k] = xv
-                Y_new[n, k] = xu + beta * du
-                Y_new[n, K + k] = xv + beta * dv
-                dx2 += du * du + dv * dv
-                x2 += xu * xu + xv * xv
+                ddx, dxx = _store_code(X_old, X_new, Y_new, n, k, K, s[k], r[k], pu[k], pv[k],
+                                       beta)
+                dx2 += ddx
+                x2 += dxx
             if sparsity == SPARSE_L1:
                 for k in range(K):
                     sp += s[k]
@@ -149,20 +158,13 @@ def _code_step_chain(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, kappa,
             fused_lasso_amplitude(r, s, n_frames, tau * lam, tau * kappa)
             for t in range(n_frames):
                 n = base + t
-                scale = s[t] / r[t] if r[t] > 0.0 else 0.0
-                xu = scale * pu[t]
-                xv = scale * pv[t]
-                du = xu - X_old[n, k]
-                dv = xv - X_old[n, K + k]
-                X_new[n, k] = xu
-                X_new[n, K + k] = xv
-                Y_new[n, k] = xu + beta * du
-                Y_new[n, K + k] = xv + beta * dv
+                ddx, dxx = _store_code(X_old, X_new, Y_new, n, k, K, s[t], r[t], pu[t], pv[t],
+                                       beta)
+                dx2 += ddx
+                x2 += dxx
                 sp += lam * s[t]
                 if t > 0:
                     sl += kappa * abs(s[t] - s[t - 1])
-                dx2 += du * du + dv * dv
-                x2 += xu * xu + xv * xv
         partials[b, 0] = sp
         partials[b, 1] = sl
         partials[b, 2] = dx2

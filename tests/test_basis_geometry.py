@@ -1,0 +1,38 @@
+"""Basis geometry measures on Gabor pairs with known parameters, against noise."""
+import numpy as np
+import pytest
+
+from csc import basis_geometry as bg
+
+
+def gabor_pair(p=16, centre=(7.0, 9.0), freq=0.2, theta=0.5, width=2.5, phase_offset=np.pi / 2):
+    r, c = np.mgrid[0:p, 0:p]
+    env = np.exp(-((r - centre[0]) ** 2 + (c - centre[1]) ** 2) / (2 * width**2))
+    arg = 2 * np.pi * freq * ((c - centre[1]) * np.cos(theta) + (r - centre[0]) * np.sin(theta))
+    return env * np.cos(arg) + 1j * env * np.cos(arg - phase_offset)
+
+
+def test_gabor_pairs_measure_as_built():
+    B = np.stack([gabor_pair(), gabor_pair(theta=2.0, freq=0.25, centre=(5.0, 5.0))])
+    np.testing.assert_allclose(bg.envelope_centre(B), [[7, 9], [5, 5]], atol=0.3)
+    assert np.all(bg.localisation(B) > 0.8)
+    f = bg.peak_frequency(B)
+    np.testing.assert_allclose(np.hypot(*f.T), [0.2, 0.25], atol=1 / 16)
+    np.testing.assert_allclose(bg.orientation(B), [0.5, 2.0], atol=0.25)
+    assert np.all(bg.orientation_selectivity(B) > 0.6)
+    assert np.all(bg.dc_fraction(B) < 0.05)
+    sim, offset = bg.quadrature(B)
+    assert np.all(sim > 0.95) and np.all(offset > 80)
+
+
+def test_in_phase_pair_and_noise_score_low():
+    same = gabor_pair(phase_offset=0.0)[None]
+    sim, offset = bg.quadrature(same)
+    assert sim[0] > 0.99 and offset[0] < 5
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((50, 16, 16)) + 1j * rng.standard_normal((50, 16, 16))
+    assert np.median(bg.localisation(noise)) < 0.3
+    assert np.median(bg.orientation_selectivity(noise)) < 0.2
+    assert np.median(bg.quadrature(noise)[0]) < 0.85
+    assert np.median(bg.envelope_width(noise)) > np.median(bg.envelope_width(
+        np.stack([gabor_pair()] * 3)))
