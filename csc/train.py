@@ -40,14 +40,14 @@ class TrainConfig:
     out: str
     patch_size: int = 16
     n_frames: int = 16
-    n_components: int = 64
-    n_updates: int = 1500
+    n_components: int = 128
+    n_updates: int = 1000
     batch_size: int = 32
     sparsity: str = "l1"
-    lam: float = 0.1
+    lam: float = 60.0
     sigma: float = 0.4
     slowness: str = "l1"
-    kappa: float = 0.1
+    kappa: float = 20.0
     learning: str = "online"
     normalize: str = "pair"
     whitening: str = "pca"
