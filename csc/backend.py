@@ -28,6 +28,14 @@ class Backend:
     xp: ModuleType
     ops: Any
 
+    def asarray(self, a, dtype=None):
+        """`a` as an array of this backend (a host → device copy on the GPU)."""
+        return self.xp.asarray(a, dtype=dtype)
+
+    def asnumpy(self, a) -> np.ndarray:
+        """`a` as a NumPy array (a device → host copy on the GPU)."""
+        return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
 
 def _cpu_backend() -> Backend:
     from .cpu import fused

@@ -71,83 +71,150 @@ def prior_energy(C: np.ndarray, n_frames: int, prior: Prior) -> float:
     return sparse_penalty(a, prior) + slowness_penalty(a, prior)
 
 
-def fista(Xf: np.ndarray, W: np.ndarray, w: np.ndarray, prior: Prior, n_frames: int,
-          C0: np.ndarray, L: float, max_iter: int, tol: float,
-          backend: Backend) -> tuple[np.ndarray, EncodeInfo]:
-    """Minimise the energy over real codes.
+class _FistaState:
+    """The device arrays of one solve and the moves between iterates (buffers swap, not copy)."""
+
+    def __init__(self, Xf, W, w, prior: Prior, n_frames: int, C0, backend: Backend):
+        xp = backend.xp
+        self.xp, self.ops = xp, backend.ops
+        self.Xf, self.W, self.w, self.prior, self.n_frames = Xf, W, w, prior, n_frames
+        N = Xf.shape[0]
+        self.sparsity = SPARSITY_CODE[prior.sparsity]
+        self.slowness = SLOWNESS_CODE[prior.slowness]
+        self.x_old = xp.array(C0, dtype=Xf.dtype, order="C", copy=True)
+        self.x_new = xp.empty_like(self.x_old)
+        self.y = self.x_old.copy()
+        self.y_new = xp.empty_like(self.x_old)
+        self.G = xp.empty_like(self.x_old)
+        self.R_old = self.x_old @ W
+        self.R_new = xp.empty_like(self.R_old)
+        self.E_y = xp.empty_like(self.R_old)
+        self.row_e = xp.empty(N, dtype=np.float64)
+        self.partials = xp.empty((N // n_frames, 4), dtype=np.float64)
+
+    def restart_at_x_old(self):
+        """y ← x_old, E_y ← w∘(R_old − X); returns the reconstruction energy of x_old (device)."""
+        self.y[...] = self.x_old
+        self.ops.recon_step(self.Xf, self.R_old, self.R_old, self.w, 0.0, self.E_y, self.row_e)
+        return self.row_e.sum()
+
+    def step(self, L: float, beta: float):
+        """x_new, y_new from y; returns device sums [sparse, slow, ‖x_new − x_old‖², ‖x_new‖²]."""
+        p = self.prior
+        self.xp.matmul(self.E_y, self.W.T, out=self.G)
+        self.ops.code_step(self.y, self.G, self.x_old, self.x_new, self.y_new, self.n_frames,
+                           1.0 / L, beta, p.lam, p.sigma, p.kappa, self.sparsity, self.slowness,
+                           self.partials)
+        return self.partials.sum(axis=0)
+
+    def iterate(self, L: float, beta: float):
+        """One FISTA iteration; returns device (energy of x_new, ‖x_new − x_old‖², ‖x_new‖²)."""
+        sums = self.step(L, beta)
+        self.xp.matmul(self.x_new, self.W, out=self.R_new)
+        self.ops.recon_step(self.Xf, self.R_new, self.R_old, self.w, beta, self.E_y, self.row_e)
+        return self.row_e.sum() + sums[0] + sums[1], sums[2], sums[3]
+
+    def accept(self) -> None:
+        self.x_old, self.x_new = self.x_new, self.x_old
+        self.R_old, self.R_new = self.R_new, self.R_old
+        self.y, self.y_new = self.y_new, self.y
+
+    def snapshot(self):
+        return tuple(a.copy() for a in (self.x_old, self.R_old, self.y, self.E_y))
+
+    def restore(self, snap) -> None:
+        for dst, src in zip((self.x_old, self.R_old, self.y, self.E_y), snap):
+            dst[...] = src
+
+
+def fista(Xf, W, w, prior: Prior, n_frames: int, C0, L: float, max_iter: int, tol: float,
+          backend: Backend, sync_every: int | None = None) -> tuple[np.ndarray, EncodeInfo]:
+    """Minimise the energy over real codes (arrays of `backend.xp`, all on one device).
 
     Xf: float (N, M) frames, N = n_sequences·n_frames; W: (2K, M) same dtype; w: (M,) weights;
     C0: (N, 2K) starting codes (not modified); L: starting Lipschitz constant.
-    Returns (C (N, 2K), EncodeInfo).
+    sync_every: iterations between host reads of the energies (default 1 on the CPU, 8 on the GPU).
+    Between reads every step is assumed accepted; if a read finds one that raised the energy, the
+    block is replayed from a snapshot with a read per iteration, so the iterates are exactly those
+    of checking every iteration, at one host round trip per block on the GPU.
+    Returns (C (N, 2K) of `backend.xp`, EncodeInfo).
     """
-    xp, ops = backend.xp, backend.ops
-    N, M = Xf.shape
-    n_seq = N // n_frames
-    dt = Xf.dtype
-    sparsity = SPARSITY_CODE[prior.sparsity]
-    slowness = SLOWNESS_CODE[prior.slowness]
-    x_old = xp.array(C0, dtype=dt, order="C", copy=True)
-    x_new = xp.empty_like(x_old)
-    y = x_old.copy()
-    y_new = xp.empty_like(x_old)
-    G = xp.empty_like(x_old)
-    R_old = x_old @ W
-    R_new = xp.empty_like(R_old)
-    E_y = xp.empty_like(R_old)
-    row_e = xp.empty(N, dtype=np.float64)
-    partials = xp.empty((n_seq, 4), dtype=np.float64)
-
-    def residual_at_x_old() -> float:
-        """E_y ← w∘(R_old − X), and the recon energy of x_old."""
-        ops.recon_step(Xf, R_old, R_old, w, 0.0, E_y, row_e)
-        return float(row_e.sum())
-
-    def step(beta: float) -> None:
-        xp.matmul(E_y, W.T, out=G)
-        ops.code_step(y, G, x_old, x_new, y_new, n_frames, 1.0 / L, beta, prior.lam, prior.sigma,
-                      prior.kappa, sparsity, slowness, partials)
-
-    F_old = residual_at_x_old() + prior_energy(x_old, n_frames, prior)
+    xp = backend.xp
+    sync_every = sync_every or (1 if backend.name == "cpu" else 8)
+    st = _FistaState(Xf, W, w, prior, n_frames, C0, backend)
+    F_old = float(st.restart_at_x_old()) + prior_energy(st.x_old, n_frames, prior)
     signal = 0.5 * float(xp.sum((Xf.astype(np.float64) ** 2) @ w.astype(np.float64)))
-    noise = 1 * float(np.finfo(dt).eps) * (F_old + signal)  # rounding level of the energy
+    noise = float(np.finfo(Xf.dtype).eps) * (F_old + signal)  # rounding level of the energy
     info = EncodeInfo(energies=[F_old])
-    t_k = 1.0
-    y_is_x_old = True
-    for it in range(1, max_iter + 1):
-        info.n_iter = it
-        t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t_k * t_k))
-        beta = (t_k - 1.0) / t_next
-        step(beta)
-        xp.matmul(x_new, W, out=R_new)
-        ops.recon_step(Xf, R_new, R_old, w, beta, E_y, row_e)
-        sums = partials.sum(axis=0)
-        F_new = float(row_e.sum()) + float(sums[0]) + float(sums[1])
-        if F_new <= F_old + noise:
-            x_old, x_new = x_new, x_old
-            R_old, R_new = R_new, R_old
-            y, y_new = y_new, y
-            t_k, F_old, y_is_x_old = t_next, F_new, beta == 0.0
-            info.energies.append(F_new)
-            dx, xn = math.sqrt(float(sums[2])), math.sqrt(float(sums[3]))
-            if dx <= tol * xn or dx == 0.0:
-                info.converged = True
-                break
+    t_k, y_is_x_old = 1.0, True
+
+    def momentum(t):
+        t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+        return t_next, (t - 1.0) / t_next
+
+    def careful(n_steps: int) -> bool:
+        """n_steps iterations, each decided on the host at once; True when converged."""
+        nonlocal F_old, t_k, y_is_x_old, L
+        for _ in range(n_steps):
+            info.n_iter += 1
+            t_next, beta = momentum(t_k)
+            F_new, dx2, x2 = (float(v) for v in st.iterate(L, beta))
+            if F_new <= F_old + noise:
+                st.accept()
+                t_k, F_old, y_is_x_old = t_next, F_new, beta == 0.0
+                info.energies.append(F_new)
+                if dx2 <= tol * tol * x2 or dx2 == 0.0:
+                    return True
+            else:
+                info.n_restarts += 1
+                if y_is_x_old:  # even a plain prox-gradient step went up: the step was too long
+                    L *= 2.0
+                st.restart_at_x_old()
+                t_k, y_is_x_old = 1.0, True
+                info.energies.append(F_old)
+        return False
+
+    def optimistic(n_steps: int) -> bool | None:
+        """n_steps iterations assuming acceptance, one host read at the end. Returns None when a
+        step raised the energy (the caller replays), else whether the iterates converged."""
+        nonlocal F_old, t_k, y_is_x_old
+        t, readings = t_k, []
+        for _ in range(n_steps):
+            t_next, beta = momentum(t)
+            readings.append(xp.stack(st.iterate(L, beta)))
+            st.accept()
+            t = t_next
+        values = backend.asnumpy(xp.stack(readings))
+        previous = F_old
+        for F_new, _, _ in values:
+            if F_new > previous + noise:
+                return None
+            previous = F_new
+        info.n_iter += n_steps
+        info.energies.extend(float(v) for v in values[:, 0])
+        F_old, t_k, y_is_x_old = float(values[-1, 0]), t, n_steps == 1 and t_k == 1.0
+        return bool(np.any((values[:, 1] <= tol * tol * values[:, 2]) | (values[:, 1] == 0.0)))
+
+    while info.n_iter < max_iter:
+        block = min(sync_every, max_iter - info.n_iter)
+        if block == 1:
+            converged = careful(1)
         else:
-            info.n_restarts += 1
-            if y_is_x_old:  # even a plain prox-gradient step went up: the step was too long
-                L *= 2.0
-            y[...] = x_old
-            residual_at_x_old()
-            t_k, y_is_x_old = 1.0, True
-            info.energies.append(F_old)
+            snap = st.snapshot()
+            converged = optimistic(block)
+            if converged is None:
+                st.restore(snap)
+                converged = careful(block)
+        if converged:
+            info.converged = True
+            break
     info.lipschitz = L
     # prox-gradient residual at the returned codes: a plain step from y = x_old
-    residual_at_x_old()
-    y[...] = x_old
-    step(0.0)
-    sums = partials.sum(axis=0)
-    info.residual = math.sqrt(float(sums[2])) / max(math.sqrt(float(xp.sum(x_old * x_old))), 1e-30)
-    return x_old, info
+    st.restart_at_x_old()
+    sums = st.step(L, 0.0)
+    info.residual = math.sqrt(float(sums[2])) / max(
+        math.sqrt(float(xp.sum(st.x_old * st.x_old))), 1e-30)
+    return st.x_old, info
 
 
 def encode(X, D, *, max_iter: int = 200, tol: float = 1e-4, init=None, backend: str = "auto",
@@ -181,6 +248,7 @@ def encode(X, D, *, max_iter: int = 200, tol: float = 1e-4, init=None, backend: 
     L, _ = lipschitz_constant(W, w)
     if prior.slowness == "l2":
         L += 4.0 * prior.kappa
-    C, info = fista(X.reshape(B * T, M), W, w, prior, T, C0, L, int(max_iter), float(tol), be)
-    Z = codes_from_real(C, B, T)
+    C, info = fista(be.asarray(X.reshape(B * T, M)), be.asarray(W), be.asarray(w), prior, T,
+                    be.asarray(C0), L, int(max_iter), float(tol), be)
+    Z = codes_from_real(be.asnumpy(C), B, T)
     return (Z, info) if return_info else Z

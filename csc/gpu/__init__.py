@@ -1,0 +1,1 @@
+"""GPU backend: CUDA C kernels from `kernels/` launched through one typed launcher (CuPy)."""
