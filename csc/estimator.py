@@ -146,36 +146,42 @@ class ComplexSparseCoding:
             raise ValueError(f"X has {X.shape[-1]} features but the model was fitted with "
                              f"{self._W.shape[1]}")
 
-    def _update(self, X: np.ndarray, prior: Prior) -> None:
-        """One dictionary update on the batch X (n_sequences, n_frames, n_features)."""
+    def _update(self, X, prior: Prior) -> None:
+        """One dictionary update on the batch X (n_sequences, n_frames, n_features), a NumPy or
+        (on the GPU backend) CuPy array. Frames, codes and residuals stay on the backend's device;
+        only (2K, M)-sized statistics reach the host, once per update."""
+        be = get_backend(self.backend)
+        xp = be.xp
         B, T, M = X.shape
-        Xf = X.reshape(B * T, M)
+        Xf = be.asarray(X).reshape(B * T, M)
         w = prior.weight_vector(M, X.dtype)
         L, self._power_vector = lipschitz_constant(self._W, w, self._power_vector,
                                                    n_iter=30 if self._power_vector is None else 5)
         if prior.slowness == "l2":
             L += 4.0 * prior.kappa
-        W = self._W.astype(X.dtype)
-        C0 = np.zeros((B * T, W.shape[0]), dtype=X.dtype)
-        C, info = fista(Xf, W, w, prior, T, C0, L, self.max_iter, self.tol,
-                        get_backend(self.backend))
+        W, wd = be.asarray(self._W.astype(X.dtype)), be.asarray(w)
+        C0 = xp.zeros((B * T, W.shape[0]), dtype=X.dtype)
+        C, info = fista(Xf, W, wd, prior, T, C0, L, self.max_iter, self.tol, be)
         E = Xf - C @ W
+        N = B * T
         flip = self.n_updates_ % 2 == 1
         if self.learning == "sgd":
-            progress = self.n_updates_ / max(self.n_updates, 1)
-            self._rule.update(self._W, C, E, w.astype(np.float64), progress)
+            step = be.asnumpy(C.T @ (E * wd)).astype(np.float64) / N
+            self._rule.update(self._W, step, self.n_updates_ / max(self.n_updates, 1))
             normalize_units(self._W, self.normalize, flip)
         else:
-            self._rule.update(self._W, C, Xf, self.normalize, flip)
+            CtC = be.asnumpy(C.T @ C).astype(np.float64) / N
+            CtX = be.asnumpy(C.T @ Xf).astype(np.float64) / N
+            self._rule.update(self._W, CtC, CtX, self.normalize, flip)
         self._sync_components()
         self.n_updates_ += 1
         K = W.shape[0] // 2
-        a = np.hypot(C[:, :K], C[:, K:])
-        signal = float(np.sum((Xf.astype(np.float64) ** 2) @ w))
-        err = float(np.sum((E.astype(np.float64) ** 2) @ w))
-        self.history_["energy"].append(info.energies[-1] / (B * T))
+        a = xp.hypot(C[:, :K], C[:, K:])
+        signal = float(xp.sum((Xf.astype(np.float64) ** 2) @ wd.astype(np.float64)))
+        err = float(xp.sum((E.astype(np.float64) ** 2) @ wd.astype(np.float64)))
+        self.history_["energy"].append(info.energies[-1] / N)
         self.history_["snr"].append(10 * math.log10(max(signal, 1e-300) / max(err, 1e-300)))
-        self.history_["active"].append(float(np.mean(a > 1e-3 * max(float(a.max()), 1e-30))))
+        self.history_["active"].append(float(xp.mean(a > 1e-3 * max(float(a.max()), 1e-30))))
         self.history_["n_iter"].append(info.n_iter)
 
     def sample_batch(self, X: np.ndarray) -> np.ndarray:

@@ -51,7 +51,7 @@ def test_sgd_step_is_the_negative_energy_gradient(rng):
     Xf = X.reshape(-1, 9)
     rule = SGDRule()
     W_before = W.copy()
-    rule.update(W, C, Xf - C @ W, w, progress=0.0)
+    rule.update(W, C.T @ ((Xf - C @ W) * w) / len(C), progress=0.0)
     step = dictionary_from_real(W - W_before)
     grad = recon_gradient_dictionary(X, Z, D, w)
     cos = np.vdot(step, -grad).real / (np.linalg.norm(step) * np.linalg.norm(grad))
@@ -70,15 +70,12 @@ def test_online_block_update_is_the_exact_block_minimiser(rng):
     C = codes_to_real(Z, np.float64)
     Xf = X.reshape(-1, 9)
     rule = OnlineRule()
-
-    class NoNorm(str):
-        pass
     import csc.learning.online as online
     saved = online.normalize_units
     online.normalize_units = lambda *a, **k: None
     try:
         W_new = W.copy()
-        rule.update(W_new, C, Xf, "pair", False)
+        rule.update(W_new, C.T @ C / len(C), C.T @ Xf / len(C), "pair", False)
     finally:
         online.normalize_units = saved
     # sequential exact minimisation of ‖X − C W‖² over each unit's two rows, in order

@@ -292,14 +292,17 @@ class Launcher:
         return Launch(name, (grid,), (self.block,), tuple(converted[a.name] for a in sig.args),
                       threads)
 
-    def __call__(self, name: str, **kwargs: Any) -> Launch:
-        """Validate and launch; a launch of zero threads is skipped (CUDA refuses grid 0)."""
-        launch = self.prepare(name, **kwargs)
+    def launch(self, launch: Launch) -> Launch:
+        """Run a `prepare`d launch; one of zero threads is skipped (CUDA refuses grid 0)."""
         if launch.threads > 0:
-            if name not in self._functions:
-                self._functions[name] = self._lookup(name)
-            self._functions[name](launch.grid, launch.block, launch.args)
+            if launch.name not in self._functions:
+                self._functions[launch.name] = self._lookup(launch.name)
+            self._functions[launch.name](launch.grid, launch.block, launch.args)
         return launch
+
+    def __call__(self, name: str, **kwargs: Any) -> Launch:
+        """Validate, convert and launch; see `prepare` for the errors."""
+        return self.launch(self.prepare(name, **kwargs))
 
 
 # ------------------------------------------------------------------------------------------------

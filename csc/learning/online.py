@@ -30,20 +30,20 @@ class OnlineRule:
     def _forget(self) -> float:
         return 1.0 - 1.0 / min(self.n_batches + 1, self.memory)
 
-    def update(self, W: np.ndarray, C: np.ndarray, X: np.ndarray, normalize: str,
+    def update(self, W: np.ndarray, CtC: np.ndarray, CtX: np.ndarray, normalize: str,
                flip: bool) -> None:
-        """One update in place. W float64 (2K, M); C (N, 2K) codes; X (N, M) frames."""
+        """One update in place. W float64 (2K, M); CtC = CᵀC/N (2K, 2K) and CtX = CᵀX/N (2K, M)
+        for a batch of codes C (N, 2K) and frames X (N, M), float64."""
         K2, M = W.shape
         K = K2 // 2
-        C = C.astype(np.float64)
         if self.A is None:
             self.A = np.zeros((K2, K2))
             self.B = np.zeros((K2, M))
         beta = self._forget()
         self.A *= beta
-        self.A += C.T @ C / C.shape[0]
+        self.A += CtC
         self.B *= beta
-        self.B += C.T @ X.astype(np.float64) / C.shape[0]
+        self.B += CtX
         self.n_batches += 1
         scale = np.trace(self.A) / K2
         for k in range(K):

@@ -19,12 +19,11 @@ class SGDRule:
         self.switch = switch
         self.eta: float | None = None
 
-    def update(self, W: np.ndarray, C: np.ndarray, E: np.ndarray, w: np.ndarray,
-               progress: float) -> float:
-        """One step in place. W float64 (2K, M); C (N, 2K) codes; E (N, M) residual X − C W;
-        w (M,) weights; progress in [0, 1] of the planned updates. Returns the largest change."""
+    def update(self, W: np.ndarray, dW: np.ndarray, progress: float) -> float:
+        """One step in place. W float64 (2K, M); dW float64 (2K, M) = Cᵀ(w ∘ E)/N for codes C
+        (N, 2K) and residual E = X − C W (N, M); progress in [0, 1] of the planned updates.
+        Returns the largest relative unit change made."""
         K = W.shape[0] // 2
-        dW = (C.T.astype(np.float64) @ (E.astype(np.float64) * w)) / C.shape[0]
         unit = np.sqrt(np.sum(W[:K] ** 2, 1) + np.sum(W[K:] ** 2, 1))
         rel = np.sqrt(np.sum(dW[:K] ** 2, 1) + np.sum(dW[K:] ** 2, 1)) / np.maximum(unit, 1e-12)
         target = self.targets[0] if progress < self.switch else self.targets[1]
