@@ -37,6 +37,16 @@ class Backend:
         return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
+def array_module(a) -> ModuleType:
+    """numpy, or cupy when `a` is a CuPy array (for code that takes either)."""
+    module = type(a).__module__
+    if module.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np
+
+
 def _cpu_backend() -> Backend:
     from .cpu import fused
 

@@ -19,6 +19,11 @@ _PARAM_NAMES = ("n_components", "sparsity", "lam", "sigma", "slowness", "kappa",
                 "transform_max_iter", "transform_tol", "random_state", "backend")
 
 
+def _host(a) -> np.ndarray:
+    """A NumPy copy of a NumPy or CuPy array."""
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
+
 def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -118,8 +123,8 @@ class ComplexSparseCoding:
             b = self._rng.integers(0, B, K)
             t = self._rng.integers(0, max(T - 1, 1), K)
             second = X[b, t + 1] if T > 1 else X[self._rng.integers(0, B, K), 0]
-            W = np.concatenate([X[b, t], second]).astype(np.float64)
-            W += 1e-3 * np.std(X) * self._rng.standard_normal(W.shape)  # no zero or equal parts
+            W = np.concatenate([_host(X[b, t]), _host(second)]).astype(np.float64)
+            W += 1e-3 * float(X.std()) * self._rng.standard_normal(W.shape)  # no zero/equal parts
         else:
             W = self._rng.standard_normal((2 * K, M))
         normalize_units(W, self.normalize)

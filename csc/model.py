@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .backend import array_module
+
 
 def reconstruct(Z: np.ndarray, D: np.ndarray) -> np.ndarray:
     """Frames explained by codes.
@@ -49,9 +51,11 @@ def codes_from_real(C: np.ndarray, n_sequences: int, n_frames: int) -> np.ndarra
 def check_data(X, name: str = "X") -> np.ndarray:
     """Validate movie data: real, finite, float (n_sequences, n_frames, n_features).
 
-    Returns a C-contiguous float32 or float64 array (float64 kept; everything else → float32).
+    Returns a C-contiguous float32 or float64 array (float64 kept; everything else → float32),
+    of NumPy, or of CuPy when X is a CuPy array (it stays on its device).
     """
-    X = np.asarray(X)
+    xp = array_module(X)
+    X = xp.asarray(X)
     if np.iscomplexobj(X):
         raise ValueError(f"{name} must be real-valued, got dtype {X.dtype}")
     if X.ndim != 3:
@@ -61,8 +65,8 @@ def check_data(X, name: str = "X") -> np.ndarray:
     if min(X.shape) < 1:
         raise ValueError(f"{name} is empty: shape {X.shape}")
     dtype = np.float64 if X.dtype == np.float64 else np.float32
-    X = np.ascontiguousarray(X, dtype=dtype)
-    if not np.all(np.isfinite(X)):
+    X = xp.ascontiguousarray(X, dtype=dtype)
+    if not bool(xp.all(xp.isfinite(X))):
         raise ValueError(f"{name} contains NaN or Inf")
     return X
 

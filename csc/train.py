@@ -19,7 +19,8 @@ from .estimator import ComplexSparseCoding
 from .persistence import load, load_extra
 from .pixel_model import PixelModel
 from .priors import make_prior
-from .video.sampling import ClipCache, build_clip_cache, sample_sequences
+from .backend import get_backend
+from .video.sampling import ClipCache, DeviceClips, build_clip_cache, sample_sequences
 from .whitening import make_whitener
 
 log = logging.getLogger("csc.train")
@@ -195,11 +196,17 @@ def _learn(model: PixelModel, cfg: TrainConfig, cache: ClipCache, batch_rng, out
     from tqdm import tqdm
 
     coder = model.coder
+    backend = get_backend(cfg.backend)
+    on_device = DeviceClips(cache, backend) if backend.name == "gpu" else None
     start = getattr(coder, "n_updates_", 0)
     bar = tqdm(total=cfg.n_updates, initial=start, disable=not progress, unit="update",
                dynamic_ncols=True)
     for done in range(start + 1, cfg.n_updates + 1):
-        batch = sample_sequences(cache, cfg.batch_size, cfg.n_frames, cfg.patch_size, batch_rng)
+        if on_device is not None:  # frames stay on the GPU from sampling through learning
+            batch = on_device.sample(cfg.batch_size, cfg.n_frames, cfg.patch_size, batch_rng)
+        else:
+            batch = sample_sequences(cache, cfg.batch_size, cfg.n_frames, cfg.patch_size,
+                                     batch_rng)
         coder.partial_fit(model.whitener.transform(batch))
         h = coder.history_
         bar.set_postfix(energy=f"{h['energy'][-1]:.4g}", snr=f"{h['snr'][-1]:.1f}dB",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .backend import array_module
+
 WHITENINGS = ("pca", "of")
 
 
@@ -56,17 +58,20 @@ class PCAWhitener:
     def n_features(self) -> int:
         return self.components_.shape[1]
 
-    def transform(self, patches: np.ndarray) -> np.ndarray:
-        """(..., p, p) pixels → (..., n_features) float32."""
-        P = np.asarray(patches, dtype=np.float32).reshape(*patches.shape[:-2], -1)
-        return ((P - self.mean_) @ self.components_) / np.sqrt(self.variances_)
+    def transform(self, patches):
+        """(..., p, p) pixels → (..., n_features) float32; NumPy or CuPy in, the same out."""
+        xp = array_module(patches)
+        P = xp.asarray(patches, dtype=np.float32).reshape(*patches.shape[:-2], -1)
+        E, mean, var = (xp.asarray(a) for a in (self.components_, self.mean_, self.variances_))
+        return ((P - mean) @ E) / xp.sqrt(var)
 
-    def inverse_transform(self, features: np.ndarray, *, add_mean: bool = True) -> np.ndarray:
+    def inverse_transform(self, features, *, add_mean: bool = True):
         """(..., n_features) → (..., p, p) float32 pixels (the mean patch added back by default)."""
-        P = (np.asarray(features, dtype=np.float32) * np.sqrt(self.variances_)) @ \
-            self.components_.T
+        xp = array_module(features)
+        E, mean, var = (xp.asarray(a) for a in (self.components_, self.mean_, self.variances_))
+        P = (xp.asarray(features, dtype=np.float32) * xp.sqrt(var)) @ E.T
         if add_mean:
-            P = P + self.mean_
+            P = P + mean
         return P.reshape(*P.shape[:-1], self.patch_size, self.patch_size)
 
     def to_arrays(self) -> dict[str, np.ndarray]:

@@ -88,9 +88,9 @@ def _nothing_usable(root, stats: dict, n_frames: int, patch_size: int) -> str:
     return f"no usable video in {root}"
 
 
-def sample_sequences(cache: ClipCache, n_sequences: int, n_frames: int, patch_size: int,
+def sample_positions(cache: ClipCache, n_sequences: int, n_frames: int, patch_size: int,
                      rng: np.random.Generator) -> np.ndarray:
-    """Random space-time sequences float32 (n_sequences, n_frames, p, p) from the cache.
+    """Where to cut random sequences: int32 (n_sequences, 4) rows (clip, t0, y0, x0).
 
     A clip is drawn with probability proportional to its number of start frames, then a start
     frame and a position uniformly. Reproducible from `rng`.
@@ -99,11 +99,44 @@ def sample_sequences(cache: ClipCache, n_sequences: int, n_frames: int, patch_si
     if np.any(starts < 1):
         raise ValueError(f"a cached clip is shorter than n_frames={n_frames}")
     which = rng.choice(len(cache.clips), size=n_sequences, p=starts / starts.sum())
-    out = np.empty((n_sequences, n_frames, patch_size, patch_size), dtype=np.float32)
+    pos = np.empty((n_sequences, 4), dtype=np.int32)
     for i, c in enumerate(which):
         clip = cache.clips[c]
-        t = int(rng.integers(0, len(clip) - n_frames + 1))
-        y = int(rng.integers(0, clip.shape[1] - patch_size + 1))
-        x = int(rng.integers(0, clip.shape[2] - patch_size + 1))
-        out[i] = clip[t:t + n_frames, y:y + patch_size, x:x + patch_size]
+        pos[i] = (c, rng.integers(0, len(clip) - n_frames + 1),
+                  rng.integers(0, clip.shape[1] - patch_size + 1),
+                  rng.integers(0, clip.shape[2] - patch_size + 1))
+    return pos
+
+
+def sample_sequences(cache: ClipCache, n_sequences: int, n_frames: int, patch_size: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Random space-time sequences float32 (n_sequences, n_frames, p, p) from the cache (host).
+
+    `DeviceClips.sample` draws the same sequences from the same `rng` on the GPU.
+    """
+    pos = sample_positions(cache, n_sequences, n_frames, patch_size, rng)
+    out = np.empty((n_sequences, n_frames, patch_size, patch_size), dtype=np.float32)
+    for i, (c, t, y, x) in enumerate(pos):
+        out[i] = cache.clips[c][t:t + n_frames, y:y + patch_size, x:x + patch_size]
     return out
+
+
+class DeviceClips:
+    """The cache's clips resident on the GPU (one flat buffer) and a gather kernel to cut
+    sequences there: only the (n_sequences, 4) positions cross from the host per batch."""
+
+    def __init__(self, cache: ClipCache, backend):
+        self.cache, self.backend = cache, backend
+        sizes = [c.size for c in cache.clips]
+        self.frames = backend.asarray(np.concatenate([c.ravel() for c in cache.clips]))
+        self.offset = backend.asarray(np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64))
+        self.height = backend.asarray(np.array([c.shape[1] for c in cache.clips], np.int32))
+        self.width = backend.asarray(np.array([c.shape[2] for c in cache.clips], np.int32))
+
+    def sample(self, n_sequences: int, n_frames: int, patch_size: int, rng: np.random.Generator):
+        """float32 (n_sequences, n_frames, p, p) on the device, as `sample_sequences` would."""
+        pos = self.backend.asarray(sample_positions(self.cache, n_sequences, n_frames,
+                                                    patch_size, rng))
+        cols = [self.backend.xp.ascontiguousarray(pos[:, j]) for j in range(4)]
+        return self.backend.ops.sample_patches(self.frames, self.offset, self.height, self.width,
+                                               *cols, n_frames, patch_size)
