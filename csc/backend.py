@@ -1,8 +1,8 @@
 """The one backend seam: which array module (`xp`) and which fused passes an algorithm runs on.
 
 `get_backend("auto" | "cpu" | "gpu")`; the environment variable `CSC_BACKEND` overrides "auto".
-This version ships the CPU backend (NumPy BLAS GEMMs + Numba fused passes). The GPU backend
-(CuPy + the CUDA kernels in `kernels/`) is not in this version: asking for it is a clear error.
+CPU: NumPy (BLAS GEMMs) + the Numba fused passes of `csc.cpu`. GPU: CuPy (cuBLAS GEMMs) + the
+CUDA kernels of `kernels/` launched through `csc.gpu.launcher` (see `csc.gpu.ops`).
 """
 from __future__ import annotations
 
@@ -53,22 +53,43 @@ def _cpu_backend() -> Backend:
     return Backend("cpu", np, fused)
 
 
+def _gpu_backend() -> Backend:
+    import cupy
+
+    from .gpu import ops
+
+    return Backend("gpu", cupy, ops)
+
+
+def gpu_status() -> tuple[bool, str]:
+    """(True, device) when CuPy imports and sees a CUDA device, else (False, the reason)."""
+    from .gpu import ops
+
+    return ops.available()
+
+
 def get_backend(name: str = "auto") -> Backend:
-    """Resolve a backend name; raises ValueError for an unknown or unavailable backend."""
+    """Resolve a backend name; raises ValueError for an unknown or unavailable backend.
+
+    "auto" is the GPU when CuPy finds a CUDA device, else the CPU (logged once); the environment
+    variable CSC_BACKEND overrides "auto". "gpu" without a usable GPU is a ValueError saying why.
+    """
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {BACKENDS}")
     if name == "auto":
         name = os.environ.get("CSC_BACKEND", "auto") or "auto"
         if name not in BACKENDS:
             raise ValueError(f"CSC_BACKEND={name!r} is not one of {BACKENDS}")
+    if name == "cpu":
+        return _cpu_backend()
+    ok, why = gpu_status()
     if name == "gpu":
-        raise ValueError(
-            "backend='gpu' is not available in this version of csc (the CUDA path is not built "
-            "yet); use backend='cpu'"
-        )
-    if name == "auto":
-        _log_once("csc backend: cpu (no GPU backend in this version)")
-    return _cpu_backend()
+        if not ok:
+            raise ValueError(f"backend='gpu' is not available: {why}; use backend='cpu' (or "
+                             f"install the GPU extra: pip install -e '.[gpu]')")
+        return _gpu_backend()
+    _log_once(f"csc backend: gpu ({why})" if ok else f"csc backend: cpu ({why})")
+    return _gpu_backend() if ok else _cpu_backend()
 
 
 @functools.lru_cache(maxsize=None)

@@ -650,6 +650,10 @@ def bench_size(n_frames: int, cfg: Config, args: argparse.Namespace, gemm: dict)
     if csc is not None and csc_error is None:
         out["csc_by_prior"] = csc_cost_by_prior(problem, args.backend, gemm["floor_s_per_iter"],
                                                 cfg.csc_repeats)
+        out["learning"] = learning_throughput(problem, args.backend)
+        fixed = out["solvers"]["csc"].get("fixed_iter", {})
+        if fixed:
+            out["encode_frames_per_s_per_iter"] = problem.n_frames / fixed["per_iter"]
         out["csc_memory"] = csc_peak_memory(problem, args.backend)
     else:
         out["csc_memory"] = {"error": csc_error or "csc not installed"}
@@ -681,6 +685,24 @@ def csc_cost_by_prior(problem: Problem, backend: str, floor: float, repeats: int
             best = min(best, time.perf_counter() - t)
         out[name] = {"per_iter": best / 20, "floor_ratio": best / 20 / floor}
     return out
+
+
+def learning_throughput(problem: Problem, backend: str, n_updates: int = 5) -> dict:
+    """Dictionary updates per second (online rule, l1 + TV slowness, 30 inference iterations per
+    update) with the whole problem as one batch, and the frames per second that makes."""
+    import csc
+
+    K = problem.n_units
+    model = csc.ComplexSparseCoding(K, lam=problem.lam, slowness="l1", kappa=problem.lam,
+                                    learning="online", max_iter=30, tol=0.0, random_state=0,
+                                    backend=backend)
+    model.partial_fit(problem.X)  # compile, initialise
+    t = time.perf_counter()
+    for _ in range(n_updates):
+        model.partial_fit(problem.X)
+    seconds = (time.perf_counter() - t) / n_updates
+    return {"seconds_per_update": seconds, "updates_per_s": 1 / seconds,
+            "frames_per_s": problem.n_frames / seconds}
 
 
 def prior_table(sizes: Sequence[dict]) -> str:
@@ -887,6 +909,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     }
     print("\n" + markdown_table(sizes))
     print("\n" + prior_table(sizes))
+    print("\n| frames | encode frames/s per iteration | learning updates/s | learning frames/s |")
+    print("|---|---|---|---|")
+    for size in sizes:
+        lt = size.get("learning")
+        if lt:
+            print(f"| {size['n_frames']} | {size.get('encode_frames_per_s_per_iter', 0):.3g} | "
+                  f"{lt['updates_per_s']:.3g} | {lt['frames_per_s']:.3g} |")
     print("\n" + memory_table(sizes))
     for size in sizes:
         ref = size["reference"]

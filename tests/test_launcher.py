@@ -1,0 +1,498 @@
+"""The typed kernel launcher and the GPU ops' marshalling, without a GPU.
+
+- A fake function lookup records launches: conversions, every rejection path, grid sizes.
+- The declared signatures are compared with kernels/fused.cu.
+- csc.gpu.ops runs end to end on NumPy arrays through the kernels' host emulation
+  (`<name>_host(grid, block, ...)`, built with nvcc as a shared library) and is compared with
+  csc.cpu.fused and with CPU `encode`.
+"""
+import ctypes
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import csc
+from csc import inference
+from csc.backend import Backend
+from csc.cpu import fused
+from csc.gpu import launcher as L
+from csc.gpu import ops
+from csc.gpu.launcher import KERNELS, Arg, Launcher, Signature, check_source
+
+KERNELS_DIR = Path(__file__).resolve().parents[1] / "kernels"
+FUSED_CU = KERNELS_DIR / "fused.cu"
+
+
+class FakeLookup:
+    """function_lookup recording (name, grid, block, args) per launch and lookups per name."""
+
+    def __init__(self, effects=None):
+        self.launches = []
+        self.lookups = []
+        self.effects = effects or {}
+
+    def __call__(self, name):
+        self.lookups.append(name)
+
+        def f(grid, block, args):
+            self.launches.append((name, grid, block, args))
+            if name in self.effects:
+                self.effects[name](args)
+
+        return f
+
+
+def pointwise_kwargs(n_seq=3, n_frames=4, K=43, **over):
+    N = n_seq * n_frames
+    z = lambda: np.zeros((N, 2 * K), np.float32)  # noqa: E731
+    kw = dict(Y=z(), G=z(), X_old=z(), X_new=z(), Y_new=z(), n_seq=n_seq, n_frames=n_frames, K=K,
+              tau=0.5, beta=0.25, lam=0.1, sigma=0.4, kappa=0.0, sparsity=0, slowness=1,
+              partials=np.zeros((n_seq * K, 4)))
+    kw.update(over)
+    return kw
+
+
+# ------------------------------------------------------------------------------------------------
+# Conversions and the grid
+# ------------------------------------------------------------------------------------------------
+def test_scalars_are_converted_to_the_declared_types():
+    fake = FakeLookup()
+    kw = pointwise_kwargs(tau=np.float64(0.5), beta=1, n_frames=np.int64(4))
+    launch = Launcher(fake)("csc_code_step_pointwise", **kw)
+    (name, grid, block, args), = fake.launches
+    assert name == "csc_code_step_pointwise" and args == launch.args
+    sig = KERNELS[name]
+    assert len(args) == len(sig.args)
+    for arg, value in zip(sig.args, args):
+        if arg.is_array:
+            assert value is kw[arg.name]
+        else:
+            assert type(value) is arg.dtype.type, (arg.name, type(value))
+    by = dict(zip([a.name for a in sig.args], args))
+    assert type(by["tau"]) is np.float32 and by["tau"] == np.float32(0.5)
+    assert type(by["beta"]) is np.float32 and by["beta"] == 1.0  # int → float32
+    assert type(by["n_frames"]) is np.int32 and by["n_frames"] == 4
+    assert type(by["K"]) is np.int32 and type(by["slowness"]) is np.int32
+    assert grid == (2,) and block == (128,)  # 3·43 = 129 threads
+
+
+@pytest.mark.parametrize("threads_from, block, grid", [
+    (dict(n_seq=1, K=1), 128, 1), (dict(n_seq=2, K=64), 128, 1), (dict(n_seq=1, K=129), 128, 2),
+    (dict(n_seq=5, K=51), 32, 8), (dict(n_seq=7, K=3), 1, 21), (dict(n_seq=10, K=103), 1024, 2),
+])
+def test_grid_is_the_ceiling_of_threads_over_block(threads_from, block, grid):
+    fake = FakeLookup()
+    launch = Launcher(fake, block=block)("csc_code_step_pointwise",
+                                         **pointwise_kwargs(**threads_from))
+    assert launch.threads == threads_from["n_seq"] * threads_from["K"]
+    assert fake.launches[0][1:3] == ((grid,), (block,))
+    assert (grid - 1) * block < launch.threads <= grid * block
+
+
+def test_recon_and_sampler_thread_counts():
+    fake = FakeLookup()
+    launch = Launcher(fake, block=128)
+    N, M, rpt = 1000, 10, 7
+    z = np.zeros((N, M), np.float32)
+    n_tiles = -(-N // rpt)  # 143
+    rec = launch("csc_recon_step", X=z, R_new=z, R_old=z, w=np.ones(M, np.float32), beta=0.0,
+                 E_y=z.copy(), col_energy=np.zeros((n_tiles, M)), N=N, M=M, rows_per_tile=rpt)
+    assert rec.threads == 1430 and rec.grid == (12,)
+    i32 = lambda *v: np.array(v, np.int32)  # noqa: E731
+    smp = launch("csc_sample_patches", frames=np.zeros(100, np.float32),
+                 clip_offset=np.array([0], np.int64), clip_h=i32(10), clip_w=i32(10),
+                 which=i32(0, 0, 0), t0=i32(0, 0, 0), y0=i32(0, 0, 0), x0=i32(0, 0, 0),
+                 out=np.zeros((3, 1, 5, 5), np.float32), n_sequences=3, n_frames=1, patch=5)
+    assert smp.threads == 75 and smp.grid == (1,)
+    assert [c[0] for c in fake.launches] == ["csc_recon_step", "csc_sample_patches"]
+
+
+def test_zero_threads_skip_the_launch_and_functions_are_looked_up_once():
+    fake = FakeLookup()
+    launch = Launcher(fake)
+    out = launch("csc_code_step_pointwise", **pointwise_kwargs(n_seq=0))
+    assert out.threads == 0 and out.grid == (0,) and fake.launches == []
+    for _ in range(3):
+        launch("csc_code_step_pointwise", **pointwise_kwargs())
+    assert fake.lookups == ["csc_code_step_pointwise"] and len(fake.launches) == 3
+
+
+# ------------------------------------------------------------------------------------------------
+# Rejections (and nothing launched)
+# ------------------------------------------------------------------------------------------------
+def _reject(exc, match, **over):
+    fake = FakeLookup()
+    with pytest.raises(exc, match=match):
+        Launcher(fake)("csc_code_step_pointwise", **pointwise_kwargs(**over))
+    assert fake.launches == []
+
+
+def test_wrong_dtype_message():
+    G = np.zeros((12, 86))
+    with pytest.raises(TypeError) as e:
+        Launcher(FakeLookup())("csc_code_step_pointwise", **pointwise_kwargs(G=G))
+    assert str(e.value) == ("csc_code_step_pointwise: argument 'G' must be a C-contiguous float32 "
+                            "array, got float64")
+
+
+@pytest.mark.parametrize("over, match", [
+    (dict(Y=np.zeros((86, 12), np.float32).T), "'Y' must be a C-contiguous float32 array, got a "
+                                               "non-contiguous"),
+    (dict(X_old=[[0.0] * 86] * 12), "'X_old' must be a C-contiguous float32 array, got list"),
+    (dict(X_new=np.float32(0)), "'X_new' must be .* got numpy.float32"),
+    (dict(partials=np.zeros((129, 4), np.float32)), "'partials' must be a C-contiguous float64"),
+    (dict(n_seq=3.0), "'n_seq' must be an integer .* got float"),
+    (dict(K=True), "'K' must be an integer .* got bool"),
+    (dict(tau=True), "'tau' must be a real number .* got bool"),
+    (dict(tau=np.array(0.5)), "'tau' must be a real number .* got numpy.ndarray"),
+    (dict(tau=np.ones(1, np.float32)), "'tau' must be a real number"),
+    (dict(tau=0.5 + 0j), "'tau' must be a real number .* got complex"),
+    (dict(lam="0.1"), "'lam' must be a real number .* got str"),
+    (dict(sparsity=None), "'sparsity' must be an integer"),
+])
+def test_type_rejections(over, match):
+    _reject(TypeError, match, **over)
+
+
+@pytest.mark.parametrize("over, match", [
+    (dict(n_frames=2**31), "'n_frames' = 2147483648 does not fit in int32"),
+    (dict(n_seq=-1), "'n_seq' must be >= 0, got -1"),
+    (dict(n_frames=0), "'n_frames' must be >= 1"),
+    (dict(slowness=2), r"'slowness' must be one of \(0, 1\), got 2"),  # l1 needs the chain kernel
+    (dict(sparsity=3), "'sparsity' must be one of"),
+    (dict(tau=float("nan")), "'tau' must be finite as float32, got nan"),
+    (dict(kappa=float("inf")), "'kappa' must be finite"),
+    (dict(beta=1e39), "'beta' must be finite as float32"),  # overflows float32
+    (dict(Y=np.zeros((12, 84), np.float32)), "'Y' has 1008 elements, expected 1032"),
+    (dict(partials=np.zeros((3, 4))), "'partials' has 12 elements, expected 516"),
+])
+def test_value_rejections(over, match):
+    _reject(ValueError, match, **over)
+
+
+def test_missing_unknown_and_unknown_kernel():
+    kw = pointwise_kwargs()
+    del kw["sigma"]
+    with pytest.raises(TypeError, match=r"missing argument\(s\) \['sigma'\]"):
+        Launcher(FakeLookup())("csc_code_step_pointwise", **kw)
+    with pytest.raises(TypeError, match=r"unknown argument\(s\) \['scratch_r'\]"):
+        Launcher(FakeLookup())("csc_code_step_pointwise",
+                               **pointwise_kwargs(scratch_r=np.zeros(1, np.float32)))
+    with pytest.raises(KeyError, match="unknown kernel"):
+        Launcher(FakeLookup())("csc_nope")
+
+
+def test_array_type_restriction_refuses_host_arrays():
+    class DeviceArray(np.ndarray):
+        pass
+
+    with pytest.raises(TypeError, match="'Y' must be a device array .*DeviceArray.*got "
+                                        "numpy.ndarray"):
+        Launcher(FakeLookup(), array_type=DeviceArray)("csc_code_step_pointwise",
+                                                       **pointwise_kwargs())
+
+
+def test_cross_array_sizes_and_bad_launcher_settings():
+    i32 = lambda *v: np.array(v, np.int32)  # noqa: E731
+    kw = dict(frames=np.zeros(100, np.float32), clip_offset=np.array([0, 50], np.int64),
+              clip_h=i32(5), clip_w=i32(10, 5), which=i32(0), t0=i32(0), y0=i32(0), x0=i32(0),
+              out=np.zeros(25, np.float32), n_sequences=1, n_frames=1, patch=5)
+    with pytest.raises(ValueError, match="'clip_h' has 1 elements, expected 2"):
+        Launcher(FakeLookup())("csc_sample_patches", **kw)
+    for block in (0, 1025, 128.0, True):
+        with pytest.raises(ValueError, match="block"):
+            Launcher(FakeLookup(), block=block)
+    with pytest.raises(ValueError, match="unknown type"):
+        Arg("x", "float16*")
+    with pytest.raises(ValueError, match="scalar can only be an input"):
+        Arg("x", "int32", "out")
+    with pytest.raises(ValueError, match="duplicate"):
+        Signature([Arg("a", "int32"), Arg("a", "int32")], threads=lambda a: 1)
+
+
+# ------------------------------------------------------------------------------------------------
+# The declared signatures against the CUDA source
+# ------------------------------------------------------------------------------------------------
+def test_signatures_match_kernels_source():
+    if not FUSED_CU.is_file():
+        pytest.skip(f"{FUSED_CU} is not written yet: cannot compare KERNELS with it")
+    source = FUSED_CU.read_text()
+    assert check_source(source) == []
+    found = L.parse_kernel_signatures(source)
+    for name, sig in KERNELS.items():
+        assert [(p.name, p.ctype) for p in found[name].params] == \
+               [(a.name, a.ctype) for a in sig.args]
+
+
+def test_source_parser_and_mismatch_reports():
+    src = """
+    // extern "C" __global__ void csc_recon_step(int commented_out) {}
+    extern "C" {
+    __global__ void __launch_bounds__(128) csc_recon_step(
+        const float* __restrict__ X, const float *R_new, const float* R_old,
+        const float* w, /* the momentum */ float beta, float* E_y, double* col_energy,
+        int N, int M, int rows_per_tile) { body(); }
+    }
+    __global__ void csc_sample_patches(void) { }
+    extern "C" __global__ void csc_code_step_chain(const float* Y, float* G) { }
+    extern "C" __global__ void csc_code_step_pointwise(
+        const float* Y, const float* G, const float* X_old, float* X_new, float* Y_new,
+        int n_seq, int n_frames, int K, float tau, float beta, float lam, double sigma,
+        float kappa, int sparsity, int slowness, double* partials) { }
+    """
+    decl = L.parse_kernel_signatures(src)
+    assert set(decl) == {"csc_recon_step", "csc_sample_patches", "csc_code_step_chain",
+                         "csc_code_step_pointwise"}
+    rec = decl["csc_recon_step"]
+    assert rec.extern_c and len(rec.params) == 10
+    assert rec.params[0] == L.Param("float32*", "X", True)
+    assert rec.params[4] == L.Param("float32", "beta", False)
+    assert rec.params[6] == L.Param("float64*", "col_energy", False)
+    assert not decl["csc_sample_patches"].extern_c and decl["csc_sample_patches"].params == ()
+    problems = "\n".join(check_source(src))
+    assert "csc_recon_step" not in problems
+    assert "csc_sample_patches: not extern \"C\"" in problems
+    assert "csc_code_step_chain: parameters differ" in problems
+    assert "csc_code_step_pointwise: parameters differ" in problems and "'float64'" in problems
+    # const-ness of inputs
+    bad = src.replace("const float *R_new", "float* R_new").replace("float* E_y",
+                                                                      "const float* E_y")
+    problems = check_source(bad, {"csc_recon_step": KERNELS["csc_recon_step"]})
+    assert problems == ["csc_recon_step: parameter 'R_new' should be a const pointer (role 'in')",
+                        "csc_recon_step: parameter 'E_y' should be a non-const pointer "
+                        "(role 'out')"]
+    assert check_source("", {"k": KERNELS["csc_recon_step"]}) == \
+        ["k: no __global__ kernel of that name in the source"]
+
+
+# ------------------------------------------------------------------------------------------------
+# csc.gpu.ops marshalling with the fake lookup (NumPy stand-ins for device arrays)
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture
+def fake_ops(monkeypatch):
+    """ops with a fake launcher; kernels' side effects: partials = index pattern, energies = 1."""
+    def fill_partials(args):
+        args[-1][...] = np.arange(args[-1].size, dtype=np.float64).reshape(args[-1].shape)
+
+    def fill_col(args):
+        args[6][...] = 1.0
+
+    fake = FakeLookup({"csc_code_step_pointwise": fill_partials,
+                       "csc_code_step_chain": fill_partials, "csc_recon_step": fill_col})
+    launcher = Launcher(fake)
+    monkeypatch.setattr(ops, "get_launcher", lambda: launcher)
+    ops.clear_buffers()
+    yield fake
+    ops.clear_buffers()
+
+
+@pytest.mark.parametrize("slowness, kernel", [(fused.SLOW_NONE, "csc_code_step_pointwise"),
+                                              (fused.SLOW_L2, "csc_code_step_pointwise"),
+                                              (fused.SLOW_L1, "csc_code_step_chain")])
+def test_ops_code_step_marshalling(fake_ops, slowness, kernel):
+    n_seq, T, K = 3, 5, 4
+    z = lambda: np.zeros((n_seq * T, 2 * K), np.float32)  # noqa: E731
+    partials = np.full((n_seq, 4), np.nan)
+    ops.code_step(z(), z(), z(), z(), z(), T, 0.5, 0.1, 0.2, 0.4, 0.3, 0, slowness, partials)
+    (name, grid, block, args), = fake_ops.launches
+    assert name == kernel and grid == (1,)
+    chain_partials = np.arange(n_seq * K * 4, dtype=np.float64).reshape(n_seq, K, 4)
+    np.testing.assert_array_equal(partials, chain_partials.sum(axis=1))
+    assert args[-1].shape == (n_seq * K, 4)
+    if kernel == "csc_code_step_chain":
+        assert args[5].shape == args[6].shape == (n_seq * T, K)
+        assert args[5].dtype == np.float32
+    with pytest.raises(ValueError, match="whole number"):
+        ops.code_step(z(), z(), z(), z(), z(), 4, 0.5, 0.1, 0.2, 0.4, 0.3, 0, slowness, partials)
+    with pytest.raises(ValueError, match="partials has shape"):
+        ops.code_step(z(), z(), z(), z(), z(), T, 0.5, 0.1, 0.2, 0.4, 0.3, 0, slowness,
+                      np.zeros((4, 4)))
+    with pytest.raises(TypeError, match="must be a C-contiguous float32 array, got float64"):
+        ops.code_step(z().astype(np.float64), z(), z(), z(), z(), T, 0.5, 0.1, 0.2, 0.4, 0.3, 0,
+                      slowness, partials)
+
+
+@pytest.mark.parametrize("N, M", [(1, 1), (37, 5), (4096, 200), (100000, 64)])
+def test_ops_recon_step_marshalling(fake_ops, N, M):
+    X = np.zeros((N, M), np.float32)
+    row_energy = np.full(N, np.nan)
+    ops.recon_step(X, X, X, np.ones(M, np.float32), 0.5, X.copy(), row_energy)
+    (name, grid, block, args), = fake_ops.launches
+    rpt = int(args[-1])
+    assert 1 <= rpt <= 64 and args[6].shape == (-(-N // rpt), M)
+    assert row_energy.sum() == args[6].size  # the fake wrote 1 per (tile, column)
+    assert np.all(row_energy[1:] == 0)
+    assert -(-N // rpt) * M >= min(N * M, ops._RECON_TARGET_THREADS) // 64
+
+
+def test_ops_sample_patches_marshalling_and_bounds(fake_ops):
+    frames = np.zeros(3 * 6 * 7 + 2 * 4 * 4, np.float32)
+    off = np.array([0, 126], np.int64)
+    h, w = np.array([6, 4], np.int32), np.array([7, 4], np.int32)
+    i32 = lambda *v: np.array(v, np.int32)  # noqa: E731
+    out = ops.sample_patches(frames, off, h, w, i32(0, 1), i32(1, 0), i32(3, 1), i32(4, 1), 2, 3)
+    assert out.shape == (2, 2, 3, 3) and out.dtype == np.float32
+    assert fake_ops.launches[-1][0] == "csc_sample_patches"
+    n = len(fake_ops.launches)
+    bad = [((i32(0, 2), i32(1, 0), i32(3, 1), i32(4, 1)), "clip index is out of range"),
+           ((i32(0, 1), i32(2, 0), i32(3, 1), i32(4, 1)), "past its clip's frames"),
+           ((i32(0, 1), i32(1, 0), i32(4, 1), i32(4, 1)), "past its clip's height or width"),
+           ((i32(0, 1), i32(1, 0), i32(3, 1), i32(5, 1)), "past its clip's height or width"),
+           ((i32(0, 1), i32(-1, 0), i32(3, 1), i32(4, 1)), "negative start"),
+           ((i32(0, 1), i32(1, 1), i32(3, 1), i32(4, 1)), "past its clip's frames")]
+    for idx, match in bad:
+        with pytest.raises(ValueError, match=match):
+            ops.sample_patches(frames, off, h, w, *idx, 2, 3)
+    with pytest.raises(ValueError, match="not ascending"):
+        ops.sample_patches(frames, off[::-1].copy(), h, w, i32(0), i32(0), i32(0), i32(0), 1, 1)
+    with pytest.raises(TypeError, match="'t0' must be a C-contiguous int32 array, got int64"):
+        ops.sample_patches(frames, off, h, w, i32(0), np.zeros(1, np.int64), i32(0), i32(0), 1, 1)
+    assert len(fake_ops.launches) == n
+
+
+def test_ops_available_and_source(monkeypatch, tmp_path):
+    ok, reason = ops.available()
+    try:
+        import cupy  # noqa: F401
+    except Exception:
+        assert not ok and "CuPy" in reason
+    (tmp_path / "a.cuh").write_text("#pragma once\nint a_value;\n#include \"a.cuh\"\n")
+    (tmp_path / "fused.cu").write_text('#include "a.cuh"\n#include <cuda_fp16.h>\nint main;\n')
+    monkeypatch.setenv(ops.KERNELS_DIR_ENV, str(tmp_path))
+    src = ops.kernel_source()
+    assert "int a_value;" in src and "#include <cuda_fp16.h>" in src
+    assert '#include "a.cuh"' not in src  # inlined, the self-include dropped
+    monkeypatch.setenv(ops.KERNELS_DIR_ENV, str(tmp_path / "none"))
+    with pytest.raises(FileNotFoundError, match="CSC_KERNELS_DIR"):
+        ops.kernel_source()
+
+
+def test_real_source_inlines_amplitude_header():
+    if not FUSED_CU.is_file():
+        pytest.skip(f"{FUSED_CU} is not written yet")
+    src = ops.kernel_source()
+    assert '#include "amplitude.cuh"' not in src and "csc_cauchy_amplitude" in src
+    assert check_source(src) == []
+
+
+# ------------------------------------------------------------------------------------------------
+# End to end through the kernels' host emulation (nvcc builds them for the host; no GPU needed)
+# ------------------------------------------------------------------------------------------------
+_CTYPES = {"float32": ctypes.c_float, "float64": ctypes.c_double, "int32": ctypes.c_int32,
+           "int64": ctypes.c_int64}
+
+
+@pytest.fixture(scope="module")
+def host_launcher(tmp_path_factory):
+    """A Launcher whose functions run `<name>_host(grid, block, ...)` from fused.cu on the CPU."""
+    if not FUSED_CU.is_file():
+        pytest.skip(f"{FUSED_CU} is not written yet")
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        pytest.skip("nvcc not found: cannot build the kernels' host emulation")
+    lib_path = tmp_path_factory.mktemp("hostlib") / "fused_host.so"
+    r = subprocess.run([nvcc, "-O2", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", "-x", "cu",
+                        f"-I{KERNELS_DIR}", str(FUSED_CU), "-o", str(lib_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lib = ctypes.CDLL(str(lib_path))
+
+    def lookup(name):
+        f = getattr(lib, name + "_host")
+        sig = KERNELS[name]
+        f.argtypes = [ctypes.c_int, ctypes.c_int] + [
+            ctypes.c_void_p if a.is_array else _CTYPES[a.ctype] for a in sig.args]
+        f.restype = None
+
+        def run(grid, block, args):
+            f(grid[0], block[0], *[a.ctypes.data if isinstance(a, np.ndarray) else a.item()
+                                   for a in args])
+
+        return run
+
+    return Launcher(lookup, block=ops.BLOCK)
+
+
+@pytest.fixture
+def emulated_ops(monkeypatch, host_launcher):
+    monkeypatch.setattr(ops, "get_launcher", lambda: host_launcher)
+    ops.clear_buffers()
+    yield ops
+    ops.clear_buffers()
+
+
+PRIORS = [dict(sparsity="l1", lam=0.3, slowness="none"),
+          dict(sparsity="l1", lam=0.3, slowness="l2", kappa=0.4),
+          dict(sparsity="l1", lam=0.3, slowness="l1", kappa=0.4),
+          dict(sparsity="cauchy", lam=0.3, sigma=0.4, slowness="none"),
+          dict(sparsity="cauchy", lam=0.3, sigma=0.4, slowness="l2", kappa=0.4)]
+SPARSITY = {"l1": 0, "cauchy": 1}
+SLOWNESS = {"none": 0, "l2": 1, "l1": 2}
+
+
+@pytest.mark.parametrize("prior", PRIORS, ids=lambda p: f"{p['sparsity']}-{p['slowness']}")
+def test_emulated_code_step_matches_cpu(emulated_ops, rng, prior):
+    n_seq, T, K = 5, 7, 130  # 650 chains: several blocks, the last one partial
+    N = n_seq * T
+    Y, G, X_old = (rng.standard_normal((N, 2 * K)).astype(np.float32) for _ in range(3))
+    args = (T, 0.3, 0.6, prior["lam"], prior.get("sigma", 0.4), prior.get("kappa", 0.0),
+            SPARSITY[prior["sparsity"]], SLOWNESS[prior["slowness"]])
+    outs = {}
+    for name, mod in (("cpu", fused), ("gpu", emulated_ops)):
+        X_new, Y_new = np.empty_like(Y), np.empty_like(Y)
+        partials = np.empty((n_seq, 4))
+        mod.code_step(Y, G, X_old, X_new, Y_new, *args, partials)
+        outs[name] = (X_new, Y_new, partials)
+    for a, b in zip(outs["cpu"], outs["gpu"]):
+        np.testing.assert_allclose(b, a, rtol=2e-5, atol=2e-5)
+
+
+def test_emulated_recon_step_matches_cpu(emulated_ops, rng):
+    N, M = 333, 17
+    X, R_new, R_old = (rng.standard_normal((N, M)).astype(np.float32) for _ in range(3))
+    w = rng.uniform(0.5, 2.0, M).astype(np.float32)
+    E_cpu, E_gpu = np.empty_like(X), np.empty_like(X)
+    e_cpu, e_gpu = np.empty(N), np.empty(N)
+    fused.recon_step(X, R_new, R_old, w, np.float32(0.7), E_cpu, e_cpu)
+    emulated_ops.recon_step(X, R_new, R_old, w, 0.7, E_gpu, e_gpu)
+    np.testing.assert_allclose(E_gpu, E_cpu, rtol=1e-5, atol=1e-6)
+    assert e_gpu.sum() == pytest.approx(e_cpu.sum(), rel=1e-6)
+
+
+def test_emulated_sample_patches_match_slicing(emulated_ops, rng):
+    clips = [rng.standard_normal(s).astype(np.float32) for s in [(5, 9, 11), (3, 6, 6),
+                                                                 (8, 7, 10)]]
+    frames = np.concatenate([c.ravel() for c in clips])
+    off = np.cumsum([0] + [c.size for c in clips[:-1]]).astype(np.int64)
+    h = np.array([c.shape[1] for c in clips], np.int32)
+    w = np.array([c.shape[2] for c in clips], np.int32)
+    T, p, n = 3, 4, 40
+    which = rng.integers(0, 3, n).astype(np.int32)
+    t0 = np.array([rng.integers(0, clips[c].shape[0] - T + 1) for c in which], np.int32)
+    y0 = np.array([rng.integers(0, h[c] - p + 1) for c in which], np.int32)
+    x0 = np.array([rng.integers(0, w[c] - p + 1) for c in which], np.int32)
+    out = emulated_ops.sample_patches(frames, off, h, w, which, t0, y0, x0, T, p)
+    for i, c in enumerate(which):
+        np.testing.assert_array_equal(
+            out[i], clips[c][t0[i]:t0[i] + T, y0[i]:y0[i] + p, x0[i]:x0[i] + p])
+
+
+@pytest.mark.parametrize("prior", PRIORS, ids=lambda p: f"{p['sparsity']}-{p['slowness']}")
+def test_emulated_ops_drive_encode_like_the_cpu(emulated_ops, monkeypatch, rng, prior):
+    """Full FISTA with csc.gpu.ops as the backend's ops (NumPy arrays, host-emulated kernels)."""
+    from csc.synthetic import random_dictionary
+
+    D = random_dictionary(12, 24, rng, normalize="complex")
+    X = rng.standard_normal((4, 6, 24)).astype(np.float32)
+    Z_cpu, info_cpu = csc.encode(X, D, backend="cpu", return_info=True, max_iter=300, tol=1e-6,
+                                 **prior)
+    monkeypatch.setattr(inference, "get_backend", lambda name: Backend("gpu", np, emulated_ops))
+    Z_gpu, info_gpu = csc.encode(X, D, backend="cpu", return_info=True, max_iter=300, tol=1e-6,
+                                 **prior)
+    e_cpu = csc.energy(X, Z_cpu, D, **prior)["total"]
+    e_gpu = csc.energy(X, Z_gpu, D, **prior)["total"]
+    assert abs(e_gpu - e_cpu) <= 1e-4 * abs(e_cpu)
+    assert np.max(np.abs(Z_gpu - Z_cpu)) < 1e-2 * max(1.0, np.max(np.abs(Z_cpu)))
