@@ -23,7 +23,8 @@ setup(
     ],
     extras_require={
         "gpu": ["cupy-cuda12x>=13"],
-        "test": ["pytest>=7", "cvxpy>=1.4", "clarabel>=0.6", "scikit-image>=0.21"],
+        "test": ["pytest>=7", "cvxpy>=1.4", "clarabel>=0.6", "scikit-image>=0.21",
+                 "nvidia-cuda-nvrtc-cu12; platform_system == 'Linux'"],
         "bench": ["skglm>=0.3", "spams-bin>=2.6", "threadpoolctl>=3"],
     },
 )

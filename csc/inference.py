@@ -226,8 +226,8 @@ def encode(X, D, *, max_iter: int = 200, tol: float = 1e-4, init=None, backend: 
     slowness ("l2" | "l1" | "none"), kappa, weights (scalar or (n_features,)).
     max_iter: FISTA iterations at most; tol: stop when ‖x⁺ − x‖ ≤ tol‖x⁺‖; init: complex starting
     codes like the result (default zeros); backend: "auto" | "cpu" | "gpu".
-    Returns Z complex64 (n_sequences, n_frames, n_components) — complex128 when X is float64 —
-    and, with return_info=True, an `EncodeInfo`.
+    Returns Z complex64 (n_sequences, n_frames, n_components) — complex128 when X is float64 on
+    the CPU (the GPU computes in float32) — and, with return_info=True, an `EncodeInfo`.
     """
     prior = make_prior(**prior_kwargs)
     X = check_data(X)
@@ -237,6 +237,8 @@ def encode(X, D, *, max_iter: int = 200, tol: float = 1e-4, init=None, backend: 
     if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
         raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
     be = get_backend(backend)
+    if be.name == "gpu" and X.dtype != np.float32:  # the CUDA kernels are float32
+        X = X.astype(np.float32)
     B, T, M = X.shape
     K = D.shape[0]
     W = dictionary_to_real(D, X.dtype)

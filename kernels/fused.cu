@@ -135,6 +135,7 @@ extern "C" __global__ void csc_code_step_pointwise(
     csc_code_step_pointwise_body(blockIdx.x, blockDim.x, threadIdx.x, Y, G, X_old, X_new, Y_new, n_seq, n_frames, K, tau, beta, lam, sigma, kappa, sparsity, slowness, partials);
 }
 
+#ifndef __CUDACC_RTC__  // host emulation: nvcc only (NVRTC refuses host code)
 extern "C" void csc_code_step_pointwise_host(
     int grid, int block, const float* Y, const float* G, const float* X_old, float* X_new,
     float* Y_new, int n_seq, int n_frames, int K, float tau, float beta, float lam, float sigma,
@@ -146,6 +147,8 @@ extern "C" void csc_code_step_pointwise_host(
                                          n_frames, K, tau, beta, lam, sigma, kappa, sparsity,
                                          slowness, partials);
 }
+#endif
+
 
 // ---------------------------------------------------------------------------------------------
 // csc_code_step_chain: l1 sparsity + l1 (TV) slowness. The prox couples the frames of a chain:
@@ -208,6 +211,7 @@ extern "C" __global__ void csc_code_step_chain(
     csc_code_step_chain_body(blockIdx.x, blockDim.x, threadIdx.x, Y, G, X_old, X_new, Y_new, scratch_r, scratch_s, n_seq, n_frames, K, tau, beta, lam, kappa, partials);
 }
 
+#ifndef __CUDACC_RTC__  // host emulation: nvcc only (NVRTC refuses host code)
 extern "C" void csc_code_step_chain_host(
     int grid, int block, const float* Y, const float* G, const float* X_old, float* X_new,
     float* Y_new, float* scratch_r, float* scratch_s, int n_seq, int n_frames, int K, float tau,
@@ -219,6 +223,8 @@ extern "C" void csc_code_step_chain_host(
                                      scratch_s, n_seq, n_frames, K, tau, beta, lam, kappa,
                                      partials);
 }
+#endif
+
 
 // ---------------------------------------------------------------------------------------------
 // csc_recon_step: one thread per (row tile, column m), i = tile*M + m, over rows
@@ -263,6 +269,7 @@ extern "C" __global__ void csc_recon_step(const float* X, const float* R_new, co
     csc_recon_step_body(blockIdx.x, blockDim.x, threadIdx.x, X, R_new, R_old, w, beta, E_y, col_energy, N, M, rows_per_tile);
 }
 
+#ifndef __CUDACC_RTC__  // host emulation: nvcc only (NVRTC refuses host code)
 extern "C" void csc_recon_step_host(int grid, int block, const float* X, const float* R_new,
                                     const float* R_old, const float* w, float beta, float* E_y,
                                     double* col_energy, int N, int M, int rows_per_tile)
@@ -272,6 +279,8 @@ extern "C" void csc_recon_step_host(int grid, int block, const float* X, const f
             csc_recon_step_body(bi, block, ti, X, R_new, R_old, w, beta, E_y, col_energy, N, M,
                                 rows_per_tile);
 }
+#endif
+
 
 // ---------------------------------------------------------------------------------------------
 // csc_sample_patches: one thread per element (b, t, i, j) of out (n_sequences, n_frames, patch,
@@ -314,6 +323,7 @@ extern "C" __global__ void csc_sample_patches(const float* frames, const long lo
     csc_sample_patches_body(blockIdx.x, blockDim.x, threadIdx.x, frames, clip_offset, clip_h, clip_w, which, t0, y0, x0, out, n_sequences, n_frames, patch);
 }
 
+#ifndef __CUDACC_RTC__  // host emulation: nvcc only (NVRTC refuses host code)
 extern "C" void csc_sample_patches_host(int grid, int block, const float* frames,
                                         const long long* clip_offset, const int* clip_h,
                                         const int* clip_w, const int* which, const int* t0,
@@ -325,24 +335,35 @@ extern "C" void csc_sample_patches_host(int grid, int block, const float* frames
             csc_sample_patches_body(bi, block, ti, frames, clip_offset, clip_h, clip_w, which,
                                     t0, y0, x0, out, n_sequences, n_frames, patch);
 }
+#endif
+
 
 // ---------------------------------------------------------------------------------------------
 // Host entry points for testing the per-element math directly (not used on the GPU).
 
+#ifndef __CUDACC_RTC__  // host emulation: nvcc only (NVRTC refuses host code)
 extern "C" void csc_soft_amplitude_array_host(const float* r, const float* t, float* out, int n)
 {
     for (int i = 0; i < n; ++i)
         out[i] = csc_soft_amplitude(r[i], t[i]);
 }
+#endif
 
+
+#ifndef __CUDACC_RTC__  // host emulation: nvcc only (NVRTC refuses host code)
 extern "C" void csc_cauchy_amplitude_array_host(const double* r, const double* t,
                                                 const double* sigma, double* out, int n)
 {
     for (int i = 0; i < n; ++i)
         out[i] = csc_cauchy_amplitude(r[i], t[i], sigma[i]);
 }
+#endif
 
+
+#ifndef __CUDACC_RTC__  // host emulation: nvcc only (NVRTC refuses host code)
 extern "C" void csc_tv_denoise_host(const float* y, float* out, int n, int stride, float lam)
 {
     csc_tv_denoise(y, out, n, stride, lam);
 }
+#endif
+

@@ -7,8 +7,10 @@
   csc.cpu.fused and with CPU `encode`.
 """
 import ctypes
-import shutil
-import subprocess
+import ctypes.util
+import glob
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +128,7 @@ def test_zero_threads_skip_the_launch_and_functions_are_looked_up_once():
 def _reject(exc, match, **over):
     fake = FakeLookup()
     with pytest.raises(exc, match=match):
-        Launcher(fake)("csc_code_step_pointwise", **pointwise_kwargs(**over))
+        Launcher(fake)("csc_code_step_pointwise", **{**pointwise_kwargs(), **over})
     assert fake.launches == []
 
 
@@ -378,38 +380,91 @@ def test_real_source_inlines_amplitude_header():
     assert check_source(src) == []
 
 
+def _find_nvrtc() -> str | None:
+    """libnvrtc: $CSC_NVRTC_LIB, the pip package nvidia-cuda-nvrtc-cu12, the system, a toolkit."""
+    if os.environ.get("CSC_NVRTC_LIB"):
+        return os.environ["CSC_NVRTC_LIB"]
+    candidates = []
+    try:
+        import nvidia.cuda_nvrtc as pkg
+
+        candidates += sorted(glob.glob(str(Path(list(pkg.__path__)[0]) / "lib" / "libnvrtc.so*")))
+    except ImportError:
+        pass
+    found = ctypes.util.find_library("nvrtc")
+    candidates += [found] if found else []
+    candidates += sorted(glob.glob("/usr/local/cuda*/lib*/libnvrtc.so*"))
+    candidates = [c for c in candidates if "builtins" not in c and ".alt." not in c]
+    return candidates[0] if candidates else None
+
+
+def _nvrtc_compile(lib, source: str, options: list[str]) -> tuple[int, str, str]:
+    """(result code, log, PTX) of compiling `source` with NVRTC through ctypes."""
+    prog = ctypes.c_void_p()
+    assert lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), b"fused.cu", 0, None,
+                                  None) == 0
+    try:
+        opts = (ctypes.c_char_p * len(options))(*[o.encode() for o in options])
+        rc = lib.nvrtcCompileProgram(prog, len(options), opts)
+        n = ctypes.c_size_t()
+        lib.nvrtcGetProgramLogSize(prog, ctypes.byref(n))
+        log = ctypes.create_string_buffer(n.value)
+        lib.nvrtcGetProgramLog(prog, log)
+        ptx = b""
+        if rc == 0:
+            lib.nvrtcGetPTXSize(prog, ctypes.byref(n))
+            buf = ctypes.create_string_buffer(n.value)
+            lib.nvrtcGetPTX(prog, buf)
+            ptx = buf.value
+        return rc, log.value.decode(errors="replace"), ptx.decode(errors="replace")
+    finally:
+        lib.nvrtcDestroyProgram(ctypes.byref(prog))
+
+
+@pytest.mark.parametrize("arch", ["compute_80", "compute_90"])
+def test_module_source_compiles_with_nvrtc(arch):
+    """What cupy.RawModule will do on a GPU machine: NVRTC (not nvcc) on ops.kernel_source()
+    with ops.NVRTC_OPTIONS. NVRTC rejects host-only functions, unlike nvcc."""
+    if not FUSED_CU.is_file():
+        pytest.skip(f"{FUSED_CU} is not written yet")
+    path = _find_nvrtc()
+    if path is None:
+        pytest.skip("libnvrtc not found (pip install nvidia-cuda-nvrtc-cu12, or set "
+                    "CSC_NVRTC_LIB): cannot check that the CuPy module source compiles")
+    lib = ctypes.CDLL(path)
+    rc, log, ptx = _nvrtc_compile(lib, ops.kernel_source(),
+                                  [*ops.NVRTC_OPTIONS, f"--gpu-architecture={arch}"])
+    assert rc == 0, f"NVRTC ({path}) failed to compile ops.kernel_source():\n{log}"
+    assert set(re.findall(r"\.entry\s+(\w+)", ptx)) >= set(KERNELS)  # extern "C": unmangled
+
+
 # ------------------------------------------------------------------------------------------------
 # End to end through the kernels' host emulation (nvcc builds them for the host; no GPU needed)
 # ------------------------------------------------------------------------------------------------
-_CTYPES = {"float32": ctypes.c_float, "float64": ctypes.c_double, "int32": ctypes.c_int32,
-           "int64": ctypes.c_int64}
+_POINTERS = {"float32*": ctypes.c_float, "float64*": ctypes.c_double, "int32*": ctypes.c_int,
+             "int64*": ctypes.c_longlong}
 
 
 @pytest.fixture(scope="module")
 def host_launcher(tmp_path_factory):
-    """A Launcher whose functions run `<name>_host(grid, block, ...)` from fused.cu on the CPU."""
+    """A Launcher whose functions run `<name>_host(grid, block, ...)` from fused.cu on the CPU
+    (the library of csc.gpu.host_build, whose declared ctypes signatures also check ours)."""
+    from csc.gpu import host_build
+
     if not FUSED_CU.is_file():
         pytest.skip(f"{FUSED_CU} is not written yet")
-    nvcc = shutil.which("nvcc")
-    if nvcc is None:
+    if not host_build.nvcc_available():
         pytest.skip("nvcc not found: cannot build the kernels' host emulation")
-    lib_path = tmp_path_factory.mktemp("hostlib") / "fused_host.so"
-    r = subprocess.run([nvcc, "-O2", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", "-x", "cu",
-                        f"-I{KERNELS_DIR}", str(FUSED_CU), "-o", str(lib_path)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    lib = ctypes.CDLL(str(lib_path))
+    lib = host_build.build_host_library(tmp_path_factory.mktemp("hostlib"))
 
     def lookup(name):
         f = getattr(lib, name + "_host")
         sig = KERNELS[name]
-        f.argtypes = [ctypes.c_int, ctypes.c_int] + [
-            ctypes.c_void_p if a.is_array else _CTYPES[a.ctype] for a in sig.args]
-        f.restype = None
 
         def run(grid, block, args):
-            f(grid[0], block[0], *[a.ctypes.data if isinstance(a, np.ndarray) else a.item()
-                                   for a in args])
+            f(grid[0], block[0], *[
+                a.ctypes.data_as(ctypes.POINTER(_POINTERS[arg.ctype])) if arg.is_array
+                else a.item() for arg, a in zip(sig.args, args)])
 
         return run
 
@@ -490,9 +545,14 @@ def test_emulated_ops_drive_encode_like_the_cpu(emulated_ops, monkeypatch, rng, 
     Z_cpu, info_cpu = csc.encode(X, D, backend="cpu", return_info=True, max_iter=300, tol=1e-6,
                                  **prior)
     monkeypatch.setattr(inference, "get_backend", lambda name: Backend("gpu", np, emulated_ops))
+    host_launcher = emulated_ops.get_launcher()
+    names = []
+    monkeypatch.setattr(emulated_ops, "get_launcher",
+                        lambda: names.append(1) or host_launcher)
     Z_gpu, info_gpu = csc.encode(X, D, backend="cpu", return_info=True, max_iter=300, tol=1e-6,
                                  **prior)
     e_cpu = csc.energy(X, Z_cpu, D, **prior)["total"]
     e_gpu = csc.energy(X, Z_gpu, D, **prior)["total"]
+    assert len(names) >= 2 * info_gpu.n_iter  # every pass went through the emulated kernels
     assert abs(e_gpu - e_cpu) <= 1e-4 * abs(e_cpu)
     assert np.max(np.abs(Z_gpu - Z_cpu)) < 1e-2 * max(1.0, np.max(np.abs(Z_cpu)))

@@ -29,6 +29,9 @@ from .launcher import Launcher, check_source
 
 #: Threads per block for every kernel.
 BLOCK = 128
+#: NVRTC options for the module (the tests compile the same source with the same options).
+#: Local headers are inlined by `kernel_source`; -I is only a fallback for anything left.
+NVRTC_OPTIONS = ("-std=c++17",)
 #: Environment variable naming the directory of fused.cu (default: the repository's kernels/).
 KERNELS_DIR_ENV = "CSC_KERNELS_DIR"
 #: recon_step: aim for at least this many threads (one per (row tile, column)) and at most this
@@ -117,7 +120,7 @@ def get_launcher() -> Launcher:
         if problems:
             raise RuntimeError("kernels/fused.cu does not match csc/gpu/launcher.py KERNELS:\n"
                                + "\n".join(problems))
-        module = cupy.RawModule(code=source, options=("-std=c++17", f"-I{kernels_dir()}"))
+        module = cupy.RawModule(code=source, options=(*NVRTC_OPTIONS, f"-I{kernels_dir()}"))
         _state["module"] = module
         _state["launcher"] = Launcher(module.get_function, block=BLOCK, array_type=cupy.ndarray)
     return _state["launcher"]
