@@ -611,6 +611,8 @@ def bench_size(n_frames: int, cfg: Config, args: argparse.Namespace, gemm: dict)
     lower = dual_bound(problem, ref_C)
     out = {
         "n_frames": n_frames,
+        "n_features": cfg.n_features,
+        "n_units": cfg.n_units,
         "n_sequences": n_frames // SEQ_LEN,
         "lam": problem.lam,
         "lam_max": problem.lam_max,
@@ -909,13 +911,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     }
     print("\n" + markdown_table(sizes))
     print("\n" + prior_table(sizes))
-    print("\n| frames | encode frames/s per iteration | learning updates/s | learning frames/s |")
-    print("|---|---|---|---|")
+    print("\n| frames | GFLOP/iter | GEMM rate (GFLOP/s) | achieved (GFLOP/s) | fraction of floor "
+          "| encode frames·iter/s | learning updates/s | learning frames/s |")
+    print("|---|---|---|---|---|---|---|---|")
     for size in sizes:
-        lt = size.get("learning")
-        if lt:
-            print(f"| {size['n_frames']} | {size.get('encode_frames_per_s_per_iter', 0):.3g} | "
-                  f"{lt['updates_per_s']:.3g} | {lt['frames_per_s']:.3g} |")
+        lt, g = size.get("learning"), size["gemm"]
+        tpi = size["solvers"]["csc"]["time_per_iter"]
+        if lt and tpi:
+            flops = 4 * size["n_features"] * 2 * size["n_units"] * size["n_frames"]
+            print(f"| {size['n_frames']} | {flops / 1e9:.3g} | {g['gflops']:.0f} | "
+                  f"{flops / tpi / 1e9:.0f} | {g['floor_s_per_iter'] / tpi:.2f} | "
+                  f"{size['n_frames'] / tpi:.3g} | {lt['updates_per_s']:.3g} | "
+                  f"{lt['frames_per_s']:.3g} |")
     print("\n" + memory_table(sizes))
     for size in sizes:
         ref = size["reference"]
