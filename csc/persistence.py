@@ -35,7 +35,8 @@ def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
         raise
 
 
-def save_model(model, path, whitener=None, extra: dict | None = None) -> None:
+def save_model(model, path, whitener=None, extra: dict | None = None,
+               layers: dict | None = None) -> None:
     """Write a fitted `ComplexSparseCoding` (and optionally its whitener and JSON-able `extra`)
     to `path` atomically: a crash leaves the old file."""
     rule_state = model._rule.state()
@@ -56,6 +57,8 @@ def save_model(model, path, whitener=None, extra: dict | None = None) -> None:
         arrays.update({f"whitener_{k}": v for k, v in whitener.to_arrays().items()})
     if extra is not None:
         arrays["extra"] = np.array(json.dumps(extra))
+    for prefix, layer in (layers or {}).items():  # second layers: their own plain arrays
+        arrays.update({f"layer_{prefix}_{k}": v for k, v in layer.to_arrays().items()})
     _atomic_savez(Path(path), arrays)
 
 
@@ -107,6 +110,15 @@ def load(path):
     rule_state.update({k[len("rule_"):]: v for k, v in data.items() if k.startswith("rule_")})
     model._rule.set_state(rule_state)
     whitener = {k[len("whitener_"):]: v for k, v in data.items() if k.startswith("whitener_")}
-    if whitener:
-        return PixelModel(model, whitener_from_arrays(whitener))
-    return model
+    if not whitener:
+        return model
+    pixel_model = PixelModel(model, whitener_from_arrays(whitener))
+    for prefix, attr in PixelModel.LAYERS.items():
+        layer = {k[len(f"layer_{prefix}_"):]: v for k, v in data.items()
+                 if k.startswith(f"layer_{prefix}_")}
+        if layer:
+            from . import second_layer
+
+            cls = {"motion": second_layer.MotionUnits, "form": second_layer.FormUnits}[prefix]
+            setattr(pixel_model, attr, cls.from_arrays(layer))
+    return pixel_model

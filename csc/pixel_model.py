@@ -10,12 +10,18 @@ class PixelModel:
     """What `scripts/learn_dictionary.py` saves and `csc.load` returns for such a file.
 
     coder: the fitted `ComplexSparseCoding` on whitened features; whitener: a fitted
-    `csc.whitening` whitener. Pixel patches are float (n_sequences, n_frames, p, p).
+    `csc.whitening` whitener; optional second layers learned on its codes (`motion_units`,
+    `form_units`), saved and loaded with it. Pixel patches are float (n_sequences, n_frames, p, p).
     """
 
-    def __init__(self, coder: ComplexSparseCoding, whitener):
+    #: second-layer models a PixelModel may carry, by file prefix → attribute name
+    LAYERS = {"motion": "motion_units", "form": "form_units"}
+
+    def __init__(self, coder: ComplexSparseCoding, whitener, motion_units=None, form_units=None):
         self.coder = coder
         self.whitener = whitener
+        self.motion_units = motion_units  # csc.second_layer.MotionUnits or None
+        self.form_units = form_units  # csc.second_layer.FormUnits or None
 
     @property
     def patch_size(self) -> int:
@@ -50,4 +56,6 @@ class PixelModel:
         """Write coder, whitener and optional JSON-able `extra` state to `path` atomically."""
         from .persistence import save_model
 
-        save_model(self.coder, path, whitener=self.whitener, extra=extra)
+        layers = {prefix: getattr(self, attr) for prefix, attr in self.LAYERS.items()
+                  if getattr(self, attr) is not None}
+        save_model(self.coder, path, whitener=self.whitener, extra=extra, layers=layers)

@@ -225,6 +225,23 @@ def _learn(model: PixelModel, cfg: TrainConfig, cache: ClipCache, batch_rng, out
         model.save(out / "model.npz", extra={"batch_rng": batch_rng.bit_generator.state})
 
 
+def run_sequences(model_path: str | Path, n_sequences: int, seed: int = 1234,
+                  video_dir: str | None = None) -> tuple[PixelModel, np.ndarray]:
+    """The model of a run and `n_sequences` pixel sequences (n_sequences, n_frames, p, p) drawn
+    like its training batches (from `video_dir`, default the run's own videos), for analyses."""
+    model_path = Path(model_path)
+    model = load(model_path)
+    if not isinstance(model, PixelModel):
+        raise RunError(f"{model_path} has no whitener: it was not written by learn_dictionary.py")
+    cfg = TrainConfig.from_json(model_path.parent / "config.json")
+    if video_dir is not None:
+        cfg.video_dir = video_dir
+    cache = build_cache(cfg)
+    P = sample_sequences(cache, n_sequences, cfg.n_frames, cfg.patch_size,
+                         np.random.default_rng(seed))
+    return model, P
+
+
 def write_figures(model: PixelModel, out: Path) -> None:
     """bases.png, bases.gif and training.png of a model into `out`."""
     from .figures import save_bases_gif, save_bases_png, save_training_png

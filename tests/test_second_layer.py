@@ -1,0 +1,213 @@
+"""Second layer: motion units (phase velocities) and form units (log-amplitudes)."""
+import numpy as np
+import pytest
+
+from csc.second_layer import (FormUnits, MotionUnits, _phase_velocity, energy_form,
+                              energy_motion, form_prox_residual, infer_form, infer_motion,
+                              log_amplitude_features, phase_velocity, wrap)
+from csc.second_layer_figures import (match_columns, save_recovery_png, save_second_layer_png,
+                                      signed_peak_frequency)
+
+
+def _unit_columns(rng, K, L):
+    D = rng.standard_normal((K, L))
+    return D / np.linalg.norm(D, axis=0)
+
+
+def planted_motion(rng, K=20, L=3, n=100, T=12):
+    """δ = wrap(W D_mᵀ + von Mises noise (κ=8)) with sparse (each unit on in 40% of sequences),
+    slowly drifting W and a random 80% mask."""
+    D = _unit_columns(rng, K, L)
+    active = rng.random((n, 1, L)) < 0.4
+    amp = rng.choice([-1, 1], (n, 1, L)) * rng.uniform(1.5, 4.0, (n, 1, L))
+    W = active * (amp + 0.1 * rng.standard_normal((n, T - 1, L)).cumsum(1))
+    delta = wrap(W @ D.T + rng.vonmises(0, 8.0, (n, T - 1, K)))
+    mask = rng.random((n, T - 1, K)) < 0.8
+    return D, W, delta, mask
+
+
+def planted_form(rng, K=20, L=3, n=100, T=12):
+    """ℓ = V Bᵀ + N(0, 0.3²) with sparse, slowly drifting V."""
+    B = _unit_columns(rng, K, L)
+    active = rng.random((n, 1, L)) < 0.4
+    amp = rng.choice([-1, 1], (n, 1, L)) * rng.uniform(2.0, 5.0, (n, 1, L))
+    V = active * (amp + 0.1 * rng.standard_normal((n, T, L)).cumsum(1))
+    ell = V @ B.T + 0.3 * rng.standard_normal((n, T, K))
+    return B, V, ell
+
+
+def _fd_check(f, x, g, rng, n_dirs=5, eps=1e-6):
+    for _ in range(n_dirs):
+        d = rng.standard_normal(x.shape)
+        fd = (f(x + eps * d) - f(x - eps * d)) / (2 * eps)
+        assert fd == pytest.approx(float(np.sum(g * d)), rel=1e-5, abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- features
+def test_phase_velocity_and_mask(rng):
+    a = rng.uniform(0.5, 2.0, (2, 5, 3))
+    phi = rng.uniform(-np.pi, np.pi, (2, 5, 3))
+    a[0, 2, 1] = 0.01
+    Z = a * np.exp(1j * phi)
+    delta, mask = _phase_velocity(Z, threshold=0.1)
+    assert delta.shape == mask.shape == (2, 4, 3)
+    np.testing.assert_allclose(np.exp(1j * delta), np.exp(1j * (phi[:, 1:] - phi[:, :-1])),
+                               atol=1e-12)
+    assert np.all((delta >= -np.pi) & (delta <= np.pi))
+    assert not mask[0, 1, 1] and not mask[0, 2, 1] and mask.sum() == mask.size - 2
+    d2, m2 = phase_velocity(Z)                 # csc.analysis's when present: same δ convention
+    np.testing.assert_allclose(np.exp(1j * d2), np.exp(1j * delta), atol=1e-5)
+    assert np.shape(m2) == delta.shape
+
+
+def test_log_amplitude_features(rng):
+    Z = rng.standard_normal((3, 6, 4)) + 1j * rng.standard_normal((3, 6, 4))
+    Z[0, 0, 0] = 0
+    ell, stats = log_amplitude_features(Z)
+    assert ell.shape == Z.shape and np.all(np.isfinite(ell))
+    np.testing.assert_allclose(ell.reshape(-1, 4).mean(0), 0, atol=1e-12)
+    np.testing.assert_allclose(ell.reshape(-1, 4).std(0), 1, atol=1e-12)
+    ell2, _ = log_amplitude_features(Z[:1], stats=stats)     # new data, training stats
+    np.testing.assert_allclose(ell2, ell[:1])
+    expected = (np.log(np.exp(-4.0)) - stats["mean"][0]) / stats["std"][0]
+    assert ell[0, 0, 0] == pytest.approx(expected)
+
+
+# ----------------------------------------------------------------------------- energies
+def test_motion_energy_gradient(rng):
+    K, L = 7, 3
+    D = _unit_columns(rng, K, L)
+    delta = rng.uniform(-np.pi, np.pi, (2, 5, K))
+    mask = rng.uniform(0, 1, delta.shape)
+    W = rng.standard_normal((2, 5, L))
+    E, terms, g = energy_motion(delta, mask, W, D, grad=True)
+    assert E == pytest.approx(terms["data"] + terms["sparse"] + terms["slow"])
+    _fd_check(lambda x: energy_motion(delta, mask, x, D)[0], W, g, rng)
+
+
+def test_form_energy_gradient(rng):
+    K, L = 7, 3
+    B = _unit_columns(rng, K, L)
+    ell = rng.standard_normal((2, 6, K))
+    V = rng.standard_normal((2, 6, L))
+    E, terms, g = energy_form(ell, V, B, grad=True)
+    smooth = lambda x: (energy_form(ell, x, B)[1]["data"] + energy_form(ell, x, B)[1]["slow"])
+    _fd_check(smooth, V, g, rng)
+    # the slowness term is 5 Σ_t ‖v_t − v_{t−1}‖² (a sum of squared differences times 5)
+    assert terms["slow"] == pytest.approx(5.0 * np.sum(np.diff(V, axis=1) ** 2))
+
+
+# ----------------------------------------------------------------------------- inference
+def test_motion_inference_reaches_stationary_point(rng):
+    D, _, delta, mask = planted_motion(rng, n=8)
+    E0 = energy_motion(delta, mask, np.zeros(delta.shape[:2] + (3,)), D)[0]
+    W, info = infer_motion(delta, mask, D, max_iter=500, tol=1e-8)
+    E1, _, g = energy_motion(delta, mask, W, D, grad=True)
+    assert E1 < E0 and E1 == pytest.approx(info["energy"])
+    assert np.sqrt(np.mean(g ** 2)) < 1e-4
+
+
+def test_form_inference_reaches_minimum(rng):
+    B, _, ell = planted_form(rng, n=8)
+    E0 = energy_form(ell, np.zeros(ell.shape[:2] + (3,)), B)[0]
+    V, info = infer_form(ell, B, max_iter=3000, tol=1e-12)
+    assert info["energy"] < E0
+    assert info["residual"] < 1e-6
+    assert form_prox_residual(ell, np.zeros_like(V), B) > 1e-2      # 0 is not a minimiser
+    assert np.mean(V != 0) < 0.9                     # the l1 term makes exact zeros
+    # a minimiser: no perturbation lowers the (convex) energy
+    for _ in range(5):
+        d = 1e-3 * rng.standard_normal(V.shape)
+        assert energy_form(ell, V + d, B)[0] >= info["energy"] - 1e-9
+
+
+# ----------------------------------------------------------------------------- learning
+def test_motion_units_recover_planted_columns(rng):
+    D, _, delta, mask = planted_motion(rng)
+    m = MotionUnits(3, n_updates=40, batch_size=32, max_iter=20, random_state=0)
+    m.fit(delta, mask)
+    assert m.components_.shape == (20, 3) and m.n_updates_ == 40
+    np.testing.assert_allclose(np.linalg.norm(m.components_, axis=0), 1.0)
+    _, _, cos = match_columns(D, m.components_)
+    assert np.all(cos >= 0.9), cos
+    assert m.history_["energy"][-1] < m.history_["energy"][0]
+    W = m.transform(delta[:4], mask[:4])
+    assert W.shape == (4, 11, 3)
+    assert m.predict_velocity(W).shape == (4, 11, 20)
+
+
+def test_form_units_recover_planted_columns(rng):
+    B, _, ell = planted_form(rng)
+    f = FormUnits(3, n_updates=60, batch_size=32, random_state=0)
+    f.fit(ell)
+    np.testing.assert_allclose(np.linalg.norm(f.components_, axis=0), 1.0)
+    _, _, cos = match_columns(B, f.components_)
+    assert np.all(cos >= 0.9), cos
+    V = f.transform(ell[:4])
+    assert V.shape == (4, 12, 3)
+    assert f.inverse_transform(V).shape == (4, 12, 20)
+
+
+def test_partial_fit_and_validation(rng):
+    _, _, delta, mask = planted_motion(rng, n=6)
+    m = MotionUnits(2, random_state=0).partial_fit(delta, mask).partial_fit(delta)
+    assert m.n_updates_ == 2
+    with pytest.raises(ValueError, match="first-layer units"):
+        m.transform(delta[..., :5])
+    with pytest.raises(ValueError, match="not fitted"):
+        FormUnits(2).transform(np.zeros((1, 3, 4)))
+    with pytest.raises(ValueError, match="kappa_vm"):
+        MotionUnits(2, kappa_vm=-1.0).fit(delta, mask)
+    with pytest.raises(ValueError, match="n_components"):
+        FormUnits(0).fit(np.zeros((1, 3, 4)))
+
+
+# ----------------------------------------------------------------------------- persistence
+def test_round_trip_through_arrays(rng, tmp_path):
+    _, _, delta, mask = planted_motion(rng, n=10)
+    _, _, ell = planted_form(rng, n=10)
+    m = MotionUnits(3, n_updates=3, batch_size=4, random_state=1).fit(delta, mask)
+    f = FormUnits(3, n_updates=3, batch_size=4, lam=1.5, random_state=1).fit(ell)
+    for model, args in ((m, (delta, mask)), (f, (ell,))):
+        arrays = model.to_arrays()
+        assert all(isinstance(v, np.ndarray) and v.dtype != object for v in arrays.values())
+        np.savez(tmp_path / "m.npz", **arrays)
+        with np.load(tmp_path / "m.npz", allow_pickle=False) as z:
+            loaded = type(model).from_arrays({k: z[k] for k in z.files})
+        assert loaded.get_params() == model.get_params()
+        assert loaded.n_updates_ == model.n_updates_
+        np.testing.assert_array_equal(loaded.components_, model.components_)
+        np.testing.assert_array_equal(loaded.transform(*args), model.transform(*args))
+        # learning continues identically (same RNG state)
+        model.partial_fit(*args)
+        loaded.partial_fit(*args)
+        np.testing.assert_allclose(loaded.components_, model.components_)
+    with pytest.raises(ValueError, match="form_units"):
+        MotionUnits.from_arrays(f.to_arrays())
+
+
+# ----------------------------------------------------------------------------- figures
+def test_figures(rng, tmp_path):
+    D, _, _, _ = planted_motion(rng, n=2)
+    centres = rng.uniform(0, 16, (20, 2))
+    freqs = rng.uniform(-0.5, 0.5, (20, 2))
+    save_second_layer_png(D, centres, freqs, tmp_path / "units.png", patch_size=16)
+    save_second_layer_png(D, centres, freqs, tmp_path / "form.png", n_show=2, mirror="even")
+    with pytest.raises(ValueError, match="mirror"):
+        save_second_layer_png(D, centres, freqs, tmp_path / "x.png", mirror="both")
+    save_recovery_png(D, -D[:, ::-1], tmp_path / "rec.png", history={"energy": [3, 2, 1]})
+    for name in ("units.png", "form.png", "rec.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    perm, signs, cos = match_columns(D, -D[:, ::-1])
+    np.testing.assert_array_equal(perm, [2, 1, 0])
+    np.testing.assert_array_equal(signs, [-1, -1, -1])
+    np.testing.assert_allclose(cos, 1.0)
+
+
+def test_signed_peak_frequency():
+    p = 16
+    r, c = np.mgrid[0:p, 0:p]
+    f = np.array([[2 / p, 3 / p], [-1 / p, 4 / p]])
+    B = np.stack([np.exp(2j * np.pi * (fr * r + fc * c)) for fr, fc in f])
+    np.testing.assert_allclose(signed_peak_frequency(B), f)
+    np.testing.assert_allclose(signed_peak_frequency(np.conj(B)), -f)

@@ -1,0 +1,187 @@
+"""Transform transfer (csc.transfer): sign convention, velocity estimates, prediction vs baseline.
+
+The model is planted, not learned: a PCA whitener fitted on 1/f noise patches (so natural-like
+images come out white, as in a learned model) and a dictionary of complex Gabor quadrature pairs
+(2 wavelengths × 8 orientations × 3 × 3 positions) drawn in whitened pixel space.
+"""
+import numpy as np
+import pytest
+
+from csc import transfer
+from csc.estimator import ComplexSparseCoding
+from csc.model import dictionary_to_real
+from csc.pixel_model import PixelModel
+from csc.video.synthetic import drifting_grating, pink_noise, transformed_movie
+from csc.whitening import PCAWhitener
+
+P = 16
+
+
+def gabor_bank(p=P, wavelengths=(4, 8), n_orient=8, centres=(3.5, 7.5, 11.5), sigma=2.5):
+    """Complex Gabors g(x) e^{i⟨ω, x − c⟩}, R ⟂ I, both unit norm: (K, p, p), and ω (K, 2)."""
+    r, c = np.mgrid[0:p, 0:p].astype(float)
+    bases, omegas = [], []
+    for lam in wavelengths:
+        for th in np.arange(n_orient) * np.pi / n_orient:
+            w = 2 * np.pi / lam * np.array([np.sin(th), np.cos(th)])
+            for cr in centres:
+                for cc in centres:
+                    g = np.exp(-((r - cr) ** 2 + (c - cc) ** 2) / (2 * (sigma * lam / 4) ** 2))
+                    b = g * np.exp(1j * (w[0] * (r - cr) + w[1] * (c - cc)))
+                    R, I = b.real / np.linalg.norm(b.real), b.imag
+                    I = I - (I * R).sum() * R
+                    bases.append(R + 1j * I / np.linalg.norm(I))
+                    omegas.append(w)
+    return np.array(bases), np.array(omegas)
+
+
+def planted_model():
+    rng = np.random.default_rng(0)
+    image = pink_noise((256, 256), rng)
+    corners = rng.integers(0, 256 - P, (4000, 2))
+    patches = np.stack([image[a:a + P, b:b + P] for a, b in corners])
+    whitener = PCAWhitener(P, cutoff=1e-6).fit(patches)
+    B, _ = gabor_bank()
+    D = B.reshape(len(B), -1) @ whitener.components_.astype(np.float64)
+    R, I = D.real, D.imag
+    R = R / np.linalg.norm(R, axis=1, keepdims=True)
+    I = I - (I * R).sum(1, keepdims=True) * R
+    D = R + 1j * I / np.linalg.norm(I, axis=1, keepdims=True)
+    coder = ComplexSparseCoding(len(D), lam=40.0, weights=whitener.weights_,
+                                transform_max_iter=200, random_state=0, backend="cpu")
+    coder._reset_state()
+    coder._set_dictionary(dictionary_to_real(D).astype(np.float64))
+    return PixelModel(coder, whitener)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return planted_model()
+
+
+@pytest.fixture(scope="module")
+def noise_image():
+    return pink_noise((128, 128), np.random.default_rng(1))
+
+
+def test_sign_convention_single_gabor():
+    """ω = FFT peak of the complex basis; a shift by v turns the best code's phase by +⟨ω, v⟩."""
+    B, omegas = gabor_bank(wavelengths=(6,), n_orient=4, centres=(7.5,))
+    omega, quality = transfer.unit_frequencies(B)
+    np.testing.assert_allclose(omega, omegas, atol=0.05)
+    assert (quality > 0.95).all()
+    rng = np.random.default_rng(3)
+    movie = transformed_movie(pink_noise((96, 96), rng), 2, P, shift=(0.6, -0.3))
+    # least-squares code of one unit under x̂ = Re(conj(z) B) = Re(z) R + Im(z) I: z = Σ B x
+    z = np.einsum("kij,tij->tk", B, movie - movie.mean())
+    dphi = np.angle(z[1] * np.conj(z[0]))
+    predicted = omegas @ np.array([0.6, -0.3])
+    strong = np.abs(z[0]) > np.median(np.abs(z[0])) * 0.5
+    assert np.mean(np.sign(dphi[strong]) == np.sign(predicted[strong])) >= 0.75
+    assert np.corrcoef(dphi, predicted)[0, 1] > 0.8
+
+
+def test_unit_frequencies_of_model_match_planted(model):
+    omega, quality = transfer.unit_frequencies(model)
+    _, planted = gabor_bank()
+    # a frequency and its negative are the same unit up to conjugation: compare up to sign
+    err = np.minimum(np.linalg.norm(omega - planted, axis=1), np.linalg.norm(omega + planted, axis=1))
+    assert np.median(err) < 0.1
+    signed = np.linalg.norm(omega - planted, axis=1) < 0.3
+    assert signed.mean() > 0.9  # the sign is kept, not folded
+    assert np.median(quality) > 0.9
+
+
+@pytest.mark.parametrize("velocity", [(0.7, -0.4), (1.0, 0.0), (-1.5, 1.0)])
+def test_translation_estimate_noise(model, noise_image, velocity):
+    movie = transformed_movie(noise_image, 6, P, shift=velocity)
+    V = transfer.estimate_translation(model, model.encode_patches(movie[None]))
+    assert V.shape == (5, 2)
+    np.testing.assert_allclose(V.mean(0), velocity, atol=0.2)
+    assert np.abs(V - velocity).max() < 0.35
+
+
+def test_translation_estimate_natural(model):
+    skimage = pytest.importorskip("skimage")  # noqa: F841
+    from csc.video.synthetic import natural_still
+
+    movie = transformed_movie(natural_still("astronaut", 160), 6, P, shift=(-0.5, 0.8))
+    V = transfer.estimate_translation(model, model.encode_patches(movie[None]))
+    np.testing.assert_allclose(V.mean(0), (-0.5, 0.8), atol=0.2)
+
+
+def test_translation_estimate_grating_normal_component(model):
+    """A grating fixes only the velocity along its normal (the aperture problem)."""
+    theta = np.pi / 8
+    movie = drifting_grating(6, P, wavelength=8, orientation=theta, speed=1.0)
+    V = transfer.estimate_translation(model, model.encode_patches(movie[None]))
+    normal = np.array([-np.sin(theta), np.cos(theta)])  # (row, col); rows point down
+    np.testing.assert_allclose(V @ normal, 1.0, atol=0.2)
+
+
+def test_prediction_beats_static_baseline(model, noise_image):
+    """Mean correlation with the true moving target over the predicted frames (t ≥ 1; frame 0 is
+    the target itself for the baseline and its reconstruction for the prediction), averaged over
+    3 unseen targets × 2 velocities."""
+    pred_c, static_c, oracle_c, wrong_c = [], [], [], []
+    for seed in (7, 8, 9):
+        target_image = pink_noise((128, 128), np.random.default_rng(seed))
+        for velocity in [(0.7, -0.4), (0.5, 0.5)]:
+            source = transformed_movie(noise_image, 6, P, shift=velocity)
+            truth = transformed_movie(target_image, 6, P, shift=velocity)
+            pred = transfer.predict(model, source, truth[0])
+            assert pred.shape == truth.shape and pred.dtype == np.float32
+            pred_c.append(transfer.scores(pred, truth)["correlation"][1:])
+            static = transfer.static_baseline(truth[0], 6)
+            static_c.append(transfer.scores(static, truth)["correlation"][1:])
+            oracle_c.append(transfer.scores(transfer.oracle(model, truth), truth)["correlation"][1:])
+            # the opposite motion (source played backwards): the sign matters
+            wrong = transfer.predict(model, source[::-1].copy(), truth[0])
+            wrong_c.append(transfer.scores(wrong, truth)["correlation"][1:])
+    pred_c, static_c, oracle_c, wrong_c = map(np.mean, (pred_c, static_c, oracle_c, wrong_c))
+    assert pred_c > static_c + 0.1
+    assert oracle_c > pred_c
+    assert wrong_c < static_c
+
+
+def test_motion_method_with_planted_translation_units(model, noise_image):
+    """Motion units spanning {ω_row, ω_col} reproduce the translation method."""
+    second_layer = pytest.importorskip("csc.second_layer")
+    omega, _ = transfer.unit_frequencies(model)
+    mu = second_layer.MotionUnits(2)
+    mu._reset_state()
+    mu.components_ = omega / np.linalg.norm(omega, axis=0)
+    velocity = (0.7, -0.4)
+    source = transformed_movie(noise_image, 6, P, shift=velocity)
+    target = transformed_movie(pink_noise((128, 128), np.random.default_rng(7)), 6, P,
+                               shift=velocity)
+    pred = transfer.predict(model, source, target[0], method="motion", motion_units=mu)
+    static = transfer.scores(transfer.static_baseline(target[0], 6), target)["mean_correlation"]
+    assert transfer.scores(pred, target)["mean_correlation"] > static + 0.05
+
+
+def test_scores_and_references(model):
+    truth = np.random.default_rng(0).random((4, P, P)).astype(np.float32)
+    s = transfer.scores(truth, truth)
+    np.testing.assert_allclose(s["correlation"], 1.0)
+    assert min(s["snr_db"]) > 100
+    noisy = truth + 0.1 * np.random.default_rng(1).standard_normal(truth.shape)
+    s = transfer.scores(noisy, truth)
+    np.testing.assert_allclose(s["mean_snr_db"], 10 * np.log10(truth.var(axis=(1, 2)) / 0.01).mean(),
+                               atol=0.5)
+    assert transfer.static_baseline(truth[0], 5).shape == (5, P, P)
+    assert transfer.oracle(model, truth).shape == truth.shape
+
+
+def test_bad_input(model):
+    good = np.zeros((4, P, P), np.float32)
+    with pytest.raises(ValueError, match="source"):
+        transfer.predict(model, good[:1], good[0])
+    with pytest.raises(ValueError, match="target"):
+        transfer.predict(model, good, good[0, :8])
+    with pytest.raises(ValueError, match="method"):
+        transfer.predict(model, good, good[0], method="warp")
+    with pytest.raises(ValueError, match="motion units"):
+        transfer.predict(model, good + 0.5, good[0] + 0.5, method="motion")
+    with pytest.raises(ValueError):
+        transfer.scores(good, good[:2])
