@@ -168,3 +168,22 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path, vide
     assert resumed.coder.n_updates_ == 10
     np.testing.assert_array_equal(resumed.components_, full.components_)
     assert resumed.coder.history_ == full.coder.history_
+
+
+# --------------------------------------------------------------------------- second layer
+def test_second_layer_is_learned_stored_and_loaded(tmp_path, video_dir):
+    out = tmp_path / "run"
+    assert _run(video_dir, "--out", out, *TINY, "--n-frames", "6").returncode == 0
+    script = SCRIPT.with_name("learn_second_layer.py")
+    res = subprocess.run([sys.executable, str(script), str(out / "model.npz"), "--n-motion", "2",
+                          "--n-form", "2", "--n-sequences", "8", "--n-updates", "3"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    model = csc.load(out / "model.npz")
+    assert model.motion_units.components_.shape == (4, 2)
+    assert model.form_units.components_.shape == (4, 2)
+    assert (out / "motion_units.png").stat().st_size > 0
+    assert (out / "form_units.png").stat().st_size > 0
+    # the first layer can still be resumed from the same file
+    assert _run("--out", out, "--resume", "--n-updates", "4", "--quiet").returncode == 0
+    assert csc.load(out / "model.npz").coder.n_updates_ == 4
