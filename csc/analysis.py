@@ -168,7 +168,7 @@ def factorization_stats(Z, Z_real=None) -> dict:
       active_fraction (and active_fraction_real_sc): share of codes that are non-zero.
     """
     Z = _codes(Z)
-    if np.iscomplexobj(Z) is False:
+    if not np.iscomplexobj(Z):
         raise ValueError("Z must be complex")
     out: dict = {}
 

@@ -28,6 +28,9 @@ x̂ = a g(x) cos(⟨ω_k, x⟩ − φ), and the pattern translated by v (frame_t
 which is DESIGN.md's δ_k ≈ −⟨ω_k, v⟩ with ω_k the frequency of conj(B_k) (the spectral peak of
 conj(B_k) is at −ω_k). Only the FFT of the complex basis carries this sign: the spectra of R and I
 separately are symmetric and fold ±ω together (`basis_geometry.peak_frequency` folds them).
+B_k is drawn in whitened pixel space by default (`whitened_bases`): codes are inferred there, and
+the dewhitened `bases_pixels()` peak at too low a frequency (velocities came out ~2× too large
+with them on runs/sample).
 
 Wrapped phases
 --------------
@@ -226,7 +229,11 @@ def predicted_phase_changes(model, Z_source, method: str = "translation", **opti
         V = estimate_translation(model, Z_source, threshold=options.get("threshold", 0.05),
                                  max_speed=options.get("max_speed", 3.0), omega=omega,
                                  quality=quality)
-        return V @ omega.T
+        dhat = V @ omega.T
+        min_quality = options.get("min_quality", 0.5)
+        if min_quality > 0:  # units not in quadrature do not shift when their phase turns
+            dhat[:, quality < min_quality] = 0.0
+        return dhat
     if method == "motion":
         mu = _motion_units(model, options)
         from .analysis import phase_velocity
@@ -249,7 +256,9 @@ def predict(model, source, target, method: str = "translation", **options) -> np
 
     model: a `PixelModel`; source: float (n_frames, p, p), a pattern undergoing a transformation;
     target: float (p, p), another pattern. method: "translation" (options: threshold=0.05,
-    max_speed=3.0) or "motion" (options: motion_units=..., else model.motion_units;
+    max_speed=3.0, min_quality=0.5: units whose quadrature quality (`unit_frequencies`) is
+    below it keep their phase, since turning the phase of a unit that is not a quadrature pair
+    does not shift its pattern) or "motion" (options: motion_units=..., else model.motion_units;
     threshold=None passed to `csc.analysis.phase_velocity`). Frame 0 is the model's
     reconstruction of the target; frame t has codes a_0 e^{i(φ_0 + Σ_{s≤t} δ̂_s)}.
     """
@@ -278,6 +287,16 @@ def oracle(model, truth) -> np.ndarray:
     return np.asarray(model.decode_patches(model.encode_patches(truth[None]))[0], np.float32)
 
 
+def phase_oracle(model, truth) -> np.ndarray:
+    """The best phase-only transfer: the true transformed target's own phases on its first
+    frame's amplitudes, z_t = a_0 e^{iφ_t}, decoded: float32 (n_frames, p, p). It bounds what any
+    predicted δ̂ can achieve with amplitudes held fixed."""
+    truth = np.asarray(truth, dtype=np.float32)
+    Z = model.encode_patches(truth[None])[0]
+    Zp = (np.abs(Z[0])[None] * np.exp(1j * np.angle(Z))).astype(np.complex64)
+    return np.asarray(model.decode_patches(Zp[None])[0], np.float32)
+
+
 def scores(pred, truth) -> dict:
     """Per-frame agreement of a predicted movie with the true one, both (n_frames, p, p).
 
@@ -304,5 +323,6 @@ def scores(pred, truth) -> dict:
 
 
 __all__ = ["predict", "estimate_translation", "unit_frequencies", "phase_changes",
-           "fit_velocity", "predicted_phase_changes", "static_baseline", "oracle", "scores",
+           "fit_velocity", "predicted_phase_changes", "static_baseline", "oracle", "phase_oracle",
+           "scores", "whitened_bases",
            "METHODS"]

@@ -41,8 +41,14 @@ def fail(msg: str) -> int:
     return 2
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line on stderr, exit status 2 (no usage block)
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    ap = _Parser(prog=PROG, description=__doc__.splitlines()[0])
     ap.add_argument("model")
     ap.add_argument("--video-dir", default=None)
     ap.add_argument("--n-sequences", type=int, default=200)

@@ -165,3 +165,10 @@ def test_script_bad_input(tmp_path):
                           str(bad)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and "error" in res.stderr
+
+
+def test_script_bad_option():
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "factorization_stats.py"),
+                          "x.npz", "--n-sequences", "many"], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1

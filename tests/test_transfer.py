@@ -85,7 +85,8 @@ def test_unit_frequencies_of_model_match_planted(model):
     omega, quality = transfer.unit_frequencies(model)
     _, planted = gabor_bank()
     # a frequency and its negative are the same unit up to conjugation: compare up to sign
-    err = np.minimum(np.linalg.norm(omega - planted, axis=1), np.linalg.norm(omega + planted, axis=1))
+    err = np.minimum(np.linalg.norm(omega - planted, axis=1),
+                     np.linalg.norm(omega + planted, axis=1))
     assert np.median(err) < 0.1
     signed = np.linalg.norm(omega - planted, axis=1) < 0.3
     assert signed.mean() > 0.9  # the sign is kept, not folded
@@ -134,7 +135,8 @@ def test_prediction_beats_static_baseline(model, noise_image):
             pred_c.append(transfer.scores(pred, truth)["correlation"][1:])
             static = transfer.static_baseline(truth[0], 6)
             static_c.append(transfer.scores(static, truth)["correlation"][1:])
-            oracle_c.append(transfer.scores(transfer.oracle(model, truth), truth)["correlation"][1:])
+            oracle = transfer.oracle(model, truth)
+            oracle_c.append(transfer.scores(oracle, truth)["correlation"][1:])
             # the opposite motion (source played backwards): the sign matters
             wrong = transfer.predict(model, source[::-1].copy(), truth[0])
             wrong_c.append(transfer.scores(wrong, truth)["correlation"][1:])
@@ -167,10 +169,11 @@ def test_scores_and_references(model):
     assert min(s["snr_db"]) > 100
     noisy = truth + 0.1 * np.random.default_rng(1).standard_normal(truth.shape)
     s = transfer.scores(noisy, truth)
-    np.testing.assert_allclose(s["mean_snr_db"], 10 * np.log10(truth.var(axis=(1, 2)) / 0.01).mean(),
-                               atol=0.5)
+    expected = 10 * np.log10(truth.var(axis=(1, 2)) / 0.01).mean()
+    np.testing.assert_allclose(s["mean_snr_db"], expected, atol=0.5)
     assert transfer.static_baseline(truth[0], 5).shape == (5, P, P)
     assert transfer.oracle(model, truth).shape == truth.shape
+    assert transfer.phase_oracle(model, truth).shape == truth.shape
 
 
 def test_bad_input(model):
@@ -185,3 +188,19 @@ def test_bad_input(model):
         transfer.predict(model, good + 0.5, good[0] + 0.5, method="motion")
     with pytest.raises(ValueError):
         transfer.scores(good, good[:2])
+
+
+@pytest.mark.parametrize("args", [["--method", "warp"], ["--transform", "shear"],
+                                  ["--model", "no/such/model.npz"], ["--n-frames", "1"], []])
+def test_demo_bad_input(tmp_path, args):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "transfer_demo.py"
+    out = [] if not args else ["--out", str(tmp_path / "out")]
+    proc = subprocess.run([sys.executable, str(script), *out, *args], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0]
