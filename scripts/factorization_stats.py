@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     stats = analysis.factorization_stats(Z, C)
     # the same dictionary without the slowness prior: how much persistence the dictionary gives
     # by itself rather than the prior imposing it (the real baseline has no slowness either)
-    kw = dict(coder._prior_kwargs(), slowness="none", kappa=0.0)
+    kw = dict(coder.prior().as_dict(), slowness="none", kappa=0.0)
     Z0 = csc.encode(X_eval, coder.components_, max_iter=coder.transform_max_iter,
                     tol=coder.transform_tol, backend=coder.backend, **kw)
     stats0 = analysis.factorization_stats(Z0)

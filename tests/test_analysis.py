@@ -172,3 +172,29 @@ def test_script_bad_option():
                           "x.npz", "--n-sequences", "many"], capture_output=True, text=True,
                          timeout=60)
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_script_end_to_end_on_a_tiny_run(tmp_path, capsys):
+    import importlib.util
+    import json
+
+    from csc.train import TrainConfig, train
+    from csc.video.synthetic import drifting_grating, write_frame_folder
+
+    write_frame_folder(tmp_path / "videos" / "grating",
+                       drifting_grating(24, 24, wavelength=6.0, speed=1.0))
+    cfg = TrainConfig(video_dir=str(tmp_path / "videos"), out=str(tmp_path / "run"),
+                      patch_size=6, n_frames=4, n_components=4, batch_size=4, n_updates=5,
+                      max_iter=5, whiten_patches=500, seed=1)
+    train(cfg, progress=False)
+    spec = importlib.util.spec_from_file_location("fs", ROOT / "scripts" / "factorization_stats.py")
+    fs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fs)
+    out_json = tmp_path / "stats.json"
+    rc = fs.main([str(tmp_path / "run" / "model.npz"), "--n-sequences", "10",
+                  "--fit-sequences", "10", "--n-iter", "1", "--json", str(out_json)])
+    assert rc == 0
+    table = capsys.readouterr().out
+    assert "lag-1 autocorrelation of amplitude" in table and "phase (tangential)" in table
+    st = json.loads(out_json.read_text())["stats"]
+    assert st["phase_share"] + st["amplitude_share"] == pytest.approx(1.0)
