@@ -59,3 +59,52 @@ def subspace_similarity(D_true: np.ndarray, D_learned: np.ndarray) -> np.ndarray
     overlap = np.einsum("kmi,jmn->kjin", Qt, Ql)
     sim = np.sum(overlap**2, axis=(2, 3)) / 2
     return sim.max(axis=1)
+
+
+def gabor_bank(p: int = 16, wavelengths=(4, 8), n_orient=8, centres=(3.5, 7.5, 11.5), sigma=2.5):
+    """Complex Gabors g(x) e^{i⟨ω, x − c⟩}, R ⟂ I, both unit norm: complex (K, p, p), and their
+    frequency vectors ω (K, 2) in rad/px (row, col)."""
+    r, c = np.mgrid[0:p, 0:p].astype(float)
+    bases, omegas = [], []
+    for lam in wavelengths:
+        for th in np.arange(n_orient) * np.pi / n_orient:
+            w = 2 * np.pi / lam * np.array([np.sin(th), np.cos(th)])
+            for cr in centres:
+                for cc in centres:
+                    g = np.exp(-((r - cr) ** 2 + (c - cc) ** 2) / (2 * (sigma * lam / 4) ** 2))
+                    b = g * np.exp(1j * (w[0] * (r - cr) + w[1] * (c - cc)))
+                    R, I = b.real / np.linalg.norm(b.real), b.imag
+                    I = I - (I * R).sum() * R
+                    bases.append(R + 1j * I / np.linalg.norm(I))
+                    omegas.append(w)
+    return np.array(bases), np.array(omegas)
+
+
+def planted_gabor_model(p: int = 16, lam: float = 40.0):
+    """A `PixelModel` with a planted dictionary of known frequencies: a PCA whitener fitted on 1/f
+    noise patches (so natural-like images come out white, as for a learned model) and the complex
+    Gabor quadrature pairs of `gabor_bank` (2 wavelengths × 8 orientations × 3 × 3 positions)
+    drawn in whitened pixel space. For testing transform transfer where the truth is known."""
+    from .estimator import ComplexSparseCoding
+    from .model import dictionary_to_real
+    from .pixel_model import PixelModel
+    from .video.synthetic import pink_noise
+    from .whitening import PCAWhitener
+
+    P = p
+    rng = np.random.default_rng(0)
+    image = pink_noise((256, 256), rng)
+    corners = rng.integers(0, 256 - P, (4000, 2))
+    patches = np.stack([image[a:a + P, b:b + P] for a, b in corners])
+    whitener = PCAWhitener(P, cutoff=1e-6).fit(patches)
+    B, _ = gabor_bank(p)
+    D = B.reshape(len(B), -1) @ whitener.components_.astype(np.float64)
+    R, I = D.real, D.imag
+    R = R / np.linalg.norm(R, axis=1, keepdims=True)
+    I = I - (I * R).sum(1, keepdims=True) * R
+    D = R + 1j * I / np.linalg.norm(I, axis=1, keepdims=True)
+    coder = ComplexSparseCoding(len(D), lam=lam, weights=whitener.weights_,
+                                transform_max_iter=200, random_state=0, backend="cpu")
+    coder._reset_state()
+    coder._set_dictionary(dictionary_to_real(D).astype(np.float64))
+    return PixelModel(coder, whitener)

@@ -53,7 +53,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap = _Parser(prog="transfer_demo.py", description=__doc__.splitlines()[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--model", default=None,
-                    help="a learned model (RUN_DIR/model.npz); default: learn a small one")
+                    help="a learned model (RUN_DIR/model.npz), or 'planted' for a dictionary of "
+                         "complex Gabor quadrature pairs with known frequencies; default: learn "
+                         "a small one")
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--method", nargs="+", default=list(METHODS), help=f"of {METHODS}")
     ap.add_argument("--transform", nargs="+", default=list(TRANSFORMS),
@@ -86,7 +88,7 @@ def check_args(args) -> None:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise DemoError(f"--out {out} exists and is not a folder")
-    if args.model is not None and not Path(args.model).is_file():
+    if args.model not in (None, "planted") and not Path(args.model).is_file():
         raise DemoError(f"--model {args.model}: no such file")
 
 
@@ -183,6 +185,10 @@ def run(args) -> dict:
     if args.model is None:
         model = learn_small_model(out, args.n_updates, args.seed, args.quiet)
         model_name = str(out / "model" / "model.npz")
+    elif args.model == "planted":
+        from csc.synthetic import planted_gabor_model
+
+        model, model_name = planted_gabor_model(), "planted Gabor quadrature pairs"
     else:
         try:
             model = csc.load(args.model)
