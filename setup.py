@@ -20,6 +20,7 @@ setup(
         "av>=11",
         "tqdm>=4.60",
         "matplotlib>=3.7",
+        "scikit-learn>=1.3",  # the real-valued sparse coding baseline of csc.analysis
     ],
     extras_require={
         "gpu": ["cupy-cuda12x>=13"],
