@@ -1,6 +1,5 @@
 """Basis geometry measures on Gabor pairs with known parameters, against noise."""
 import numpy as np
-import pytest
 
 from csc import basis_geometry as bg
 

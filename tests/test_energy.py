@@ -80,7 +80,6 @@ def test_cauchy_gradient_fd(rng):
 def test_kernel_gradient_step_matches_reference(rng):
     """The fused CPU pass's gradient step (reconstruction + l2 slowness), with the prox made the
     identity (lam=0), equals Y − τ ∇f(Y) from the NumPy reference gradients."""
-    from csc.inference import fista  # noqa: F401  (import check: the kernel module loads)
     from csc.cpu.fused import code_step
     from csc.model import codes_from_real, codes_to_real
     X, D, Z, w = random_problem(rng, B=3, T=7, K=4, M=9)
