@@ -287,6 +287,9 @@ class _SecondLayerBase:
         self._check_fitted()
         state = {"n_updates_": self.n_updates_, "history_": self.history_,
                  "rng": self._rng.bit_generator.state}
+        stats = getattr(self, "feature_stats_", None)  # how the inputs were normalised, if set
+        if stats is not None:
+            state["feature_stats_"] = {k: np.asarray(v).tolist() for k, v in stats.items()}
         return {"kind": np.array(self._KIND), "params": np.array(json.dumps(self.get_params())),
                 "state": np.array(json.dumps(state)),
                 "components": np.asarray(self.components_, np.float64)}
@@ -306,6 +309,9 @@ class _SecondLayerBase:
             model.n_updates_ = int(state["n_updates_"])
             model.history_ = state["history_"]
             model._rng.bit_generator.state = state["rng"]
+            if "feature_stats_" in state:
+                model.feature_stats_ = {k: np.asarray(v) for k, v in
+                                        state["feature_stats_"].items()}
         return model
 
 

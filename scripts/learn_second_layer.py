@@ -36,11 +36,13 @@ def main(argv=None) -> int:
         model, P = run_sequences(args.model, args.n_sequences, seed=args.seed)
         Z = model.encode_patches(P)
         delta, mask = phase_velocity(Z)
-        ell, _ = log_amplitude_features(Z)
+        ell, stats = log_amplitude_features(Z)
         model.motion_units = MotionUnits(args.n_motion, n_updates=args.n_updates,
                                          random_state=args.seed).fit(delta, mask)
         model.form_units = FormUnits(args.n_form, n_updates=args.n_updates,
                                      random_state=args.seed).fit(ell)
+        # new codes must be normalised the same way: log_amplitude_features(Z, stats=...)
+        model.form_units.feature_stats_ = stats
         model.save(args.model, extra=load_extra(args.model))  # keeps the run resumable
     except (RunError, VideoError, ValueError, FileNotFoundError) as exc:
         print(f"learn_second_layer.py: error: {exc}", file=sys.stderr)

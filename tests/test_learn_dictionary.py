@@ -182,6 +182,8 @@ def test_second_layer_is_learned_stored_and_loaded(tmp_path, video_dir):
     model = csc.load(out / "model.npz")
     assert model.motion_units.components_.shape == (4, 2)
     assert model.form_units.components_.shape == (4, 2)
+    stats = model.form_units.feature_stats_  # the log-amplitude normalisation travels along
+    assert stats["mean"].shape == (4,) and stats["std"].shape == (4,)
     assert (out / "motion_units.png").stat().st_size > 0
     assert (out / "form_units.png").stat().st_size > 0
     # the first layer can still be resumed from the same file
