@@ -34,7 +34,12 @@ class Backend:
 
     def asnumpy(self, a) -> np.ndarray:
         """`a` as a NumPy array (a device → host copy on the GPU)."""
-        return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+        return to_numpy(a)
+
+
+def to_numpy(a) -> np.ndarray:
+    """A NumPy array of a NumPy or CuPy array (a device → host copy for CuPy)."""
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
 def array_module(a) -> ModuleType:

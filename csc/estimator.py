@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import BACKENDS, get_backend
+from .backend import BACKENDS, get_backend, to_numpy
 from .energy import energy_terms
 from .inference import encode, fista, lipschitz_constant
 from .learning import NORMALIZATIONS, RULES, normalize_units
@@ -17,11 +17,6 @@ INITS = ("data", "random")
 _PARAM_NAMES = ("n_components", "sparsity", "lam", "sigma", "slowness", "kappa", "weights",
                 "learning", "normalize", "init", "n_updates", "batch_size", "max_iter", "tol",
                 "transform_max_iter", "transform_tol", "random_state", "backend")
-
-
-def _host(a) -> np.ndarray:
-    """A NumPy copy of a NumPy or CuPy array."""
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
@@ -123,7 +118,7 @@ class ComplexSparseCoding:
             b = self._rng.integers(0, B, K)
             t = self._rng.integers(0, max(T - 1, 1), K)
             second = X[b, t + 1] if T > 1 else X[self._rng.integers(0, B, K), 0]
-            W = np.concatenate([_host(X[b, t]), _host(second)]).astype(np.float64)
+            W = np.concatenate([to_numpy(X[b, t]), to_numpy(second)]).astype(np.float64)
             W += 1e-3 * float(X.std()) * self._rng.standard_normal(W.shape)  # no zero/equal parts
         else:
             W = self._rng.standard_normal((2 * K, M))
