@@ -11,7 +11,11 @@ setup(
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["csc", "csc.*"]),
+    # kernels/ and data/ stay at the top of the repository and install as csc.kernels / csc.data
+    packages=[*find_packages(include=["csc", "csc.*"]), "csc.kernels", "csc.data"],
+    package_dir={"csc.kernels": "kernels", "csc.data": "data"},
+    package_data={"csc.kernels": ["*.cu", "*.cuh", "*.md"],
+                  "csc.data": ["*.mpg", "*.avi", "*.md", "LICENSE*"]},
     install_requires=[
         "numpy>=1.24",
         "scipy>=1.10",

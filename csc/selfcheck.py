@@ -85,7 +85,7 @@ def _to_host(a: Any) -> np.ndarray:
 
 def _timed_encode(X: np.ndarray, D: np.ndarray, backend: str, prior: dict[str, Any],
                   max_iter: int, tol: float) -> tuple[np.ndarray, int, float]:
-    from . import encode
+    from csc import encode
 
     start = time.perf_counter()
     Z, info = encode(X, D, backend=backend, max_iter=max_iter, tol=tol, return_info=True, **prior)
@@ -97,8 +97,8 @@ def run_checks(n_sequences: int = 8, n_frames: int = 16, n_features: int = 64,
                n_components: int = 32, seed: int = 0, max_iter: int = 500,
                tol: float = 1e-6) -> list[PriorResult]:
     """Encode one random float32 problem under every prior in PRIORS on both backends."""
-    from . import energy
-    from .synthetic import random_dictionary
+    from csc import energy
+    from csc.testing.planted import random_dictionary
 
     rng = np.random.default_rng(seed)
     D = random_dictionary(n_components, n_features, rng, normalize="complex")
@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="exit 1 (instead of 0) when no GPU can be checked")
     args = parser.parse_args(argv)
 
-    from .gpu.ops import available
+    from csc.backends.cuda.ops import available
 
     ok, reason = available()
     if not ok:

@@ -1,4 +1,4 @@
-// Per-element and per-chain amplitude proxes (DESIGN.md §2): the CUDA twin of csc/cpu/amplitude.py.
+// Per-element and per-chain amplitude proxes (docs/design.md §2): the CUDA twin of csc/cpu/amplitude.py.
 //
 // Every prior depends on the codes only through amplitudes, so its prox keeps each code's phase
 // and solves a problem on magnitudes r = |y| >= 0. These functions are __host__ __device__ so that
@@ -9,11 +9,11 @@
 #ifndef CSC_AMPLITUDE_CUH
 #define CSC_AMPLITUDE_CUH
 
-#define CSC_SPARSE_L1 0
-#define CSC_SPARSE_CAUCHY 1
-#define CSC_SLOW_NONE 0
-#define CSC_SLOW_L2 1
-#define CSC_SLOW_L1 2
+// The prior codes come from csc's one registry (csc.core.priors.kernel_defines), as -D defines.
+#if !defined(CSC_SPARSE_L1) || !defined(CSC_SPARSE_CAUCHY) || !defined(CSC_SLOW_NONE) || \
+    !defined(CSC_SLOW_L2) || !defined(CSC_SLOW_L1)
+#error "compile with the prior codes of csc.core.priors.kernel_defines() as -D options"
+#endif
 
 // argmin_{s>=0} 1/2 (r - s)^2 + t s  =  max(r - t, 0).
 __host__ __device__ inline float csc_soft_amplitude(float r, float t)

@@ -17,8 +17,8 @@ import sys
 import numpy as np
 
 import csc
-from csc import basis_geometry as bg
-from csc.pixel_model import PixelModel
+from csc.analysis import geometry as bg
+from csc.video.pixel_model import PixelModel
 
 
 def measures(B: np.ndarray) -> dict[str, np.ndarray]:

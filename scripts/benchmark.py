@@ -55,8 +55,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from csc.model import codes_to_real, dictionary_to_real
-from csc.synthetic import random_dictionary
+from csc.core.model import codes_to_real, dictionary_to_real
+from csc.testing.planted import random_dictionary
 
 SEQ_LEN = 64
 """Frames per sequence: N frames are laid out as ``N // SEQ_LEN`` sequences."""

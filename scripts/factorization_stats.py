@@ -27,8 +27,8 @@ import numpy as np
 
 import csc
 from csc import analysis
-from csc.pixel_model import PixelModel
-from csc.train import RunError, TrainConfig, build_cache
+from csc.video.pixel_model import PixelModel
+from csc.video.train import RunError, TrainConfig, build_cache
 from csc.video.reader import VideoError
 from csc.video.sampling import sample_sequences
 from sklearn.exceptions import ConvergenceWarning

@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from csc.train import BUNDLED_DATA, RunError, TrainConfig, resume_config, train
+from csc.resources import data_dir
+from csc.video.train import RunError, TrainConfig, resume_config, train
 from csc.video.reader import VideoError
 
 DEFAULTS = TrainConfig(video_dir="", out="")
@@ -62,7 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if args.resume:
         return resume_config(args.out, args.n_updates)
-    video_dir = args.video_dir if args.video_dir is not None else str(BUNDLED_DATA)
+    video_dir = args.video_dir if args.video_dir is not None else str(data_dir())
     return TrainConfig(
         video_dir=video_dir, out=args.out, patch_size=args.patch_size, n_frames=args.n_frames,
         n_components=args.n_components,

@@ -14,12 +14,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from csc import basis_geometry as bg
-from csc.analysis import phase_velocity
-from csc.persistence import load_extra
-from csc.second_layer import FormUnits, MotionUnits, log_amplitude_features
-from csc.second_layer_figures import save_second_layer_png, signed_peak_frequency
-from csc.train import RunError, run_sequences
+from csc.analysis import geometry as bg
+from csc.analysis.factorization import phase_velocity
+from csc.io import load_extra
+from csc.analysis.second_layer import FormUnits, MotionUnits, log_amplitude_features
+from csc.plotting.second_layer import save_second_layer_png, signed_peak_frequency
+from csc.video.train import RunError, run_sequences
 from csc.video.reader import VideoError
 
 

@@ -16,7 +16,7 @@ import time
 
 
 import csc
-from csc.synthetic import planted_data, subspace_similarity
+from csc.testing.planted import planted_data, subspace_similarity
 
 PRIORS = {
     "l1, no slowness": dict(lam=0.1),

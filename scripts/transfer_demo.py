@@ -95,7 +95,7 @@ def check_args(args) -> None:
 def _stills(rng, size: int) -> list[np.ndarray]:
     """Training stills: photographs not used as demo targets (when scikit-image is there) and
     1/f noise textures."""
-    from csc.video.synthetic import natural_still, pink_noise
+    from csc.testing.movies import natural_still, pink_noise
 
     stills = [pink_noise((size, size), rng) for _ in range(3)]
     for name in ("camera", "brick", "grass", "coffee"):
@@ -118,8 +118,8 @@ def _random_motion(rng) -> dict:
 
 def learn_small_model(out: Path, n_updates: int, seed: int, quiet: bool):
     """Synthetic training movies in out/videos, a model learned on them in out/model."""
-    from csc.train import TrainConfig, train
-    from csc.video.synthetic import transformed_movie, write_video
+    from csc.video.train import TrainConfig, train
+    from csc.testing.movies import transformed_movie, write_video
 
     rng = np.random.default_rng([seed, 10])
     videos = out / "videos"
@@ -139,9 +139,9 @@ def learn_small_model(out: Path, n_updates: int, seed: int, quiet: bool):
 
 def fit_motion_units(model, n_units: int, seed: int, n_frames: int):
     """MotionUnits on the phase velocities of synthetic moving sequences encoded by `model`."""
-    from csc.analysis import phase_velocity
-    from csc.second_layer import MotionUnits
-    from csc.video.synthetic import transformed_movie
+    from csc.analysis.factorization import phase_velocity
+    from csc.analysis.second_layer import MotionUnits
+    from csc.testing.movies import transformed_movie
 
     rng = np.random.default_rng([seed, 20])
     stills = _stills(rng, 128)
@@ -175,9 +175,9 @@ def _means(s: dict) -> dict:
 
 def run(args) -> dict:
     import csc
-    from csc import transfer
-    from csc.pixel_model import PixelModel
-    from csc.video.synthetic import natural_still, pink_noise, transformed_movie, write_video
+    from csc.analysis import transfer
+    from csc.video.pixel_model import PixelModel
+    from csc.testing.movies import natural_still, pink_noise, transformed_movie, write_video
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -186,7 +186,7 @@ def run(args) -> dict:
         model = learn_small_model(out, args.n_updates, args.seed, args.quiet)
         model_name = str(out / "model" / "model.npz")
     elif args.model == "planted":
-        from csc.synthetic import planted_gabor_model
+        from csc.testing.planted import planted_gabor_model
 
         model, model_name = planted_gabor_model(), "planted Gabor quadrature pairs"
     else:

@@ -178,8 +178,8 @@ def test_script_end_to_end_on_a_tiny_run(tmp_path, capsys):
     import importlib.util
     import json
 
-    from csc.train import TrainConfig, train
-    from csc.video.synthetic import drifting_grating, write_frame_folder
+    from csc.video.train import TrainConfig, train
+    from csc.testing.movies import drifting_grating, write_frame_folder
 
     write_frame_folder(tmp_path / "videos" / "grating",
                        drifting_grating(24, 24, wavelength=6.0, speed=1.0))

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import csc
-from csc import backend
-from csc.backend import get_backend, gpu_status
+from csc.backends import backend
+from csc.backends.backend import get_backend, gpu_status
 from conftest import random_problem
 
 GPU_OK, GPU_WHY = gpu_status()
@@ -56,7 +56,7 @@ def test_gpu_encode_agrees_with_cpu(rng, prior):
 
 @needs_gpu
 def test_gpu_learning_recovers_a_planted_dictionary():
-    from csc.synthetic import planted_data, subspace_similarity
+    from csc.testing.planted import planted_data, subspace_similarity
     X, D, _ = planted_data(n_components=8, n_features=32, n_sequences=300, n_frames=16)
     kw = dict(lam=0.1, slowness="l1", kappa=0.3, n_updates=100, batch_size=16, random_state=1)
     gpu = csc.ComplexSparseCoding(8, backend="gpu", **kw).fit(X)

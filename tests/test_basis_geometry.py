@@ -1,7 +1,7 @@
 """Basis geometry measures on Gabor pairs with known parameters, against noise."""
 import numpy as np
 
-from csc import basis_geometry as bg
+from csc.analysis import geometry as bg
 
 
 def gabor_pair(p=16, centre=(7.0, 9.0), freq=0.2, theta=0.5, width=2.5, phase_offset=np.pi / 2):

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 import csc
-from csc.energy import (cauchy_gradient, recon_gradient_codes, recon_gradient_dictionary,
+from csc.core.energy import (cauchy_gradient, recon_gradient_codes, recon_gradient_dictionary,
                         slowness_l2_gradient)
-from csc.proxes import prox_codes
+from csc.core.proxes import prox_codes
 from conftest import random_problem
 
 
@@ -80,8 +80,8 @@ def test_cauchy_gradient_fd(rng):
 def test_kernel_gradient_step_matches_reference(rng):
     """The fused CPU pass's gradient step (reconstruction + l2 slowness), with the prox made the
     identity (lam=0), equals Y − τ ∇f(Y) from the NumPy reference gradients."""
-    from csc.cpu.fused import code_step
-    from csc.model import codes_from_real, codes_to_real
+    from csc.backends.cpu.fused import code_step
+    from csc.core.model import codes_from_real, codes_to_real
     X, D, Z, w = random_problem(rng, B=3, T=7, K=4, M=9)
     kappa, tau = 0.6, 0.05
     G = codes_to_real(recon_gradient_codes(X, Z, D, w), np.float64)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import csc
-from csc.synthetic import planted_data
+from csc.testing.planted import planted_data
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import csc
-from csc.proxes import prox_codes
-from csc.energy import recon_gradient_codes, slowness_l2_gradient
+from csc.core.proxes import prox_codes
+from csc.core.energy import recon_gradient_codes, slowness_l2_gradient
 from conftest import random_problem
 
 ALL_PRIORS = [
@@ -165,10 +165,10 @@ def test_bad_data_raises_value_error(rng):
 def test_block_synchronous_iterates_equal_per_iteration_ones(rng, prior):
     """The GPU schedule (energies read once per block of iterations, the block replayed when a step
     raised the energy) gives exactly the iterates of reading every iteration."""
-    from csc.backend import get_backend
-    from csc.inference import fista, lipschitz_constant
-    from csc.model import dictionary_to_real
-    from csc.priors import make_prior
+    from csc.backends.backend import get_backend
+    from csc.core.inference import fista, lipschitz_constant
+    from csc.core.model import dictionary_to_real
+    from csc.core.priors import make_prior
     X, D, _, w = random_problem(rng, B=2, T=8, K=6, M=10, dtype=np.float32)
     p = make_prior(weights=w, **prior)
     W = dictionary_to_real(D, np.float32)

@@ -1,4 +1,4 @@
-"""CUDA kernels without a GPU (DESIGN.md §6): every kernels/*.cu compiles to PTX for sm_80 and
+"""CUDA kernels without a GPU (docs/design.md §6): every kernels/*.cu compiles to PTX for sm_80 and
 sm_90, and the host emulation of each launch (kernels/fused.cu built with `nvcc -shared`) matches
 the Numba CPU kernels and NumPy.
 
@@ -22,16 +22,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from csc.gpu import host_build as hb
+from conftest import toolchain_missing
+from csc.core.priors import SLOW_L1, SLOW_L2, SLOW_NONE, SPARSE_CAUCHY, SPARSE_L1
+from csc.resources import kernels_dir
+from csc.testing import host_kernels as hb
 
-pytestmark = pytest.mark.skipif(
-    not hb.nvcc_available(),
-    reason="nvcc (CUDA toolkit) not found: the CUDA kernels cannot be compiled on this machine")
+if not hb.nvcc_available():
+    toolchain_missing("nvcc (CUDA toolkit) not found: the CUDA kernels cannot be compiled here")
 
 KERNELS = ("csc_code_step_pointwise", "csc_code_step_chain", "csc_recon_step",
            "csc_sample_patches")
-L1, CAUCHY = hb.SPARSE_L1, hb.SPARSE_CAUCHY
-NONE, L2, TV = hb.SLOW_NONE, hb.SLOW_L2, hb.SLOW_L1
+L1, CAUCHY = SPARSE_L1, SPARSE_CAUCHY
+NONE, L2, TV = SLOW_NONE, SLOW_L2, SLOW_L1
 RTOL = ATOL = 1e-5
 
 
@@ -46,7 +48,7 @@ def lib(tmp_path_factory):
 @pytest.mark.parametrize("arch", hb.PTX_ARCHES)
 def test_every_kernel_compiles_to_ptx(arch, tmp_path):
     sources = hb.kernel_sources()
-    assert sources, f"no .cu files in {hb.KERNEL_DIR}"
+    assert sources, f"no .cu files in {kernels_dir()}"
     outs = hb.compile_ptx(arch, tmp_path)
     assert [p.name for p in outs] == [f"{s.stem}.{arch}.ptx" for s in sources]
     ptx = {p.stem.split(".")[0]: p.read_text() for p in outs}
@@ -84,7 +86,7 @@ def _params(decl: str) -> list[str]:
 def test_host_entry_points_mirror_the_kernels():
     """<name>_host(int grid, int block, ...) takes exactly the kernel's parameters, and the ctypes
     declarations have the right arity."""
-    src = (hb.KERNEL_DIR / "fused.cu").read_text()
+    src = (kernels_dir() / "fused.cu").read_text()
     for name in KERNELS:
         kernel = re.search(rf'extern "C" __global__ void {name}\(([^)]*)\)', src)
         host = re.search(rf'extern "C" void {name}_host\(([^)]*)\)', src)
@@ -110,7 +112,7 @@ def _three_roots(r, t, sigma):
 
 
 def test_cauchy_amplitude_matches_cpu(lib):
-    from csc.cpu.amplitude import cauchy_amplitude
+    from csc.backends.cpu.amplitude import cauchy_amplitude
 
     rng = np.random.default_rng(1)
     n = 4000
@@ -174,7 +176,7 @@ def _assert_tv_optimal(x, y, lam):
 
 
 def test_tv_denoise_matches_cpu(lib):
-    from csc.cpu.amplitude import tv_denoise
+    from csc.backends.cpu.amplitude import tv_denoise
 
     rng = np.random.default_rng(3)
     cases = 0
@@ -249,7 +251,7 @@ def _run_host(lib, Y, G, X_old, n_frames, sparsity, slowness, block, p=PARAMS, o
 
 
 def _run_cpu(Y, G, X_old, n_frames, sparsity, slowness, p=PARAMS):
-    from csc.cpu import fused
+    from csc.backends.cpu import fused
 
     X_new, Y_new = np.empty_like(Y), np.empty_like(Y)
     partials = np.empty((Y.shape[0] // n_frames, 4))
@@ -355,7 +357,7 @@ def test_recon_step_matches_numpy(lib, N, M, rows_per_tile, block):
     np.testing.assert_allclose(col, tiles, rtol=1e-6)
     np.testing.assert_allclose(col.sum(), 0.5 * np.sum(w64 * (x - rn) ** 2), rtol=1e-6)
 
-    from csc.cpu import fused
+    from csc.backends.cpu import fused
 
     E_cpu, rows = np.empty_like(X), np.empty(N)
     fused.recon_step(X, R_new, R_old, w, np.float32(beta), E_cpu, rows)

@@ -17,15 +17,17 @@ import numpy as np
 import pytest
 
 import csc
-from csc import inference
-from csc.backend import Backend
-from csc.cpu import fused
-from csc.gpu import launcher as L
-from csc.gpu import ops
-from csc.gpu.launcher import KERNELS, Arg, Launcher, Signature, check_source
+from conftest import toolchain_missing
+from csc.backends.cuda import source
+from csc.core import inference, priors
+from csc.resources import kernels_dir
+from csc.backends.backend import Backend
+from csc.backends.cpu import fused
+from csc.backends.cuda import launcher as L
+from csc.backends.cuda import ops
+from csc.backends.cuda.launcher import KERNELS, Arg, Launcher, Signature, check_source
 
-KERNELS_DIR = Path(__file__).resolve().parents[1] / "kernels"
-FUSED_CU = KERNELS_DIR / "fused.cu"
+FUSED_CU = kernels_dir() / "fused.cu"
 
 
 class FakeLookup:
@@ -219,8 +221,6 @@ def test_cross_array_sizes_and_bad_launcher_settings():
 # The declared signatures against the CUDA source
 # ------------------------------------------------------------------------------------------------
 def test_signatures_match_kernels_source():
-    if not FUSED_CU.is_file():
-        pytest.skip(f"{FUSED_CU} is not written yet: cannot compare KERNELS with it")
     source = FUSED_CU.read_text()
     assert check_source(source) == []
     found = L.parse_kernel_signatures(source)
@@ -291,9 +291,9 @@ def fake_ops(monkeypatch):
     ops.clear_buffers()
 
 
-@pytest.mark.parametrize("slowness, kernel", [(fused.SLOW_NONE, "csc_code_step_pointwise"),
-                                              (fused.SLOW_L2, "csc_code_step_pointwise"),
-                                              (fused.SLOW_L1, "csc_code_step_chain")])
+@pytest.mark.parametrize("slowness, kernel", [(priors.SLOW_NONE, "csc_code_step_pointwise"),
+                                              (priors.SLOW_L2, "csc_code_step_pointwise"),
+                                              (priors.SLOW_L1, "csc_code_step_chain")])
 def test_ops_code_step_marshalling(fake_ops, slowness, kernel):
     n_seq, T, K = 3, 5, 4
     z = lambda: np.zeros((n_seq * T, 2 * K), np.float32)  # noqa: E731
@@ -363,79 +363,32 @@ def test_ops_available_and_source(monkeypatch, tmp_path):
         assert not ok and "CuPy" in reason
     (tmp_path / "a.cuh").write_text("#pragma once\nint a_value;\n#include \"a.cuh\"\n")
     (tmp_path / "fused.cu").write_text('#include "a.cuh"\n#include <cuda_fp16.h>\nint main;\n')
-    monkeypatch.setenv(ops.KERNELS_DIR_ENV, str(tmp_path))
-    src = ops.kernel_source()
+    monkeypatch.setattr(source, "kernels_dir", lambda: tmp_path)
+    src = source.kernel_source()
     assert "int a_value;" in src and "#include <cuda_fp16.h>" in src
     assert '#include "a.cuh"' not in src  # inlined, the self-include dropped
-    monkeypatch.setenv(ops.KERNELS_DIR_ENV, str(tmp_path / "none"))
-    with pytest.raises(FileNotFoundError, match="CSC_KERNELS_DIR"):
-        ops.kernel_source()
+    monkeypatch.setattr(source, "kernels_dir", lambda: tmp_path / "none")
+    with pytest.raises(FileNotFoundError, match="reinstall csc"):
+        source.kernel_source()
 
 
 def test_real_source_inlines_amplitude_header():
-    if not FUSED_CU.is_file():
-        pytest.skip(f"{FUSED_CU} is not written yet")
-    src = ops.kernel_source()
+    src = source.kernel_source()
     assert '#include "amplitude.cuh"' not in src and "csc_cauchy_amplitude" in src
     assert check_source(src) == []
 
 
-def _find_nvrtc() -> str | None:
-    """libnvrtc: $CSC_NVRTC_LIB, the pip package nvidia-cuda-nvrtc-cu12, the system, a toolkit."""
-    if os.environ.get("CSC_NVRTC_LIB"):
-        return os.environ["CSC_NVRTC_LIB"]
-    candidates = []
-    try:
-        import nvidia.cuda_nvrtc as pkg
-
-        candidates += sorted(glob.glob(str(Path(list(pkg.__path__)[0]) / "lib" / "libnvrtc.so*")))
-    except ImportError:
-        pass
-    found = ctypes.util.find_library("nvrtc")
-    candidates += [found] if found else []
-    candidates += sorted(glob.glob("/usr/local/cuda*/lib*/libnvrtc.so*"))
-    candidates = [c for c in candidates if "builtins" not in c and ".alt." not in c]
-    return candidates[0] if candidates else None
-
-
-def _nvrtc_compile(lib, source: str, options: list[str]) -> tuple[int, str, str]:
-    """(result code, log, PTX) of compiling `source` with NVRTC through ctypes."""
-    prog = ctypes.c_void_p()
-    assert lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), b"fused.cu", 0, None,
-                                  None) == 0
-    try:
-        opts = (ctypes.c_char_p * len(options))(*[o.encode() for o in options])
-        rc = lib.nvrtcCompileProgram(prog, len(options), opts)
-        n = ctypes.c_size_t()
-        lib.nvrtcGetProgramLogSize(prog, ctypes.byref(n))
-        log = ctypes.create_string_buffer(n.value)
-        lib.nvrtcGetProgramLog(prog, log)
-        ptx = b""
-        if rc == 0:
-            lib.nvrtcGetPTXSize(prog, ctypes.byref(n))
-            buf = ctypes.create_string_buffer(n.value)
-            lib.nvrtcGetPTX(prog, buf)
-            ptx = buf.value
-        return rc, log.value.decode(errors="replace"), ptx.decode(errors="replace")
-    finally:
-        lib.nvrtcDestroyProgram(ctypes.byref(prog))
-
-
-@pytest.mark.parametrize("arch", ["compute_80", "compute_90"])
+@pytest.mark.parametrize("arch", source.ARCHES)
 def test_module_source_compiles_with_nvrtc(arch):
     """What cupy.RawModule will do on a GPU machine: NVRTC (not nvcc) on ops.kernel_source()
     with ops.NVRTC_OPTIONS. NVRTC rejects host-only functions, unlike nvcc."""
-    if not FUSED_CU.is_file():
-        pytest.skip(f"{FUSED_CU} is not written yet")
-    path = _find_nvrtc()
+    path = source.find_nvrtc()
     if path is None:
-        pytest.skip("libnvrtc not found (pip install nvidia-cuda-nvrtc-cu12, or set "
-                    "CSC_NVRTC_LIB): cannot check that the CuPy module source compiles")
-    lib = ctypes.CDLL(path)
-    rc, log, ptx = _nvrtc_compile(lib, ops.kernel_source(),
-                                  [*ops.NVRTC_OPTIONS, f"--gpu-architecture={arch}"])
-    assert rc == 0, f"NVRTC ({path}) failed to compile ops.kernel_source():\n{log}"
-    assert set(re.findall(r"\.entry\s+(\w+)", ptx)) >= set(KERNELS)  # extern "C": unmangled
+        toolchain_missing("libnvrtc not found (pip install nvidia-cuda-nvrtc-cu12, or set "
+                          "CSC_NVRTC_LIB): cannot check that the CuPy module source compiles")
+    ok, log, ptx = source.nvrtc_compile(source.kernel_source(), arch, path)
+    assert ok, f"NVRTC ({path}) failed to compile kernel_source():\n{log}"
+    assert source.ptx_entries(ptx) >= set(KERNELS)  # extern "C": unmangled
 
 
 # ------------------------------------------------------------------------------------------------
@@ -449,12 +402,10 @@ _POINTERS = {"float32*": ctypes.c_float, "float64*": ctypes.c_double, "int32*": 
 def host_launcher(tmp_path_factory):
     """A Launcher whose functions run `<name>_host(grid, block, ...)` from fused.cu on the CPU
     (the library of csc.gpu.host_build, whose declared ctypes signatures also check ours)."""
-    from csc.gpu import host_build
+    from csc.testing import host_kernels as host_build
 
-    if not FUSED_CU.is_file():
-        pytest.skip(f"{FUSED_CU} is not written yet")
     if not host_build.nvcc_available():
-        pytest.skip("nvcc not found: cannot build the kernels' host emulation")
+        toolchain_missing("nvcc not found: cannot build the kernels' host emulation")
     lib = host_build.build_host_library(tmp_path_factory.mktemp("hostlib"))
 
     def lookup(name):
@@ -538,7 +489,7 @@ def test_emulated_sample_patches_match_slicing(emulated_ops, rng):
 @pytest.mark.parametrize("prior", PRIORS, ids=lambda p: f"{p['sparsity']}-{p['slowness']}")
 def test_emulated_ops_drive_encode_like_the_cpu(emulated_ops, monkeypatch, rng, prior):
     """Full FISTA with csc.gpu.ops as the backend's ops (NumPy arrays, host-emulated kernels)."""
-    from csc.synthetic import random_dictionary
+    from csc.testing.planted import random_dictionary
 
     D = random_dictionary(12, 24, rng, normalize="complex")
     X = rng.standard_normal((4, 6, 24)).astype(np.float32)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import csc
-from csc.train import TrainConfig, train
+from csc.video.train import TrainConfig, train
 from csc.video.reader import VideoError
 from csc.video.sampling import build_clip_cache, sample_sequences
-from csc.video.synthetic import drifting_grating, pink_noise, transformed_movie, write_frame_folder
-from csc.video.synthetic import write_video
+from csc.testing.movies import drifting_grating, pink_noise, transformed_movie, write_frame_folder
+from csc.testing.movies import write_video
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "learn_dictionary.py"
 TINY = ["--patch-size", "6", "--n-frames", "4", "--n-components", "4", "--batch-size", "4",

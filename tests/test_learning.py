@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 import csc
-from csc.energy import recon_gradient_dictionary
+from csc.core.energy import recon_gradient_dictionary
 from csc.learning import OnlineRule, SGDRule, normalize_units
-from csc.model import codes_to_real, dictionary_from_real, dictionary_to_real
-from csc.synthetic import planted_data, random_dictionary, subspace_similarity
+from csc.core.model import codes_to_real, dictionary_from_real, dictionary_to_real
+from csc.testing.planted import planted_data, random_dictionary, subspace_similarity
 from conftest import random_problem
 
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize, minimize_scalar
 
-from csc.cpu.amplitude import cauchy_amplitude, soft_amplitude, tv_denoise
-from csc.proxes import prox_codes
+from csc.backends.cpu.amplitude import cauchy_amplitude, soft_amplitude, tv_denoise
+from csc.core.proxes import prox_codes
 
 
 def _scalar_min(f, r):

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from csc.second_layer import (FormUnits, MotionUnits, _phase_velocity, energy_form,
+from csc.analysis.second_layer import (FormUnits, MotionUnits, _phase_velocity, energy_form,
                               energy_motion, form_prox_residual, infer_form, infer_motion,
                               log_amplitude_features, phase_velocity, wrap)
-from csc.second_layer_figures import (match_columns, save_recovery_png, save_second_layer_png,
+from csc.plotting.second_layer import (match_columns, save_recovery_png, save_second_layer_png,
                                       signed_peak_frequency)
 
 

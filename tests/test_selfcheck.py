@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from csc import backend as backend_mod
-from csc import inference, selfcheck
-from csc.gpu import ops
+from csc.backends import backend as backend_mod
+from csc import selfcheck
+from csc.core import inference
+from csc.backends.cuda import ops
 from csc.selfcheck import PriorResult, report
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from csc.video.synthetic import (
+from csc.testing.movies import (
     VIDEO_CODECS,
     demo_movies,
     drifting_grating,

@@ -7,9 +7,9 @@ images come out white, as in a learned model) and a dictionary of complex Gabor 
 import numpy as np
 import pytest
 
-from csc import transfer
-from csc.synthetic import gabor_bank, planted_gabor_model
-from csc.video.synthetic import drifting_grating, pink_noise, transformed_movie
+from csc.analysis import transfer
+from csc.testing.planted import gabor_bank, planted_gabor_model
+from csc.testing.movies import drifting_grating, pink_noise, transformed_movie
 
 P = 16
 
@@ -64,7 +64,7 @@ def test_translation_estimate_noise(model, noise_image, velocity):
 
 def test_translation_estimate_natural(model):
     skimage = pytest.importorskip("skimage")  # noqa: F841
-    from csc.video.synthetic import natural_still
+    from csc.testing.movies import natural_still
 
     movie = transformed_movie(natural_still("astronaut", 160), 6, P, shift=(-0.5, 0.8))
     V = transfer.estimate_translation(model, model.encode_patches(movie[None]))
@@ -108,7 +108,7 @@ def test_prediction_beats_static_baseline(model, noise_image):
 
 def test_motion_method_with_planted_translation_units(model, noise_image):
     """Motion units spanning {ω_row, ω_col} reproduce the translation method."""
-    second_layer = pytest.importorskip("csc.second_layer")
+    from csc.analysis import second_layer
     omega, _ = transfer.unit_frequencies(model)
     mu = second_layer.MotionUnits(2)
     mu._reset_state()

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from csc.whitening import (OFWhitener, PCAWhitener, make_whitener, raised_cosine_rolloff,
+from csc.video.whitening import (OFWhitener, PCAWhitener, make_whitener, raised_cosine_rolloff,
                            whitener_from_arrays)
 
 

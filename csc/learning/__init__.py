@@ -1,7 +1,8 @@
-"""Dictionary learning rules (DESIGN.md §3) and the unit normalisations they share."""
-from .normalize import NORMALIZATIONS, normalize_units
-from .online import OnlineRule
-from .sgd import SGDRule
+"""Dictionary learning: the update rules (sgd, online), the unit normalisations they share, and
+the `ComplexSparseCoding` estimator that drives them."""
+from csc.learning.normalize import NORMALIZATIONS, normalize_units
+from csc.learning.online import OnlineRule
+from csc.learning.sgd import SGDRule
 
 RULES = {"sgd": SGDRule, "online": OnlineRule}
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from .normalize import normalize_units
+from csc.learning.normalize import normalize_units
 
 
 class OnlineRule:

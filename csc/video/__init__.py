@@ -1,1 +1,2 @@
-"""Video input: reading collections, scene cuts, synthetic movies."""
+"""From video files to a learned pixel model: reading, scene cuts, clip sampling, whitening,
+the `PixelModel` (dictionary + whitener) and the training run."""

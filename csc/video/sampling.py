@@ -12,8 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from .reader import VideoError, read_collection
-from .scenes import split_scenes
+from csc.video.reader import VideoError, read_collection
+from csc.video.scenes import split_scenes
 
 _CONSTANT_STD = 1e-4  # a clip whose pixel std is below this (on [0, 1] frames) carries no pattern
 

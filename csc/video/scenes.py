@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from .reader import block_average
+from csc.video.reader import block_average
 
 
 def frame_change(prev: np.ndarray, cur: np.ndarray) -> float:

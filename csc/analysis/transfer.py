@@ -1,0 +1,328 @@
+"""Transform transfer (docs/design.md §5): carry the motion of a source pattern over to an unseen target.
+
+A source movie of pixel patches (n_frames, p, p) shows a pattern undergoing some transformation.
+Its codes' phase changes say how it moves. The target (p, p), a different pattern, is encoded once
+(codes a_0 e^{iφ_0}); every unit gets a predicted phase change δ̂_{k,t} per frame transition and
+the target's codes are carried forward as
+
+    z_{k,t} = a_{0,k} · exp(i (φ_{0,k} + Σ_{s ≤ t} δ̂_{k,s}))
+
+then decoded to pixels. How δ̂ is predicted is the `method`:
+
+- ``"translation"``: a velocity v_t (row, col) px/frame is estimated from the source's phase
+  changes (`estimate_translation`) and every unit turns by δ̂_k = ⟨ω_k, v_t⟩, ω_k its signed
+  spatial frequency (`unit_frequencies`).
+- ``"motion"``: learned motion units (`csc.second_layer.MotionUnits`): their coefficients w_t are
+  inferred from the source's phase velocities and δ̂ = D_m w_t.
+
+Sign convention (derived here, checked in tests/test_transfer.py against known shifts)
+-------------------------------------------------------------------------------------
+A frame is explained as x̂ = Re(conj(z) B) = a (cos φ R + sin φ I) for a unit B = R + iI. Take ω_k
+as the peak of the 2-D FFT of the *complex* basis B_k (NumPy's forward convention, e^{-2πi f·x}),
+so that B_k ≈ g(x) e^{i⟨ω_k, x⟩} (R = g cos ω·x, I = g sin ω·x). Then
+x̂ = a g(x) cos(⟨ω_k, x⟩ − φ), and the pattern translated by v (frame_t(x) = frame_0(x − t v), as
+`csc.video.synthetic.transformed_movie` with shift=v) is a g(x) cos(⟨ω_k, x⟩ − (φ + ⟨ω_k, v⟩)):
+
+    δ_k = wrap(φ_{k,t+1} − φ_{k,t}) ≈ +⟨ω_k, v⟩     (ω_k = FFT peak of the complex B_k)
+
+which is docs/design.md's δ_k ≈ −⟨ω_k, v⟩ with ω_k the frequency of conj(B_k) (the spectral peak of
+conj(B_k) is at −ω_k). Only the FFT of the complex basis carries this sign: the spectra of R and I
+separately are symmetric and fold ±ω together (`basis_geometry.peak_frequency` folds them).
+B_k is drawn in whitened pixel space by default (`whitened_bases`): codes are inferred there, and
+the dewhitened `bases_pixels()` peak at too low a frequency (velocities came out ~2× too large
+with them on runs/sample).
+
+Wrapped phases
+--------------
+δ is only known modulo 2π, and ⟨ω_k, v⟩ exceeds π for fast motion and high frequencies. The
+velocity is therefore fitted by maximising the circular (von Mises) likelihood
+Σ_k w_k cos(δ_k − ⟨ω_k, v⟩) − (ε/2)|v|² over a grid of velocities (|v_row|, |v_col| ≤ max_speed),
+where low-frequency units make the objective unimodal at the coarse scale, then refined by a few
+iterations of amplitude-weighted least squares on the wrapped residuals r_k = wrap(δ_k − ⟨ω_k, v⟩)
+of the units whose residual is below π/2 (the others are treated as outliers). Weights are
+w_k = a_{k,t} a_{k,t+1} q_k on units whose amplitudes in both frames exceed `threshold` × the
+largest amplitude of the source, q_k the unit's quadrature quality (share of its spectral power on
+the +ω side, 0 for a unit with R and I in phase, 1 for a perfect quadrature pair). The small ridge
+ε (1e-3 of the total weight) picks the slowest velocity where the data leave it undetermined:
+a grating gives only the component along its normal (the aperture problem), and that is what is
+returned for it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+METHODS = ("translation", "motion")
+
+
+# --------------------------------------------------------------------------- unit frequencies
+def whitened_bases(model, space: str = "whitened") -> np.ndarray:
+    """complex (K, p, p): each unit of a `PixelModel` drawn as a pixel patch.
+
+    space="pixels": `model.bases_pixels()` (dewhitened, what decoding paints); "whitened": the
+    unit as it looks in whitened pixel space (PCA: E d_k, the ZCA view; Olshausen–Field: the
+    features are filtered pixels already), which is where codes are inferred: for images with a
+    natural 1/f spectrum, whitened input is white, so a unit's phase turns at this view's
+    frequency. Dewhitened bases carry a low-frequency tilt (× √variance) and their spectral peak
+    underestimates that frequency (and so overestimates velocities).
+    """
+    if space == "pixels":
+        return model.bases_pixels()
+    if space != "whitened":
+        raise ValueError(f"unknown space {space!r}; choose 'whitened' or 'pixels'")
+    D = np.asarray(model.components_)
+    w = model.whitener
+    p = model.patch_size
+    E = getattr(w, "components_", None)
+    if getattr(w, "kind", None) == "pca" and E is not None:
+        return (D @ np.asarray(E, np.float64).T).reshape(len(D), p, p)
+    if D.shape[1] == p * p:
+        return D.reshape(len(D), p, p)
+    return model.bases_pixels()
+
+
+def unit_frequencies(bases, pad: int = 8, space: str = "whitened"
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Signed spatial frequency of each complex unit and how well it is in quadrature.
+
+    bases: a `PixelModel` (its units drawn by `whitened_bases(model, space)`) or complex
+    (K, p, p) pixel bases.
+    Returns (omega, quality): omega float64 (K, 2) in radians/pixel (row, col), the peak of the
+    zero-padded (`pad` × p) 2-D FFT of the complex basis B_k, so that B_k ≈ g e^{i⟨ω_k, x⟩} and a
+    translation by v turns the unit's phase by +⟨ω_k, v⟩ (see the module docstring); quality
+    float64 (K,) in [0, 1]: (P₊ − P₋)/(P₊ + P₋) clipped at 0, where P₊ and P₋ are the spectral
+    power of B_k in the half plane ⟨f, ω_k⟩ > 0 and < 0.
+    """
+    B = whitened_bases(bases, space) if hasattr(bases, "bases_pixels") else bases
+    B = np.asarray(B)
+    if B.ndim != 3 or B.shape[1] != B.shape[2] or not np.iscomplexobj(B):
+        raise ValueError(f"bases must be complex (K, p, p), got {B.dtype} {B.shape}")
+    K, p, _ = B.shape
+    n = pad * p
+    F = np.fft.fft2(B.astype(np.complex128), s=(n, n), axes=(-2, -1))
+    power = np.abs(F) ** 2
+    f = 2 * np.pi * np.fft.fftfreq(n)
+    idx = power.reshape(K, -1).argmax(axis=1)
+    r, c = np.unravel_index(idx, (n, n))
+    omega = np.stack([f[r], f[c]], axis=1)
+    # quadrature quality from the unpadded spectrum (the padded one only adds interpolation)
+    P = np.abs(np.fft.fft2(B.astype(np.complex128), axes=(-2, -1))) ** 2
+    g = 2 * np.pi * np.fft.fftfreq(p)
+    side = g[None, :, None] * omega[:, 0, None, None] + g[None, None, :] * omega[:, 1, None, None]
+    plus = (P * (side > 0)).sum(axis=(1, 2))
+    minus = (P * (side < 0)).sum(axis=(1, 2))
+    quality = np.clip((plus - minus) / np.maximum(plus + minus, 1e-300), 0, 1)
+    return omega, quality
+
+
+def _wrap(x):
+    return np.angle(np.exp(1j * x))
+
+
+def _codes_2d(Z) -> np.ndarray:
+    """Codes of one sequence: (T, K) or (1, T, K) → (T, K) complex."""
+    Z = np.asarray(Z)
+    if Z.ndim == 3 and Z.shape[0] == 1:
+        Z = Z[0]
+    if Z.ndim != 2 or not np.iscomplexobj(Z):
+        raise ValueError(f"codes must be complex (n_frames, K) or (1, n_frames, K), got "
+                         f"{Z.dtype} {Z.shape}")
+    if Z.shape[0] < 2:
+        raise ValueError("the source needs at least 2 frames to have phase changes")
+    return Z
+
+
+def phase_changes(Z, threshold: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Wrapped phase changes of one sequence's codes and their amplitude weights.
+
+    Z: complex (n_frames, K) (or (1, n_frames, K)). Returns (delta, weight), float64
+    (n_frames − 1, K): delta = wrap(φ_{t+1} − φ_t) and weight = a_t a_{t+1} where both amplitudes
+    exceed `threshold` × the sequence's largest amplitude, else 0.
+    """
+    Z = _codes_2d(Z).astype(np.complex128)
+    a = np.abs(Z)
+    delta = np.angle(Z[1:] * np.conj(Z[:-1]))
+    big = a > threshold * max(float(a.max()), 1e-300)
+    weight = np.where(big[1:] & big[:-1], a[1:] * a[:-1], 0.0)
+    return delta, weight
+
+
+# --------------------------------------------------------------------------- translation
+def fit_velocity(delta, weight, omega, *, max_speed: float = 3.0, grid_step: float = 0.1,
+                 n_refine: int = 10, ridge: float = 1e-3) -> np.ndarray:
+    """Velocities (n, 2) (row, col) px/frame from wrapped phase changes δ ≈ ⟨ω_k, v⟩.
+
+    delta, weight: (n, K); omega: (K, 2) rad/px. Circular grid search on |v_i| ≤ max_speed, then
+    weighted least squares on the wrapped residuals below π/2 (module docstring). Transitions with
+    no weight give v = 0.
+    """
+    delta = np.atleast_2d(np.asarray(delta, np.float64))
+    weight = np.atleast_2d(np.asarray(weight, np.float64))
+    omega = np.asarray(omega, np.float64)
+    axis = np.arange(-max_speed, max_speed + grid_step / 2, grid_step)
+    grid = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)  # (G, 2)
+    steer = np.exp(-1j * (grid @ omega.T))  # (G, K)
+    V = np.zeros((len(delta), 2))
+    for t, (d, w) in enumerate(zip(delta, weight)):
+        total = w.sum()
+        if total <= 0:
+            continue
+        eps = ridge * total
+        score = (steer @ (w * np.exp(1j * d))).real - 0.5 * eps * (grid**2).sum(1)
+        v = grid[score.argmax()].copy()
+        for _ in range(n_refine):
+            r = _wrap(d - omega @ v)
+            ww = w * (np.abs(r) < np.pi / 2)
+            A = (omega * ww[:, None]).T @ omega + eps * np.eye(2)
+            b = (omega * ww[:, None]).T @ (r) - eps * v
+            step = np.linalg.solve(A, b)
+            v = v + step
+            if np.abs(step).max() < 1e-6:
+                break
+        V[t] = v
+    return V
+
+
+def estimate_translation(model, Z_source, *, threshold: float = 0.05, max_speed: float = 3.0,
+                         omega=None, quality=None) -> np.ndarray:
+    """Velocity of a translating source, per frame transition: float64 (n_frames − 1, 2), (row,
+    col) pixels per frame (frame_{t+1}(x) ≈ frame_t(x − v_t)).
+
+    model: a `PixelModel` (for its bases); Z_source: the source's codes (n_frames, K) or
+    (1, n_frames, K). `omega`/`quality` (from `unit_frequencies`) may be passed to skip
+    recomputing them.
+    """
+    if omega is None or quality is None:
+        omega, quality = unit_frequencies(model)
+    delta, weight = phase_changes(Z_source, threshold)
+    return fit_velocity(delta, weight * quality, omega, max_speed=max_speed)
+
+
+# --------------------------------------------------------------------------- prediction
+def _check_inputs(model, source, target):
+    p = model.patch_size
+    source = np.asarray(source, dtype=np.float32)
+    target = np.asarray(target, dtype=np.float32)
+    if source.ndim != 3 or source.shape[1:] != (p, p):
+        raise ValueError(f"source must be (n_frames, {p}, {p}) pixel patches, got {source.shape}")
+    if source.shape[0] < 2:
+        raise ValueError("source must have at least 2 frames")
+    if target.shape != (p, p):
+        raise ValueError(f"target must be one ({p}, {p}) patch, got {target.shape}")
+    if not (np.isfinite(source).all() and np.isfinite(target).all()):
+        raise ValueError("source and target must be finite")
+    return source, target
+
+
+def _motion_units(model, options):
+    mu = options.get("motion_units", getattr(model, "motion_units", None))
+    if mu is None:
+        raise ValueError('method="motion" needs learned motion units: pass motion_units=... '
+                         '(a fitted csc.second_layer.MotionUnits) or set model.motion_units')
+    return mu
+
+
+def predicted_phase_changes(model, Z_source, method: str = "translation", **options) -> np.ndarray:
+    """δ̂ float64 (n_frames − 1, K): every unit's predicted phase change per frame transition."""
+    Z_source = _codes_2d(Z_source)
+    if method == "translation":
+        omega, quality = unit_frequencies(model)
+        V = estimate_translation(model, Z_source, threshold=options.get("threshold", 0.05),
+                                 max_speed=options.get("max_speed", 3.0), omega=omega,
+                                 quality=quality)
+        dhat = V @ omega.T
+        min_quality = options.get("min_quality", 0.5)
+        if min_quality > 0:  # units not in quadrature do not shift when their phase turns
+            dhat[:, quality < min_quality] = 0.0
+        return dhat
+    if method == "motion":
+        mu = _motion_units(model, options)
+        from csc.analysis.factorization import phase_velocity
+
+        threshold = options.get("threshold", None)
+        delta, mask = phase_velocity(Z_source[None], threshold=threshold)
+        W = mu.transform(delta, mask)
+        dhat = np.asarray(mu.predict_velocity(W), dtype=np.float64)
+        if dhat.ndim == 3:
+            dhat = dhat[0]
+        if dhat.shape != (Z_source.shape[0] - 1, Z_source.shape[1]):
+            raise ValueError(f"motion units predicted phase velocities of shape {dhat.shape}, "
+                             f"expected {(Z_source.shape[0] - 1, Z_source.shape[1])}")
+        return dhat
+    raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+
+
+def predict(model, source, target, method: str = "translation", **options) -> np.ndarray:
+    """The target carried through the source's transformation: float32 (n_frames, p, p).
+
+    model: a `PixelModel`; source: float (n_frames, p, p), a pattern undergoing a transformation;
+    target: float (p, p), another pattern. method: "translation" (options: threshold=0.05,
+    max_speed=3.0, min_quality=0.5: units whose quadrature quality (`unit_frequencies`) is
+    below it keep their phase, since turning the phase of a unit that is not a quadrature pair
+    does not shift its pattern) or "motion" (options: motion_units=..., else model.motion_units;
+    threshold=None passed to `csc.analysis.phase_velocity`). Frame 0 is the model's
+    reconstruction of the target; frame t has codes a_0 e^{i(φ_0 + Σ_{s≤t} δ̂_s)}.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    source, target = _check_inputs(model, source, target)
+    Z_source = model.encode_patches(source[None])[0]
+    z0 = model.encode_patches(target[None, None])[0, 0].astype(np.complex128)
+    dhat = predicted_phase_changes(model, Z_source, method, **options)
+    turn = np.concatenate([np.zeros((1, dhat.shape[1])), np.cumsum(dhat, axis=0)])
+    Z = (z0[None, :] * np.exp(1j * turn)).astype(np.complex64)
+    return np.asarray(model.decode_patches(Z[None])[0], dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- references, scores
+def static_baseline(target, n_frames: int) -> np.ndarray:
+    """The target repeated: float32 (n_frames, p, p) (nothing moves)."""
+    target = np.asarray(target, dtype=np.float32)
+    return np.repeat(target[None], n_frames, axis=0)
+
+
+def oracle(model, truth) -> np.ndarray:
+    """The true transformed target through the model (encode, decode): float32 (n_frames, p, p),
+    the best any prediction made of the model's codes can expect."""
+    truth = np.asarray(truth, dtype=np.float32)
+    return np.asarray(model.decode_patches(model.encode_patches(truth[None]))[0], np.float32)
+
+
+def phase_oracle(model, truth) -> np.ndarray:
+    """The best phase-only transfer: the true transformed target's own phases on its first
+    frame's amplitudes, z_t = a_0 e^{iφ_t}, decoded: float32 (n_frames, p, p). It bounds what any
+    predicted δ̂ can achieve with amplitudes held fixed."""
+    truth = np.asarray(truth, dtype=np.float32)
+    Z = model.encode_patches(truth[None])[0]
+    Zp = (np.abs(Z[0])[None] * np.exp(1j * np.angle(Z))).astype(np.complex64)
+    return np.asarray(model.decode_patches(Zp[None])[0], np.float32)
+
+
+def scores(pred, truth) -> dict:
+    """Per-frame agreement of a predicted movie with the true one, both (n_frames, p, p).
+
+    Returns {"correlation": [...], "snr_db": [...], "mean_correlation", "mean_snr_db"}:
+    Pearson correlation over each frame's pixels, and SNR = 10 log10(Σ(x − x̄)² / Σ(x̂ − x)²) per
+    frame (x the true frame, x̄ its mean: signal is the frame's contrast, not its mean level).
+    A constant frame has correlation 0.
+    """
+    pred = np.asarray(pred, np.float64)
+    truth = np.asarray(truth, np.float64)
+    if pred.shape != truth.shape or pred.ndim != 3:
+        raise ValueError(f"pred and truth must both be (n_frames, p, p), got {pred.shape} and "
+                         f"{truth.shape}")
+    P = pred.reshape(len(pred), -1)
+    X = truth.reshape(len(truth), -1)
+    Pc = P - P.mean(1, keepdims=True)
+    Xc = X - X.mean(1, keepdims=True)
+    den = np.sqrt((Pc**2).sum(1) * (Xc**2).sum(1))
+    corr = np.where(den > 0, (Pc * Xc).sum(1) / np.where(den > 0, den, 1), 0.0)
+    err = ((P - X) ** 2).sum(1)
+    snr = 10 * np.log10(np.maximum((Xc**2).sum(1), 1e-300) / np.maximum(err, 1e-300))
+    return {"correlation": corr.tolist(), "snr_db": snr.tolist(),
+            "mean_correlation": float(corr.mean()), "mean_snr_db": float(snr.mean())}
+
+
+__all__ = ["predict", "estimate_translation", "unit_frequencies", "phase_changes",
+           "fit_velocity", "predicted_phase_changes", "static_baseline", "oracle", "phase_oracle",
+           "scores", "whitened_bases",
+           "METHODS"]

@@ -1,0 +1,203 @@
+"""Per-element and per-chain amplitude proxes, compiled with Numba (docs/design.md §2).
+
+Every prior depends on the codes only through amplitudes, so its prox keeps each code's phase and
+solves a problem on magnitudes r = |y| ≥ 0. These are the magnitude solvers; `kernels/` holds the
+same math in CUDA C.
+"""
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from csc.core.priors import SPARSE_L1
+
+
+@njit(cache=True, inline="always")
+def soft_amplitude(r: float, t: float) -> float:
+    """argmin_s≥0 ½(r − s)² + t·s  =  max(r − t, 0)."""
+    return r - t if r > t else 0.0
+
+
+@njit(cache=True)
+def _cauchy_objective(s, r, t, sigma2):
+    return 0.5 * (r - s) ** 2 + t * math.log1p(s * s / sigma2)
+
+
+@njit(cache=True)
+def _cubic_root(lo, hi, s, r, c, rs2):
+    """Root of the cubic p(s) = s³ − r s² + c s − rσ² in [lo, hi], where p(lo) ≤ 0 ≤ p(hi), by
+    Newton's method from s, falling back to bisection whenever a step leaves the bracket."""
+    for _ in range(60):
+        f = ((s - r) * s + c) * s - rs2
+        if f > 0.0:
+            hi = s
+        else:
+            lo = s
+        df = (3.0 * s - 2.0 * r) * s + c
+        s_new = s - f / df if df > 0.0 else 0.5 * (lo + hi)
+        if not (lo <= s_new <= hi):
+            s_new = 0.5 * (lo + hi)
+        if abs(s_new - s) <= 1e-9 * r:  # Newton's error is then ~1e-18 r
+            return s_new
+        s = s_new
+    return s
+
+
+@njit(cache=True)
+def cauchy_amplitude(r: float, t: float, sigma: float) -> float:
+    """argmin_s≥0 ½(r − s)² + t·log(1 + s²/σ²), in float64.
+
+    Stationary points solve p(s) = s³ − r s² + (σ² + 2t) s − r σ² = 0, and p(0) < 0 < p(r) for
+    r > 0, so the minimiser is a root in (0, r). p' = 0 at s± = (r ± √(r² − 3c))/3 (if real)
+    splits [0, r] into monotone pieces; each root is found by safeguarded Newton in its piece, and
+    when there are two candidate minima (three real roots) the lower objective wins.
+    """
+    if r <= 0.0:
+        return 0.0
+    if t <= 0.0:
+        return r
+    sigma2 = sigma * sigma
+    c = sigma2 + 2.0 * t
+    rs2 = r * sigma2
+    disc = r * r - 3.0 * c
+    # one fixed-point step s = r − 2ts/(σ² + s²) from s = r: close to the root when t ≪ σ²
+    guess = r - 2.0 * t * r / (sigma2 + r * r)
+    if disc <= 0.0:  # p increasing on [0, r]: one root
+        return _cubic_root(0.0, r, max(guess, 0.0), r, c, rs2)
+    sq = math.sqrt(disc)
+    s_max = (r - sq) / 3.0  # local maximum of p
+    s_min = (r + sq) / 3.0  # local minimum of p
+    p_max = ((s_max - r) * s_max + c) * s_max - rs2
+    p_min = ((s_min - r) * s_min + c) * s_min - rs2
+    if p_max < 0.0:  # the only root is right of the local minimum, where p is convex
+        return _cubic_root(s_min, r, max(guess, s_min), r, c, rs2)
+    low = _cubic_root(0.0, s_max, 0.0, r, c, rs2)  # p concave increasing here: start left
+    if p_min > 0.0:
+        return low
+    high = _cubic_root(s_min, r, r, r, c, rs2)
+    if _cauchy_objective(high, r, t, sigma2) <= _cauchy_objective(low, r, t, sigma2):
+        return high
+    return low
+
+
+@njit(cache=True, inline="always")
+def sparse_amplitude(r: float, t: float, sigma: float, sparsity: int) -> float:
+    """Magnitude prox of the sparse prior with weight t = τλ (sparsity code from priors.py)."""
+    if sparsity == SPARSE_L1:
+        return soft_amplitude(r, t)
+    return cauchy_amplitude(r, t, sigma)
+
+
+@njit(cache=True, inline="always")
+def sparse_value(a: float, lam: float, sigma: float, sparsity: int) -> float:
+    """S_p(a): λa (l1) or λ log(1 + a²/σ²) (cauchy)."""
+    if sparsity == SPARSE_L1:
+        return lam * a
+    return lam * math.log1p(a * a / (sigma * sigma))
+
+
+@njit(cache=True)
+def tv_denoise(y, out, n, lam):
+    """Exact 1-D total-variation denoising (Condat 2013, "A direct algorithm for 1D TV denoising").
+
+    out[:n] = argmin_x ½ Σ (x − y)² + lam Σ |x_{i+1} − x_i|. O(n) typical, no extra memory.
+    """
+    if n <= 0:
+        return
+    if lam <= 0.0:
+        for i in range(n):
+            out[i] = y[i]
+        return
+    k = 0
+    k0 = 0
+    kplus = 0
+    kminus = 0
+    umin = lam
+    umax = -lam
+    vmin = y[0] - lam
+    vmax = y[0] + lam
+    twolam = 2.0 * lam
+    minlam = -lam
+    while True:
+        while k == n - 1:
+            if umin < 0.0:
+                while True:
+                    out[k0] = vmin
+                    k0 += 1
+                    if k0 > kminus:
+                        break
+                k = k0
+                kminus = k0
+                vmin = y[k0]
+                umin = lam
+                umax = vmin + umin - vmax
+            elif umax > 0.0:
+                while True:
+                    out[k0] = vmax
+                    k0 += 1
+                    if k0 > kplus:
+                        break
+                k = k0
+                kplus = k0
+                vmax = y[k0]
+                umax = minlam
+                umin = vmax + umax - vmin
+            else:
+                vmin += umin / (k - k0 + 1)
+                while True:
+                    out[k0] = vmin
+                    k0 += 1
+                    if k0 > k:
+                        break
+                return
+        umin += y[k + 1] - vmin
+        if umin < minlam:
+            while True:
+                out[k0] = vmin
+                k0 += 1
+                if k0 > kminus:
+                    break
+            k = k0
+            kminus = k0
+            kplus = k0
+            vmin = y[k0]
+            vmax = vmin + twolam
+            umin = lam
+            umax = minlam
+        else:
+            umax += y[k + 1] - vmax
+            if umax > lam:
+                while True:
+                    out[k0] = vmax
+                    k0 += 1
+                    if k0 > kplus:
+                        break
+                k = k0
+                kminus = k0
+                kplus = k0
+                vmax = y[k0]
+                vmin = vmax - twolam
+                umin = lam
+                umax = minlam
+            else:
+                k += 1
+                if umin >= lam:
+                    kminus = k
+                    vmin += (umin - lam) / (kminus - k0 + 1)
+                    umin = lam
+                if umax <= minlam:
+                    kplus = k
+                    vmax += (umax + lam) / (kplus - k0 + 1)
+                    umax = minlam
+
+
+@njit(cache=True)
+def fused_lasso_amplitude(r, out, n, t_sparse, t_tv):
+    """argmin_s≥0 ½Σ(s − r)² + t_sparse Σ s + t_tv Σ|Δs| for r ≥ 0: soft(TV(r), t_sparse).
+
+    Exact by Friedman et al. (2007); TV of a non-negative signal stays non-negative.
+    """
+    tv_denoise(r, out, n, t_tv)
+    for i in range(n):
+        out[i] = soft_amplitude(out[i], t_sparse)

@@ -1,0 +1,205 @@
+"""Fused passes of one FISTA iteration on the CPU (Numba, parallel over sequences).
+
+Codes are real (N, 2K) arrays, N = n_sequences · n_frames, row n = b·T + t holding [u_1..u_K,
+v_1..v_K]: the unit index is the fastest-varying one. `kernels/` holds the CUDA twins.
+
+`code_step` does, in one read of (Y, G, X_old) and one write of (X_new, Y_new):
+    P = Y − τ (G + ∇slow(Y))          gradient step (l2 slowness gradient added here)
+    X_new = prox_{τ g}(P)             exact amplitude prox, phases kept
+    Y_new = X_new + β (X_new − X_old)  momentum
+and per-sequence partial sums [sparse energy, slowness energy, ‖X_new − X_old‖², ‖X_new‖²] of
+X_new, written to `partials` (n_sequences, 4) float64 so that the host sum is deterministic.
+
+`recon_step` does, in one pass over (X, R_new, R_old): the weighted reconstruction energy of the
+new codes per row, and the weighted residual at the extrapolated point
+    E_y = w ∘ (R_new + β (R_new − R_old) − X),
+which is what the next gradient GEMM needs (reconstruction is linear, so no extra GEMM).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from csc.backends.cpu.amplitude import cauchy_amplitude, fused_lasso_amplitude
+from csc.core.priors import SLOW_L1, SLOW_L2, SPARSE_L1
+
+# Reassociation lets LLVM vectorise the reductions; no flag that changes NaN/Inf semantics.
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+_TINY = 1e-30
+
+
+@njit(cache=True, inline="always")
+def _row_amplitudes(C, n, K, out):
+    for k in range(K):
+        out[k] = math.sqrt(C[n, k] * C[n, k] + C[n, K + k] * C[n, K + k])
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _store_code(X_old, X_new, Y_new, n, k, K, s, r, pu, pv, beta):
+    """Put the phase back on amplitude s (x = s·p/|p|, |p| = r), write x and the momentum point
+    y = x + β(x − x_old) at (row n, unit k); return (‖x − x_old‖², ‖x‖²) of that code."""
+    scale = s / max(r, _TINY)
+    xu = scale * pu
+    xv = scale * pv
+    du = xu - X_old[n, k]
+    dv = xv - X_old[n, K + k]
+    X_new[n, k] = xu
+    X_new[n, K + k] = xv
+    Y_new[n, k] = xu + beta * du
+    Y_new[n, K + k] = xv + beta * dv
+    return du * du + dv * dv, xu * xu + xv * xv
+
+
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, sigma, kappa,
+                         sparsity, slowness, partials):
+    N, K2 = Y.shape
+    K = K2 // 2
+    n_seq = N // n_frames
+    t_sparse = tau * lam
+    for b in prange(n_seq):
+        base = b * n_frames
+        ay_prev = np.zeros(K)
+        ay_cur = np.zeros(K)
+        ay_next = np.zeros(K)
+        ax_prev = np.zeros(K)
+        pu = np.empty(K, dtype=Y.dtype)
+        pv = np.empty(K, dtype=Y.dtype)
+        r = np.empty(K, dtype=Y.dtype)
+        s = np.empty(K, dtype=Y.dtype)
+        if slowness == SLOW_L2:
+            _row_amplitudes(Y, base, K, ay_cur)
+        sp = 0.0
+        sl = 0.0
+        dx2 = 0.0
+        x2 = 0.0
+        for t in range(n_frames):
+            n = base + t
+            has_next = t + 1 < n_frames
+            # 1. gradient step (the l2 slowness gradient needs the neighbouring frames' amplitudes)
+            if slowness == SLOW_L2:
+                if has_next:
+                    _row_amplitudes(Y, n + 1, K, ay_next)
+                for k in range(K):
+                    a = ay_cur[k]
+                    coef = 0.0
+                    if a > 0.0:
+                        if t > 0:
+                            coef += a - ay_prev[k]
+                        if has_next:
+                            coef += a - ay_next[k]
+                        coef *= kappa / a
+                    pu[k] = Y[n, k] - tau * (G[n, k] + coef * Y[n, k])
+                    pv[k] = Y[n, K + k] - tau * (G[n, K + k] + coef * Y[n, K + k])
+            else:
+                for k in range(K):
+                    pu[k] = Y[n, k] - tau * G[n, k]
+                    pv[k] = Y[n, K + k] - tau * G[n, K + k]
+            # 2. amplitude prox (branch-free for l1, so the loop vectorises)
+            for k in range(K):
+                r[k] = math.sqrt(pu[k] * pu[k] + pv[k] * pv[k])
+            if sparsity == SPARSE_L1:
+                for k in range(K):
+                    s[k] = max(r[k] - t_sparse, 0.0)
+            else:
+                for k in range(K):
+                    s[k] = cauchy_amplitude(r[k], t_sparse, sigma)
+            # 3. phases back, momentum, and the partial sums
+            for k in range(K):
+                ddx, dxx = _store_code(X_old, X_new, Y_new, n, k, K, s[k], r[k], pu[k], pv[k],
+                                       beta)
+                dx2 += ddx
+                x2 += dxx
+            if sparsity == SPARSE_L1:
+                for k in range(K):
+                    sp += s[k]
+            else:
+                for k in range(K):
+                    sp += math.log1p(s[k] * s[k] / (sigma * sigma))
+            if slowness == SLOW_L2:
+                if t > 0:
+                    for k in range(K):
+                        sl += (s[k] - ax_prev[k]) ** 2
+                for k in range(K):
+                    ax_prev[k] = s[k]
+                ay_prev, ay_cur, ay_next = ay_cur, ay_next, ay_prev
+        partials[b, 0] = lam * sp
+        partials[b, 1] = 0.5 * kappa * sl
+        partials[b, 2] = dx2
+        partials[b, 3] = x2
+
+
+@njit(parallel=True, cache=True)
+def _code_step_chain(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, kappa, partials):
+    """l1 sparsity + l1 (TV) slowness: the prox couples the frames of each (sequence, unit) chain."""
+    N, K2 = Y.shape
+    K = K2 // 2
+    n_seq = N // n_frames
+    for b in prange(n_seq):
+        base = b * n_frames
+        pu = np.empty(n_frames)
+        pv = np.empty(n_frames)
+        r = np.empty(n_frames)
+        s = np.empty(n_frames)
+        sp = 0.0
+        sl = 0.0
+        dx2 = 0.0
+        x2 = 0.0
+        for k in range(K):
+            for t in range(n_frames):
+                n = base + t
+                pu[t] = Y[n, k] - tau * G[n, k]
+                pv[t] = Y[n, K + k] - tau * G[n, K + k]
+                r[t] = math.sqrt(pu[t] * pu[t] + pv[t] * pv[t])
+            fused_lasso_amplitude(r, s, n_frames, tau * lam, tau * kappa)
+            for t in range(n_frames):
+                n = base + t
+                ddx, dxx = _store_code(X_old, X_new, Y_new, n, k, K, s[t], r[t], pu[t], pv[t],
+                                       beta)
+                dx2 += ddx
+                x2 += dxx
+                sp += lam * s[t]
+                if t > 0:
+                    sl += kappa * abs(s[t] - s[t - 1])
+        partials[b, 0] = sp
+        partials[b, 1] = sl
+        partials[b, 2] = dx2
+        partials[b, 3] = x2
+
+
+def code_step(Y, G, X_old, X_new, Y_new, n_frames: int, tau: float, beta: float, lam: float,
+              sigma: float, kappa: float, sparsity: int, slowness: int,
+              partials: np.ndarray) -> None:
+    """One fused gradient-step + prox + momentum pass; see the module docstring.
+
+    Y, G, X_old, X_new, Y_new: float32 or float64 (N, 2K), C-contiguous, one dtype;
+    partials: float64 (N // n_frames, 4), written.
+    """
+    dt = Y.dtype.type
+    if slowness == SLOW_L1:
+        _code_step_chain(Y, G, X_old, X_new, Y_new, n_frames, dt(tau), dt(beta), dt(lam),
+                         dt(kappa), partials)
+    else:
+        _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, dt(tau), dt(beta), dt(lam),
+                             dt(sigma), dt(kappa), sparsity, slowness, partials)
+
+
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def recon_step(X, R_new, R_old, w, beta, E_y, row_energy):
+    """Weighted reconstruction energy of the new codes and the residual at the momentum point.
+
+    X, R_new, R_old, E_y: float (N, M); w: float (M,); row_energy: float64 (N,), written with
+    ½ Σ_m w_m (X − R_new)²; E_y written with w ∘ (R_new + β (R_new − R_old) − X).
+    """
+    N, M = X.shape
+    for n in prange(N):
+        acc = 0.0
+        for m in range(M):
+            rn = R_new[n, m]
+            x = X[n, m]
+            e = x - rn
+            acc += w[m] * e * e
+            E_y[n, m] = w[m] * (rn + beta * (rn - R_old[n, m]) - x)
+        row_energy[n] = 0.5 * acc

@@ -1,0 +1,403 @@
+"""One typed launcher for every CUDA kernel launch (docs/design.md §6).
+
+CuPy's `RawKernel`/`RawModule` functions marshal a Python float as a C `double` and a Python int
+as a 64-bit integer, so a kernel declared `(float tau, int K)` silently reads garbage. Every launch
+in csc therefore goes through `Launcher`, which checks each keyword argument against a declarative
+`Signature` in `KERNELS` before anything reaches the device:
+
+- array arguments: an array (NumPy or CuPy, duck-typed on `.dtype`, `.flags.c_contiguous`,
+  `.size`) of exactly the declared dtype, C-contiguous, with the declared number of elements;
+- scalar arguments: a Python or NumPy number (not an array, not a bool), converted to exactly the
+  declared NumPy scalar type; ints must fit the type (and the declared minimum / choices), floats
+  must be finite after conversion;
+- no missing or unknown arguments.
+
+It then computes the 1-D grid `ceil(threads / block)` and calls
+`function_lookup(name)((grid,), (block,), args)` — the calling convention of
+`cupy.RawModule(...).get_function(name)`. Nothing here imports CuPy, so all of it is testable on
+a machine without a GPU with a fake `function_lookup`.
+
+`check_source(source)` compares `KERNELS` with the `extern "C" __global__` parameter lists of the
+CUDA source (names, types, order, const-ness of inputs).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+from csc.core.priors import SLOWNESS_CODE, SPARSITY_CODE
+
+#: Declared type → NumPy dtype. Array types end with "*".
+ARRAY_TYPES: dict[str, type] = {"float32*": np.float32, "float64*": np.float64,
+                                "int32*": np.int32, "int64*": np.int64}
+SCALAR_TYPES: dict[str, type] = {"float32": np.float32, "float64": np.float64,
+                                 "int32": np.int32, "int64": np.int64}
+#: C base type (as written in the .cu source) → declared type (without "*").
+C_TYPES: dict[str, str] = {"float": "float32", "double": "float64", "int": "int32",
+                           "int32_t": "int32", "long long": "int64", "long long int": "int64",
+                           "int64_t": "int64"}
+#: Thread indices in the kernels are 32-bit ints.
+MAX_THREADS = 2**31 - 1
+
+Env = Mapping[str, Any]  # argument name → Python int/float (scalars) or the array (arrays)
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One kernel parameter.
+
+    ctype: a key of ARRAY_TYPES or SCALAR_TYPES; role: "in" (read-only: `const` in the source),
+    "out" or "inout" (arrays written by the kernel); size: expected element count of an array as a
+    function of the other arguments (scalars as Python numbers); minimum / choices: allowed values
+    of an integer scalar; finite: a float scalar must be finite.
+    """
+
+    name: str
+    ctype: str
+    role: str = "in"
+    size: Callable[[Env], int] | None = None
+    minimum: int | None = None
+    choices: tuple[int, ...] | None = None
+    finite: bool = True
+
+    def __post_init__(self) -> None:
+        if self.ctype not in ARRAY_TYPES and self.ctype not in SCALAR_TYPES:
+            raise ValueError(f"argument {self.name!r}: unknown type {self.ctype!r}")
+        if self.role not in ("in", "out", "inout"):
+            raise ValueError(f"argument {self.name!r}: unknown role {self.role!r}")
+        if not self.is_array and self.role != "in":
+            raise ValueError(f"argument {self.name!r}: a scalar can only be an input")
+
+    @property
+    def is_array(self) -> bool:
+        return self.ctype.endswith("*")
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype((ARRAY_TYPES if self.is_array else SCALAR_TYPES)[self.ctype])
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A kernel's parameters in source order, and its thread count as a function of them."""
+
+    args: tuple[Arg, ...]
+    threads: Callable[[Env], int]
+    by_name: dict[str, Arg] = field(init=False, repr=False, compare=False)
+
+    def __init__(self, args: Sequence[Arg], threads: Callable[[Env], int]):
+        object.__setattr__(self, "args", tuple(args))
+        object.__setattr__(self, "threads", threads)
+        by_name = {a.name: a for a in self.args}
+        if len(by_name) != len(self.args):
+            raise ValueError("duplicate argument names in a signature")
+        object.__setattr__(self, "by_name", by_name)
+
+
+class Launch(NamedTuple):
+    """What a launch did: grid (g,), block (b,), the converted args in order, and the threads."""
+
+    name: str
+    grid: tuple[int]
+    block: tuple[int]
+    args: tuple
+    threads: int
+
+
+# ------------------------------------------------------------------------------------------------
+# The kernels of kernels/fused.cu
+# ------------------------------------------------------------------------------------------------
+def _n_codes(a: Env) -> int:  # real code entries: N rows × 2K columns
+    return a["n_seq"] * a["n_frames"] * 2 * a["K"]
+
+
+def _n_chains(a: Env) -> int:  # one thread per (sequence, unit) chain c = b·K + k
+    return a["n_seq"] * a["K"]
+
+
+def _n_tiles(a: Env) -> int:
+    return -(-a["N"] // a["rows_per_tile"])
+
+
+def _n_patch_out(a: Env) -> int:
+    return a["n_sequences"] * a["n_frames"] * a["patch"] * a["patch"]
+
+
+def _code_args(*, chain: bool) -> list[Arg]:
+    f = "float32*"
+    args = [Arg("Y", f, size=_n_codes), Arg("G", f, size=_n_codes), Arg("X_old", f, size=_n_codes),
+            Arg("X_new", f, "out", size=_n_codes), Arg("Y_new", f, "out", size=_n_codes)]
+    if chain:
+        scratch = lambda a: a["n_seq"] * a["n_frames"] * a["K"]  # noqa: E731  (N, K)
+        args += [Arg("scratch_r", f, "out", size=scratch), Arg("scratch_s", f, "out", size=scratch)]
+    args += [Arg("n_seq", "int32", minimum=0), Arg("n_frames", "int32", minimum=1),
+             Arg("K", "int32", minimum=0), Arg("tau", "float32"), Arg("beta", "float32"),
+             Arg("lam", "float32")]
+    if not chain:
+        args.append(Arg("sigma", "float32"))
+    args.append(Arg("kappa", "float32"))
+    if not chain:
+        args += [Arg("sparsity", "int32", choices=tuple(sorted(SPARSITY_CODE.values()))),
+                 Arg("slowness", "int32",
+                     choices=(SLOWNESS_CODE["none"], SLOWNESS_CODE["l2"]))]
+    args.append(Arg("partials", "float64*", "out", size=lambda a: _n_chains(a) * 4))
+    return args
+
+
+def _recon_args() -> list[Arg]:
+    f = "float32*"
+    nm = lambda a: a["N"] * a["M"]  # noqa: E731
+    return [Arg("X", f, size=nm), Arg("R_new", f, size=nm), Arg("R_old", f, size=nm),
+            Arg("w", f, size=lambda a: a["M"]), Arg("beta", "float32"),
+            Arg("E_y", f, "out", size=nm),
+            Arg("col_energy", "float64*", "out", size=lambda a: _n_tiles(a) * a["M"]),
+            Arg("N", "int32", minimum=0), Arg("M", "int32", minimum=0),
+            Arg("rows_per_tile", "int32", minimum=1)]
+
+
+def _sample_args() -> list[Arg]:
+    n_clips = lambda a: a["clip_offset"].size  # noqa: E731
+    n_seq = lambda a: a["n_sequences"]  # noqa: E731
+    return [Arg("frames", "float32*"), Arg("clip_offset", "int64*"),
+            Arg("clip_h", "int32*", size=n_clips), Arg("clip_w", "int32*", size=n_clips),
+            Arg("which", "int32*", size=n_seq), Arg("t0", "int32*", size=n_seq),
+            Arg("y0", "int32*", size=n_seq), Arg("x0", "int32*", size=n_seq),
+            Arg("out", "float32*", "out", size=_n_patch_out),
+            Arg("n_sequences", "int32", minimum=0), Arg("n_frames", "int32", minimum=1),
+            Arg("patch", "int32", minimum=1)]
+
+
+KERNELS: dict[str, Signature] = {
+    "csc_code_step_pointwise": Signature(_code_args(chain=False), threads=_n_chains),
+    "csc_code_step_chain": Signature(_code_args(chain=True), threads=_n_chains),
+    "csc_recon_step": Signature(_recon_args(), threads=lambda a: _n_tiles(a) * a["M"]),
+    "csc_sample_patches": Signature(_sample_args(), threads=_n_patch_out),
+}
+
+
+# ------------------------------------------------------------------------------------------------
+# Validation and launch
+# ------------------------------------------------------------------------------------------------
+def _type_name(value: Any) -> str:
+    t = type(value)
+    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def _convert_scalar(kernel: str, arg: Arg, value: Any) -> tuple[Any, int | float]:
+    """(value as the declared NumPy scalar type, value as a Python number)."""
+    where = f"{kernel}: argument {arg.name!r}"
+    is_int_type = arg.dtype.kind == "i"
+    allowed = (int, np.integer) if is_int_type else (int, float, np.integer, np.floating)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, allowed):
+        kind = "an integer" if is_int_type else "a real number"
+        raise TypeError(f"{where} must be {kind} (Python or NumPy scalar, converted to "
+                        f"{arg.ctype}), got {_type_name(value)}")
+    if is_int_type:
+        v = int(value)
+        info = np.iinfo(arg.dtype)
+        if not info.min <= v <= info.max:
+            raise ValueError(f"{where} = {v} does not fit in {arg.ctype}")
+        if arg.minimum is not None and v < arg.minimum:
+            raise ValueError(f"{where} must be >= {arg.minimum}, got {v}")
+        if arg.choices is not None and v not in arg.choices:
+            raise ValueError(f"{where} must be one of {arg.choices}, got {v}")
+        return arg.dtype.type(v), v
+    with np.errstate(over="ignore"):
+        converted = arg.dtype.type(value)
+    if arg.finite and not np.isfinite(converted):
+        raise ValueError(f"{where} must be finite as {arg.ctype}, got {value!r}")
+    return converted, float(value)
+
+
+def _check_array(kernel: str, arg: Arg, value: Any, array_type: type | tuple | None) -> None:
+    where = f"{kernel}: argument {arg.name!r}"
+    want = f"a C-contiguous {arg.dtype.name} array"
+    is_array = (not isinstance(value, np.generic) and hasattr(value, "dtype")
+                and hasattr(value, "size") and hasattr(getattr(value, "flags", None),
+                                                       "c_contiguous"))
+    if not is_array:
+        raise TypeError(f"{where} must be {want}, got {_type_name(value)}")
+    if np.dtype(value.dtype) != arg.dtype:
+        raise TypeError(f"{where} must be {want}, got {np.dtype(value.dtype).name}")
+    if not value.flags.c_contiguous:
+        raise TypeError(f"{where} must be {want}, got a non-contiguous {arg.dtype.name} array")
+    if array_type is not None and not isinstance(value, array_type):
+        raise TypeError(f"{where} must be a device array ({_names(array_type)}), got "
+                        f"{_type_name(value)}")
+
+
+def _names(types: type | tuple) -> str:
+    types = types if isinstance(types, tuple) else (types,)
+    return " or ".join(f"{t.__module__}.{t.__qualname__}" for t in types)
+
+
+class Launcher:
+    """`launcher(name, **kwargs)`: validate, convert and launch kernel `name` of `kernels`.
+
+    function_lookup(name) returns a callable `f(grid: tuple, block: tuple, args: tuple)` (CuPy:
+    `RawModule.get_function`); it is called once per kernel name and cached. block: threads per
+    block (1-D). array_type: if given, array arguments must be instances of it (e.g.
+    `cupy.ndarray`, so a host NumPy array is refused instead of reaching the device).
+    """
+
+    def __init__(self, function_lookup: Callable[[str], Callable], block: int = 128,
+                 kernels: Mapping[str, Signature] | None = None,
+                 array_type: type | tuple | None = None):
+        if isinstance(block, bool) or not isinstance(block, int) or not 1 <= block <= 1024:
+            raise ValueError(f"block must be an int in [1, 1024], got {block!r}")
+        self.block = block
+        self.kernels = KERNELS if kernels is None else kernels
+        self.array_type = array_type
+        self._lookup = function_lookup
+        self._functions: dict[str, Callable] = {}
+
+    def prepare(self, name: str, **kwargs: Any) -> Launch:
+        """Everything but the launch: the validated, converted arguments and the grid.
+
+        Raises KeyError for an unknown kernel, TypeError for a missing/unknown argument or a wrong
+        type (dtype, layout, scalar kind), ValueError for a wrong value (size, range, finiteness).
+        """
+        if name not in self.kernels:
+            raise KeyError(f"unknown kernel {name!r}; known: {sorted(self.kernels)}")
+        sig = self.kernels[name]
+        missing = [a.name for a in sig.args if a.name not in kwargs]
+        unknown = sorted(set(kwargs) - set(sig.by_name))
+        if missing or unknown:
+            parts = ([f"missing argument(s) {missing}"] if missing else []) + \
+                    ([f"unknown argument(s) {unknown}"] if unknown else [])
+            raise TypeError(f"{name}: {'; '.join(parts)}")
+        env: dict[str, Any] = {}
+        converted: dict[str, Any] = {}
+        for arg in sig.args:  # scalars first: array sizes are functions of them
+            if not arg.is_array:
+                converted[arg.name], env[arg.name] = _convert_scalar(name, arg, kwargs[arg.name])
+        for arg in sig.args:
+            if arg.is_array:
+                value = kwargs[arg.name]
+                _check_array(name, arg, value, self.array_type)
+                converted[arg.name] = env[arg.name] = value
+        for arg in sig.args:
+            if arg.is_array and arg.size is not None:
+                expected = int(arg.size(env))
+                if int(env[arg.name].size) != expected:
+                    raise ValueError(f"{name}: argument {arg.name!r} has {env[arg.name].size} "
+                                     f"elements, expected {expected}")
+        threads = int(sig.threads(env))
+        if not 0 <= threads <= MAX_THREADS:
+            raise ValueError(f"{name}: {threads} threads is outside [0, {MAX_THREADS}]")
+        grid = -(-threads // self.block)
+        return Launch(name, (grid,), (self.block,), tuple(converted[a.name] for a in sig.args),
+                      threads)
+
+    def launch(self, launch: Launch) -> Launch:
+        """Run a `prepare`d launch; one of zero threads is skipped (CUDA refuses grid 0)."""
+        if launch.threads > 0:
+            if launch.name not in self._functions:
+                self._functions[launch.name] = self._lookup(launch.name)
+            self._functions[launch.name](launch.grid, launch.block, launch.args)
+        return launch
+
+    def __call__(self, name: str, **kwargs: Any) -> Launch:
+        """Validate, convert and launch; see `prepare` for the errors."""
+        return self.launch(self.prepare(name, **kwargs))
+
+
+# ------------------------------------------------------------------------------------------------
+# Comparison with the CUDA source
+# ------------------------------------------------------------------------------------------------
+class Param(NamedTuple):
+    """A parsed kernel parameter: declared type ("float32*", "int32", or the raw C text if the
+    type is not one csc uses), name, and whether a pointer's pointee is const."""
+
+    ctype: str
+    name: str
+    const: bool
+
+
+class KernelDecl(NamedTuple):
+    name: str
+    params: tuple[Param, ...]
+    extern_c: bool
+
+
+_COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+_GLOBAL = re.compile(r"__global__\s+void\s+(?:__launch_bounds__\s*\([^)]*\)\s*)?(\w+)\s*"
+                     r"\(([^)]*)\)\s*\{", re.S)
+_EXTERN_C_BLOCK = re.compile(r'extern\s+"C"\s*\{')
+_EXTERN_C_BEFORE = re.compile(r'extern\s+"C"\s*$')
+
+
+def _parse_param(text: str) -> Param:
+    text = re.sub(r"\b(__restrict__|__restrict|restrict)\b", " ", text)
+    n_ptr = text.count("*")
+    head, _, _ = text.partition("*")
+    tokens = re.findall(r"\w+", text)
+    name = tokens[-1] if tokens else ""
+    base_tokens = [t for t in re.findall(r"\w+", head if n_ptr else text)
+                   if t not in ("const", "volatile")]
+    if not n_ptr:
+        base_tokens = base_tokens[:-1]  # drop the name
+    base = " ".join(base_tokens)
+    const = n_ptr > 0 and "const" in re.findall(r"\w+", head)
+    ctype = C_TYPES.get(base, base) + "*" * n_ptr
+    return Param(ctype, name, const)
+
+
+def _extern_c_spans(src: str) -> list[tuple[int, int]]:
+    spans = []
+    for m in _EXTERN_C_BLOCK.finditer(src):
+        depth, i = 1, m.end()
+        while i < len(src) and depth:
+            depth += {"{": 1, "}": -1}.get(src[i], 0)
+            i += 1
+        spans.append((m.end(), i))
+    return spans
+
+
+def parse_kernel_signatures(source: str) -> dict[str, KernelDecl]:
+    """The `__global__ void` kernels defined in CUDA source: name → KernelDecl."""
+    src = _COMMENTS.sub(" ", source)
+    spans = _extern_c_spans(src)
+    out: dict[str, KernelDecl] = {}
+    for m in _GLOBAL.finditer(src):
+        params_text = m.group(2).strip()
+        params = tuple(_parse_param(p) for p in params_text.split(",")) \
+            if params_text and params_text != "void" else ()
+        extern_c = bool(_EXTERN_C_BEFORE.search(src[:m.start()])) or \
+            any(a <= m.start() < b for a, b in spans)
+        out[m.group(1)] = KernelDecl(m.group(1), params, extern_c)
+    return out
+
+
+def check_source(source: str, kernels: Mapping[str, Signature] | None = None) -> list[str]:
+    """Differences between `kernels` (default KERNELS) and the kernels in `source`; [] if none.
+
+    Checked per kernel: defined, `extern "C"`, parameter count, and per parameter its name, type
+    and order, and that an array is `const` exactly when its role is "in".
+    """
+    kernels = KERNELS if kernels is None else kernels
+    found = parse_kernel_signatures(source)
+    problems: list[str] = []
+    for name, sig in kernels.items():
+        decl = found.get(name)
+        if decl is None:
+            problems.append(f"{name}: no __global__ kernel of that name in the source")
+            continue
+        if not decl.extern_c:
+            problems.append(f"{name}: not extern \"C\" (its name would be mangled)")
+        declared = [(a.name, a.ctype) for a in sig.args]
+        source_params = [(p.name, p.ctype) for p in decl.params]
+        if declared != source_params:
+            problems.append(f"{name}: parameters differ:\n  declared {declared}\n  source   "
+                            f"{source_params}")
+            continue
+        for arg, p in zip(sig.args, decl.params):
+            if arg.is_array and p.const != (arg.role == "in"):
+                want = "const" if arg.role == "in" else "non-const"
+                problems.append(f"{name}: parameter {arg.name!r} should be a {want} pointer "
+                                f"(role {arg.role!r})")
+    return problems
+

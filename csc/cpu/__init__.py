@@ -1,1 +1,0 @@
-"""CPU kernels (Numba): amplitude proxes and the fused passes of an inference iteration."""

@@ -1,0 +1,232 @@
+"""Synthetic movies for tests and demos, and writers for every video format the reader accepts.
+
+Movies are float32 arrays (T, H, W) with values in [0, 1]. Conventions: arrays are indexed
+(row, column), rows pointing down as displayed; angles are in radians, counter-clockwise as
+displayed, measured from the +column axis.
+
+- `drifting_grating`: a sinusoidal grating drifting along its normal (optionally Gaussian-windowed).
+- `natural_still`, `pink_noise`: still images to move around (scikit-image's bundled photos, or a
+  1/f random texture that needs nothing).
+- `transformed_movie`: what a camera panning / rotating / zooming over a still sees.
+- `demo_movies`: a few named movies of the above.
+- `write_video`, `write_frame_folder`: save a movie as a video file or a folder of numbered images.
+
+Only NumPy and SciPy are imported at module load; scikit-image (`natural_still`), imageio and
+PyAV (the writers) are imported when used.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from csc.video.reader import to_gray
+
+# Encoder per video extension; all read back with `iio.imiter(path, plugin="pyav")`.
+# GIF is written by Pillow instead (lossless for gray frames, 256 colours for RGB).
+VIDEO_CODECS = {
+    ".mp4": "libx264",
+    ".mov": "libx264",
+    ".mkv": "libx264",
+    ".avi": "mpeg4",
+    ".mpg": "mpeg2video",
+    ".mpeg": "mpeg2video",
+    ".webm": "libvpx-vp9",
+}
+
+
+def _centered_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) float64 (size, size): column and upward-row coordinates relative to the centre."""
+    c = np.arange(size) - (size - 1) / 2
+    return c[None, :], -c[:, None]
+
+
+def drifting_grating(n_frames: int, size: int, *, wavelength: float = 8.0, orientation: float = 0.0,
+                     speed: float = 1.0, contrast: float = 0.5,
+                     envelope: float | None = None) -> np.ndarray:
+    """A sinusoidal grating drifting along its normal: float32 (n_frames, size, size) in [0, 1].
+
+    Frame t is 0.5 + 0.5 * contrast * cos(2π (u - speed * t) / wavelength) * g, where u is the
+    position along the unit normal at angle `orientation` (so the stripes move `speed` pixels per
+    frame in that direction) and g is a Gaussian window exp(-r² / 2 envelope²) centred in the
+    frame (g = 1 when `envelope` is None). `contrast` (Michelson, 0..1) keeps values in [0, 1].
+    """
+    if not 0 <= contrast <= 1:
+        raise ValueError(f"contrast must be in [0, 1], got {contrast}")
+    x, y = _centered_grid(size)
+    u = x * np.cos(orientation) + y * np.sin(orientation)
+    window = 1.0 if envelope is None else np.exp(-(x**2 + y**2) / (2 * envelope**2))
+    t = np.arange(n_frames)[:, None, None]
+    frames = 0.5 + 0.5 * contrast * np.cos(2 * np.pi * (u - speed * t) / wavelength) * window
+    return frames.astype(np.float32)
+
+
+def natural_still(name: str | np.ndarray = "camera", size: int | None = None) -> np.ndarray:
+    """A grayscale still, float32 (H, W) in [0, 1].
+
+    `name` is one of scikit-image's bundled images (a function of `skimage.data`: "camera",
+    "astronaut", "coffee", "chelsea", "rocket", "grass", "gravel", "brick", "moon", ...) or an
+    image array (H, W[, 3 or 4], uint8 / uint16 / float in [0, 1]). Colour becomes BT.601 luma.
+    With `size`, the image is low-pass filtered and resampled so that its shorter side is `size`.
+    Raises ImportError when a name is given and scikit-image is not installed.
+    """
+    if isinstance(name, str):
+        try:
+            import skimage.data
+        except ImportError as err:
+            raise ImportError(f"natural_still({name!r}) needs scikit-image's sample images: "
+                              "pip install scikit-image (or pass an image array)") from err
+        loader = getattr(skimage.data, name, None)
+        if not callable(loader):
+            raise ValueError(f"skimage.data has no image {name!r}")
+        name = loader()
+    image = to_gray(name)
+    if size is not None:
+        scale = size / min(image.shape)
+        if scale < 1:  # anti-alias before shrinking
+            image = ndimage.gaussian_filter(image, sigma=(1 / scale - 1) / 2)
+        image = np.clip(ndimage.zoom(image, scale, order=1), 0, 1)
+    return image.astype(np.float32)
+
+
+def pink_noise(shape: tuple[int, int], rng: np.random.Generator, exponent: float = 1.0) -> np.ndarray:
+    """A random texture with a 1/f^exponent amplitude spectrum (like natural images).
+
+    Returns float32 `shape` in [0, 1]: mean 0.5, standard deviation 0.15 before clipping; it
+    tiles seamlessly (periodic).
+    """
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.rfftfreq(shape[1])[None, :]
+    f = np.hypot(fy, fx)
+    f[0, 0] = np.inf  # no DC
+    spectrum = f**-exponent * np.exp(2j * np.pi * rng.random(f.shape))
+    image = np.fft.irfft2(spectrum, s=shape)
+    return np.clip(0.5 + 0.15 * image / image.std(), 0, 1).astype(np.float32)
+
+
+def transformed_movie(image: np.ndarray, n_frames: int, size: int, *,
+                      shift: tuple[float, float] = (0.0, 0.0), rotation: float = 0.0,
+                      zoom: float = 1.0, center: tuple[float, float] | None = None,
+                      order: int = 1) -> np.ndarray:
+    """A size×size crop of a still under a constant motion: float32 (n_frames, size, size).
+
+    `image` is (H, W) or (H, W, 3) in [0, 1] (or uint8/uint16), converted as `natural_still` does.
+
+    Frame t shows the image rotated by t * rotation (radians per frame, counter-clockwise as
+    displayed) and magnified by zoom ** t (zoom > 1 zooms in), both about `center` (row, col),
+    then translated by t * shift (rows, cols) pixels: frame t (p) = frame 0 (p - t * shift) for a
+    pure translation. Frame 0 is the crop itself; by default the crop is centred in the image and
+    pixel-aligned: frame 0 is exactly image[r0:r0 + size, c0:c0 + size] with r0 = (H - size) // 2
+    and c0 = (W - size) // 2 (a `center` is pixel-aligned when center - (size - 1) / 2 is
+    integral). Pixels come from `scipy.ndimage.affine_transform` (spline `order` 1 or 3, mode
+    "reflect" beyond the borders) and are clipped to [0, 1].
+    """
+    image = to_gray(image)
+    if center is None:
+        center = tuple((n - size) // 2 + (size - 1) / 2 for n in image.shape)
+    center, shift = np.asarray(center, float), np.asarray(shift, float)
+    middle = np.full(2, (size - 1) / 2)
+    frames = np.empty((n_frames, size, size), np.float32)
+    for t in range(n_frames):
+        # output p <- input center + S^-1 R^-1 (p - middle - t shift); R rotates (row, col)
+        # counter-clockwise on screen, where rows point down
+        c, s = np.cos(rotation * t), np.sin(rotation * t)
+        matrix = np.array([[c, s], [-s, c]]) / zoom**t  # = (zoom^t R)^-1
+        offset = center - matrix @ (middle + t * shift)
+        ndimage.affine_transform(image, matrix, offset, output=frames[t], order=order,
+                                 mode="reflect")
+    return np.clip(frames, 0, 1, out=frames)
+
+
+def demo_movies(n_frames: int, size: int, rng: np.random.Generator,
+                image: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Named demo movies, each float32 (n_frames, size, size) in [0, 1].
+
+    "grating": a drifting grating (random direction, wavelength size / 4, 1 px/frame);
+    "pan": `image` translating 1 px/frame in a random direction; "zoom": zooming in 2 %/frame;
+    "rotate": turning 2°/frame. `image` defaults to a `pink_noise` texture of 4 × size pixels
+    (pass e.g. `natural_still("astronaut")` for a photograph).
+    """
+    if image is None:
+        image = pink_noise((4 * size, 4 * size), rng)
+    angle = rng.uniform(0, 2 * np.pi)
+    return {
+        "grating": drifting_grating(n_frames, size, wavelength=size / 4, orientation=angle),
+        "pan": transformed_movie(image, n_frames, size, shift=(-np.sin(angle), np.cos(angle))),
+        "zoom": transformed_movie(image, n_frames, size, zoom=1.02),
+        "rotate": transformed_movie(image, n_frames, size, rotation=np.deg2rad(2.0)),
+    }
+
+
+def _to_uint8(frames: np.ndarray) -> np.ndarray:
+    """Float frames in [0, 1] (values outside are clipped) -> uint8."""
+    return np.round(np.clip(frames, 0, 1) * 255).astype(np.uint8)
+
+
+def _check_encoder(codec: str, height: int, width: int, fps: float, pixel_format: str) -> None:
+    """Open the encoder once, so that a size / frame rate it refuses raises a clear ValueError
+    before any file is written (e.g. MPEG-1/2 store only standard rates such as 24, 25, 30)."""
+    import av
+
+    ctx = av.CodecContext.create(codec, "w")
+    ctx.width, ctx.height, ctx.pix_fmt = width, height, pixel_format
+    ctx.framerate = Fraction.from_float(fps).limit_denominator(65535)  # as imageio does
+    ctx.time_base = 1 / ctx.framerate
+    try:
+        ctx.open()
+    except av.FFmpegError as err:
+        raise ValueError(f"codec {codec} cannot encode {width}x{height} {pixel_format} frames at "
+                         f"{fps} fps: {err}") from None
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: float = 25, *,
+                codec: str | None = None) -> Path:
+    """Write a movie (T, H, W) gray or (T, H, W, 3) RGB, float in [0, 1], to a video file.
+
+    The extension picks the format: .mp4 .mov .mkv (H.264), .avi (MPEG-4 part 2), .mpg .mpeg
+    (MPEG-2), .webm (VP9) through imageio + PyAV, or .gif through Pillow; `codec` overrides the
+    encoder of a PyAV format. H.264 uses yuv420p, which needs even H and W: odd sizes are
+    encoded as yuv444p instead (fewer players handle it). MPEG-2 accepts only standard frame
+    rates (24, 25, 30, 50, 60, their /1.001 versions, some fractions of them); others raise
+    ValueError. GIF stores delays in 1/100 s and Pillow merges identical consecutive frames
+    (a static movie reads back as one frame). Returns the path.
+    """
+    import imageio.v3 as iio
+
+    path = Path(path)
+    ext = path.suffix.lower()
+    pixels = _to_uint8(frames)
+    if pixels.ndim != 3 and not (pixels.ndim == 4 and pixels.shape[3] == 3):
+        raise ValueError(f"frames must be (T, H, W) or (T, H, W, 3), got shape {pixels.shape}")
+    if ext == ".gif":
+        iio.imwrite(path, pixels, plugin="pillow", is_batch=True, duration=1000 / fps, loop=0)
+        return path
+    if codec is None and ext not in VIDEO_CODECS:
+        raise ValueError(f"unknown video extension {ext!r}: "
+                         f"use .gif or one of {', '.join(VIDEO_CODECS)}")
+    codec = codec or VIDEO_CODECS[ext]
+    height, width = pixels.shape[1:3]
+    even = height % 2 == 0 and width % 2 == 0
+    pixel_format = "yuv444p" if codec in ("libx264", "h264") and not even else "yuv420p"
+    _check_encoder(codec, height, width, fps, pixel_format)
+    iio.imwrite(path, pixels, plugin="pyav", codec=codec, fps=fps, out_pixel_format=pixel_format,
+                in_pixel_format="gray" if pixels.ndim == 3 else "rgb24")
+    return path
+
+
+def write_frame_folder(folder: str | Path, frames: np.ndarray, ext: str = ".png") -> Path:
+    """Write a movie (T, H, W[, 3]) float in [0, 1] as 8-bit images folder/frame_00000{ext}, ...
+
+    `ext` is any image format Pillow writes (.png and .tif lossless, .jpg at quality 95).
+    Creates the folder if needed; returns it.
+    """
+    import imageio.v3 as iio
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    options = {"quality": 95} if ext.lower() in (".jpg", ".jpeg") else {}
+    for t, frame in enumerate(_to_uint8(frames)):
+        iio.imwrite(folder / f"frame_{t:05d}{ext}", frame, plugin="pillow", **options)
+    return folder

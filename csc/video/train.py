@@ -1,0 +1,252 @@
+"""A training run from a video collection to a learned `PixelModel` in a run folder.
+
+`scripts/learn_dictionary.py` is its command line. The run is reproducible from its `TrainConfig`
+(saved as config.json), checkpoints atomically to model.npz every `checkpoint_every` updates, and
+a resumed run ends with the same dictionary as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from csc.learning.estimator import ComplexSparseCoding
+from csc.io import load, load_extra
+from csc.video.pixel_model import PixelModel
+from csc.core.priors import make_prior
+from csc.backends.backend import get_backend
+from csc.video.sampling import ClipCache, DeviceClips, build_clip_cache, sample_sequences
+from csc.video.whitening import make_whitener
+from csc.resources import data_dir
+
+log = logging.getLogger("csc.train")
+
+OUTPUTS = ("model.npz", "config.json", "bases.png", "bases.gif", "training.png", "train.log")
+
+
+class RunError(ValueError):
+    """A problem with the run folder or its settings; str() is one line for the user."""
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run (saved as config.json, so a run can be repeated)."""
+
+    video_dir: str
+    out: str
+    patch_size: int = 16
+    n_frames: int = 16
+    n_components: int = 128
+    n_updates: int = 1000
+    batch_size: int = 32
+    sparsity: str = "l1"
+    lam: float = 60.0
+    sigma: float = 0.4
+    slowness: str = "l1"
+    kappa: float = 20.0
+    learning: str = "online"
+    normalize: str = "pair"
+    whitening: str = "pca"
+    noise_variance: float = 0.01
+    whiten_patches: int = 100_000
+    downsample: int = 1
+    max_frames_per_video: int | None = None
+    cache_frames: int = 4000
+    max_iter: int = 30
+    tol: float = 1e-3
+    backend: str = "auto"
+    seed: int = 0
+    checkpoint_every: int = 100
+
+    def validate(self) -> None:
+        for name in ("patch_size", "n_frames", "n_components", "batch_size", "max_iter",
+                     "checkpoint_every", "downsample", "cache_frames", "whiten_patches"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise RunError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")
+        if self.n_updates < 0:
+            raise RunError(f"--n-updates must be >= 0, got {self.n_updates}")
+        if self.patch_size < 2:
+            raise RunError("--patch-size must be at least 2")
+        if self.whitening not in ("pca", "of"):
+            raise RunError(f"unknown --whitening {self.whitening!r}; choose pca or of")
+        try:
+            make_prior(self.sparsity, self.lam, self.sigma, self.slowness, self.kappa)
+        except ValueError as exc:
+            raise RunError(str(exc)) from None
+
+    @classmethod
+    def from_json(cls, path: Path) -> "TrainConfig":
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise RunError(f"cannot read {path}: {exc}") from None
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def resume_config(out: str | Path, n_updates: int | None = None) -> TrainConfig:
+    """The saved config of the run in `out`, with the total updates raised to `n_updates`."""
+    if not (Path(out) / "model.npz").exists():
+        raise RunError(f"nothing to resume: {Path(out) / 'model.npz'} does not exist")
+    cfg = TrainConfig.from_json(Path(out) / "config.json")
+    cfg.out = str(out)
+    if n_updates is not None:
+        cfg.n_updates = n_updates
+    return cfg
+
+
+def prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
+    """Create `out`, refusing to overwrite a run that saved a model without --resume or --force
+    (what a run that failed before its first checkpoint left is replaced silently)."""
+    existing = [name for name in OUTPUTS if (out / name).exists()]
+    if resume:
+        if not (out / "model.npz").exists():
+            raise RunError(f"nothing to resume: {out / 'model.npz'} does not exist")
+        return
+    if "model.npz" in existing and not force:
+        raise RunError(f"{out} already holds a run ({', '.join(existing)}); use --resume to "
+                       f"continue it or --force to overwrite it")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in existing:
+        (out / name).unlink()
+
+
+def _add_log_file(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("csc")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return handler
+
+
+def build_cache(cfg: TrainConfig) -> ClipCache:
+    """The clip cache of the run (deterministic from the config)."""
+    def skipped(source, message):
+        log.warning("skipped %s", message)
+
+    cache = build_clip_cache(cfg.video_dir, n_frames=cfg.n_frames, patch_size=cfg.patch_size,
+                             downsample=cfg.downsample,
+                             max_frames_per_video=cfg.max_frames_per_video,
+                             cache_frames=cfg.cache_frames, seed=cfg.seed, on_skip=skipped)
+    log.info("clip cache: %d clips, %d frames (%s)", len(cache.clips), cache.n_frames,
+             cache.stats)
+    return cache
+
+
+def new_model(cfg: TrainConfig, cache: ClipCache) -> PixelModel:
+    """Fit the whitener on up to `whiten_patches` single-frame patches; an untrained coder."""
+    rng = np.random.default_rng([cfg.seed, 1])
+    patches = sample_sequences(cache, cfg.whiten_patches, 1, cfg.patch_size, rng)[:, 0]
+    whitener = make_whitener(cfg.whitening, cfg.patch_size,
+                             noise_variance=cfg.noise_variance).fit(patches)
+    log.info("whitening: %s, %d features from %d-pixel patches", cfg.whitening,
+             whitener.n_features, cfg.patch_size**2)
+    coder = ComplexSparseCoding(
+        cfg.n_components, sparsity=cfg.sparsity, lam=cfg.lam, sigma=cfg.sigma,
+        slowness=cfg.slowness, kappa=cfg.kappa, weights=whitener.weights_,
+        learning=cfg.learning, normalize=cfg.normalize, n_updates=cfg.n_updates,
+        batch_size=cfg.batch_size, max_iter=cfg.max_iter, tol=cfg.tol, random_state=cfg.seed,
+        backend=cfg.backend)
+    return PixelModel(coder, whitener)
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, force: bool = False, progress: bool = True,
+          on_update: Callable[[int], None] | None = None) -> PixelModel:
+    """Run (or resume) training; writes every output into `cfg.out`. Returns the model.
+
+    on_update(n_done) is called after every update (tests use it to simulate a crash).
+    """
+    out = Path(cfg.out)
+    prepare_run_dir(out, resume=resume, force=force)
+    handler = _add_log_file(out / "train.log")
+    try:
+        cfg.validate()
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+        t0 = time.perf_counter()
+        cache = build_cache(cfg)
+        batch_rng = np.random.default_rng([cfg.seed, 2])
+        if resume:
+            model = load(out / "model.npz")
+            if not isinstance(model, PixelModel):
+                raise RunError(f"{out / 'model.npz'} is a csc model without a whitener; it was "
+                               f"not written by learn_dictionary.py")
+            batch_rng.bit_generator.state = load_extra(out / "model.npz")["batch_rng"]
+            model.coder.n_updates = cfg.n_updates
+            log.info("resuming at update %d of %d", model.coder.n_updates_, cfg.n_updates)
+        else:
+            model = new_model(cfg, cache)
+        _learn(model, cfg, cache, batch_rng, out, progress, on_update)
+        log.info("learning done in %.1f s", time.perf_counter() - t0)
+        write_figures(model, out)
+        return model
+    finally:
+        logging.getLogger("csc").removeHandler(handler)
+        handler.close()
+
+
+def _learn(model: PixelModel, cfg: TrainConfig, cache: ClipCache, batch_rng, out: Path,
+           progress: bool, on_update) -> None:
+    from tqdm import tqdm
+
+    coder = model.coder
+    backend = get_backend(cfg.backend)
+    on_device = DeviceClips(cache, backend) if backend.name == "gpu" else None
+    start = getattr(coder, "n_updates_", 0)
+    bar = tqdm(total=cfg.n_updates, initial=start, disable=not progress, unit="update",
+               dynamic_ncols=True)
+    for done in range(start + 1, cfg.n_updates + 1):
+        if on_device is not None:  # frames stay on the GPU from sampling through learning
+            batch = on_device.sample(cfg.batch_size, cfg.n_frames, cfg.patch_size, batch_rng)
+        else:
+            batch = sample_sequences(cache, cfg.batch_size, cfg.n_frames, cfg.patch_size,
+                                     batch_rng)
+        coder.partial_fit(model.whitener.transform(batch))
+        h = coder.history_
+        bar.set_postfix(energy=f"{h['energy'][-1]:.4g}", snr=f"{h['snr'][-1]:.1f}dB",
+                        active=f"{h['active'][-1]:.3f}", refresh=False)
+        bar.update(1)
+        if done % cfg.checkpoint_every == 0 or done == cfg.n_updates:
+            model.save(out / "model.npz", extra={"batch_rng": batch_rng.bit_generator.state})
+            log.info("update %d: energy/frame %.5g, SNR %.2f dB, active %.4f (checkpoint)",
+                     done, h["energy"][-1], h["snr"][-1], h["active"][-1])
+        if on_update is not None:
+            on_update(done)
+    bar.close()
+    if cfg.n_updates == 0 or start >= cfg.n_updates:
+        if not hasattr(coder, "components_"):
+            raise RunError("--n-updates 0 learns nothing: ask for at least one update")
+        model.save(out / "model.npz", extra={"batch_rng": batch_rng.bit_generator.state})
+
+
+def run_sequences(model_path: str | Path, n_sequences: int, seed: int = 1234,
+                  video_dir: str | None = None) -> tuple[PixelModel, np.ndarray]:
+    """The model of a run and `n_sequences` pixel sequences (n_sequences, n_frames, p, p) drawn
+    like its training batches (from `video_dir`, default the run's own videos), for analyses."""
+    model_path = Path(model_path)
+    model = load(model_path)
+    if not isinstance(model, PixelModel):
+        raise RunError(f"{model_path} has no whitener: it was not written by learn_dictionary.py")
+    cfg = TrainConfig.from_json(model_path.parent / "config.json")
+    if video_dir is not None:
+        cfg.video_dir = video_dir
+    cache = build_cache(cfg)
+    P = sample_sequences(cache, n_sequences, cfg.n_frames, cfg.patch_size,
+                         np.random.default_rng(seed))
+    return model, P
+
+
+def write_figures(model: PixelModel, out: Path) -> None:
+    """bases.png, bases.gif and training.png of a model into `out`."""
+    from csc.plotting.bases import save_bases_gif, save_bases_png, save_training_png
+
+    bases = model.bases_pixels()
+    save_bases_png(bases, out / "bases.png")
+    save_bases_gif(bases, out / "bases.gif")
+    save_training_png(model.coder.history_, out / "training.png")

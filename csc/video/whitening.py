@@ -1,0 +1,181 @@
+"""Whitening of image patches (docs/design.md §4): PCA as in the paper, or the Olshausen–Field filter.
+
+A whitener maps pixel patches (..., p, p) to feature vectors (..., n_features) and back, and gives
+the per-feature reconstruction weights the model's energy uses. Both kinds save to and load from
+plain arrays (`to_arrays` / `from_arrays`) so a model file can carry its whitener.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from csc.backends.backend import array_module
+
+WHITENINGS = ("pca", "of")
+
+
+class PCAWhitener:
+    """PCA whitening: x = diag(λ^{-½}) Eᵀ (p − μ); dewhitening p = E diag(λ^{½}) x + μ.
+
+    Components are kept while their variance exceeds `cutoff` × `noise_variance` × the mean pixel
+    variance (paper: 1.25 × 0.01). Reconstruction weights are ρ_m / noise_variance with ρ = 1 on the
+    kept components, rolling off as a raised cosine over the last `rolloff` fraction of them.
+
+    Fitted attributes: mean_ float32 (p·p,), components_ float32 (p·p, n_features) (E),
+    variances_ float32 (n_features,) (λ), weights_ float32 (n_features,).
+    """
+
+    kind = "pca"
+
+    def __init__(self, patch_size: int, noise_variance: float = 0.01, cutoff: float = 1.25,
+                 rolloff: float = 0.1):
+        self.patch_size = patch_size
+        self.noise_variance = noise_variance
+        self.cutoff = cutoff
+        self.rolloff = rolloff
+
+    def fit(self, patches: np.ndarray) -> "PCAWhitener":
+        """patches: float (n, p, p) or (n, p·p), n ≥ 2."""
+        P = np.asarray(patches, dtype=np.float64).reshape(len(patches), -1)
+        if P.shape[1] != self.patch_size**2:
+            raise ValueError(f"patches have {P.shape[1]} pixels, expected {self.patch_size}²")
+        mean = P.mean(axis=0)
+        cov = np.cov(P - mean, rowvar=False)
+        evals, evecs = np.linalg.eigh(cov)
+        order = np.argsort(evals)[::-1]
+        evals, evecs = evals[order], evecs[:, order]
+        pixel_variance = float(np.trace(cov)) / cov.shape[0]
+        if pixel_variance <= 0:
+            raise ValueError("the patches are constant: nothing to whiten")
+        keep = max(int(np.sum(evals > self.cutoff * self.noise_variance * pixel_variance)), 1)
+        self.mean_ = mean.astype(np.float32)
+        self.components_ = evecs[:, :keep].astype(np.float32)
+        self.variances_ = evals[:keep].astype(np.float32)
+        self.weights_ = (raised_cosine_rolloff(keep, self.rolloff) / self.noise_variance
+                         ).astype(np.float32)
+        return self
+
+    @property
+    def n_features(self) -> int:
+        return self.components_.shape[1]
+
+    def transform(self, patches):
+        """(..., p, p) pixels → (..., n_features) float32; NumPy or CuPy in, the same out."""
+        xp = array_module(patches)
+        P = xp.asarray(patches, dtype=np.float32).reshape(*patches.shape[:-2], -1)
+        E, mean, var = (xp.asarray(a) for a in (self.components_, self.mean_, self.variances_))
+        return ((P - mean) @ E) / xp.sqrt(var)
+
+    def inverse_transform(self, features, *, add_mean: bool = True):
+        """(..., n_features) → (..., p, p) float32 pixels (the mean patch added back by default)."""
+        xp = array_module(features)
+        E, mean, var = (xp.asarray(a) for a in (self.components_, self.mean_, self.variances_))
+        P = (xp.asarray(features, dtype=np.float32) * xp.sqrt(var)) @ E.T
+        if add_mean:
+            P = P + mean
+        return P.reshape(*P.shape[:-1], self.patch_size, self.patch_size)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return dict(kind=np.array(self.kind), patch_size=np.array(self.patch_size),
+                    noise_variance=np.array(self.noise_variance), cutoff=np.array(self.cutoff),
+                    rolloff=np.array(self.rolloff), mean=self.mean_,
+                    components=self.components_, variances=self.variances_,
+                    weights=self.weights_)
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, np.ndarray]) -> "PCAWhitener":
+        w = cls(int(a["patch_size"]), float(a["noise_variance"]), float(a["cutoff"]),
+                float(a["rolloff"]))
+        w.mean_, w.components_ = a["mean"], a["components"]
+        w.variances_, w.weights_ = a["variances"], a["weights"]
+        return w
+
+
+def raised_cosine_rolloff(n: int, fraction: float) -> np.ndarray:
+    """(n,) weights: 1, then a raised cosine falling toward 0 over the last `fraction` of n."""
+    rho = np.ones(n)
+    m = int(round(fraction * n))
+    if m > 0:
+        rho[n - m:] = 0.5 * (1 + np.cos(np.pi * (np.arange(1, m + 1)) / (m + 1)))
+    return rho
+
+
+class OFWhitener:
+    """Olshausen–Field whitening filter R(f) = f·exp(−(f/f₀)⁴), f₀ = 0.4·Nyquist, applied to each
+    patch in the Fourier domain (periodic boundary), then scaled to unit pixel variance.
+
+    The inverse divides by R where R > 1e-3·max R (the DC term and the far corners are lost).
+    Features are the p·p filtered pixels; weights are uniform 1/noise_variance.
+    """
+
+    kind = "of"
+
+    def __init__(self, patch_size: int, noise_variance: float = 0.01, f0: float = 0.4):
+        self.patch_size = patch_size
+        self.noise_variance = noise_variance
+        self.f0 = f0
+        fy = np.fft.fftfreq(patch_size)[:, None]
+        fx = np.fft.fftfreq(patch_size)[None, :]
+        f = np.hypot(fx, fy) / 0.5  # in units of the Nyquist frequency
+        self._filter = f * np.exp(-((f / f0) ** 4))
+
+    def fit(self, patches: np.ndarray) -> "OFWhitener":
+        filtered = self._apply(np.asarray(patches, dtype=np.float64), self._filter)
+        scale = float(np.std(filtered))
+        if scale <= 0:
+            raise ValueError("the patches are constant: nothing to whiten")
+        self.scale_ = scale
+        self.weights_ = np.full(self.n_features, 1.0 / self.noise_variance, dtype=np.float32)
+        return self
+
+    @property
+    def n_features(self) -> int:
+        return self.patch_size**2
+
+    def _apply(self, P: np.ndarray, H: np.ndarray) -> np.ndarray:
+        return np.fft.ifft2(np.fft.fft2(P, axes=(-2, -1)) * H, axes=(-2, -1)).real
+
+    def transform(self, patches: np.ndarray) -> np.ndarray:
+        F = self._apply(np.asarray(patches, dtype=np.float64), self._filter) / self.scale_
+        return F.reshape(*F.shape[:-2], -1).astype(np.float32)
+
+    def inverse_transform(self, features: np.ndarray, *, add_mean: bool = True) -> np.ndarray:
+        p = self.patch_size
+        F = np.asarray(features, dtype=np.float64).reshape(*features.shape[:-1], p, p)
+        R = self._filter
+        inv = np.where(R > 1e-3 * R.max(), 1.0 / np.where(R > 0, R, 1.0), 0.0)
+        return (self._apply(F * self.scale_, inv)).astype(np.float32)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return dict(kind=np.array(self.kind), patch_size=np.array(self.patch_size),
+                    noise_variance=np.array(self.noise_variance), f0=np.array(self.f0),
+                    scale=np.array(self.scale_))
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, np.ndarray]) -> "OFWhitener":
+        w = cls(int(a["patch_size"]), float(a["noise_variance"]), float(a["f0"]))
+        w.scale_ = float(a["scale"])
+        w.weights_ = np.full(w.n_features, 1.0 / w.noise_variance, dtype=np.float32)
+        return w
+
+
+def make_whitener(kind: str, patch_size: int, **kwargs):
+    """A new unfitted whitener of `kind` ("pca" or "of")."""
+    if kind == "pca":
+        return PCAWhitener(patch_size, **kwargs)
+    if kind == "of":
+        return OFWhitener(patch_size, **kwargs)
+    raise ValueError(f"unknown whitening {kind!r}; choose one of {WHITENINGS}")
+
+
+def whitener_from_arrays(a: dict[str, np.ndarray]):
+    """Rebuild a fitted whitener from `to_arrays` output."""
+    kind = str(a["kind"])
+    if kind == "pca":
+        return PCAWhitener.from_arrays(a)
+    if kind == "of":
+        return OFWhitener.from_arrays(a)
+    raise ValueError(f"unknown whitener kind {kind!r} in the file")
+
+
+__all__ = ["PCAWhitener", "OFWhitener", "make_whitener", "whitener_from_arrays",
+           "raised_cosine_rolloff", "WHITENINGS"]

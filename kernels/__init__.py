@@ -1,0 +1,1 @@
+"""The CUDA C sources of csc's GPU path, installed as package data (`csc.kernels`)."""
