@@ -1,22 +1,38 @@
-"""Check the GPU backend against the CPU one on a small random problem: `python -m csc.selfcheck`.
+"""Check the GPU path of this installation: `python -m csc.selfcheck` (or `csc-selfcheck`).
 
-For every prior combination it runs `csc.encode` with backend="cpu" and backend="gpu" on the same
-float32 data, and reports the largest code difference, the relative difference of the energies
-(both evaluated in float64 on the host by `csc.energy`) and the timings. Exit status: 0 if every
-prior agrees within `--rtol` (relative energy), 1 otherwise. Without a usable GPU (no CuPy, or no
-CUDA device) it prints one line saying that the GPU was NOT checked and why, and exits 0 (1 with
-`--require-gpu`).
+Three checks, each reported on its own line(s):
+1. kernel sources: the CUDA sources installed with the package are found and their kernels'
+   parameter lists match the typed launcher's declarations (no GPU needed);
+2. NVRTC: the module source compiles with NVRTC (the compiler CuPy uses) for every target
+   architecture and exports every kernel (no GPU needed; skipped, and said so, without libnvrtc);
+3. GPU vs CPU: for every prior combination, `csc.encode` with backend="cpu" and backend="gpu" on
+   the same float32 data: the largest code difference, the relative difference of the energies
+   (both evaluated in float64 on the host by `csc.energy`) and the timings. Without a usable GPU
+   (no CuPy, or no CUDA device) one line says that the GPU was NOT checked and why.
+
+Exit status: 1 if a check that ran failed (sources mismatch, NVRTC error, or a prior disagrees
+beyond `--rtol`), or if a required check could not run (`--require-gpu`; `--require-nvrtc`, also
+set by the environment variable CSC_REQUIRE_NVCC=1); 0 otherwise.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
+
+from csc.backends.backend import to_numpy
+from csc.backends.cuda import ops, source
+from csc.backends.cuda.launcher import KERNELS, check_source
+from csc.core.energy import energy
+from csc.core.inference import encode
+from csc.resources import kernels_dir
+from csc.testing.planted import random_dictionary
 
 #: The prior combinations checked (cauchy + l1 slowness is not supported by csc).
 PRIORS: tuple[dict[str, Any], ...] = (
@@ -79,17 +95,11 @@ def report(results: Sequence[PriorResult], rtol: float = RTOL) -> tuple[bool, li
     return ok, lines
 
 
-def _to_host(a: Any) -> np.ndarray:
-    return np.asarray(a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else a)
-
-
 def _timed_encode(X: np.ndarray, D: np.ndarray, backend: str, prior: dict[str, Any],
                   max_iter: int, tol: float) -> tuple[np.ndarray, int, float]:
-    from csc import encode
-
     start = time.perf_counter()
     Z, info = encode(X, D, backend=backend, max_iter=max_iter, tol=tol, return_info=True, **prior)
-    Z = _to_host(Z)  # synchronises the device
+    Z = to_numpy(Z)  # synchronises the device
     return Z, int(info.n_iter), time.perf_counter() - start
 
 
@@ -97,9 +107,6 @@ def run_checks(n_sequences: int = 8, n_frames: int = 16, n_features: int = 64,
                n_components: int = 32, seed: int = 0, max_iter: int = 500,
                tol: float = 1e-6) -> list[PriorResult]:
     """Encode one random float32 problem under every prior in PRIORS on both backends."""
-    from csc import energy
-    from csc.testing.planted import random_dictionary
-
     rng = np.random.default_rng(seed)
     D = random_dictionary(n_components, n_features, rng, normalize="complex")
     X = rng.standard_normal((n_sequences, n_frames, n_features)).astype(np.float32)
@@ -125,6 +132,42 @@ def run_checks(n_sequences: int = 8, n_frames: int = 16, n_features: int = 64,
     return results
 
 
+def check_kernel_sources() -> tuple[bool, str]:
+    """(ok, report line): the installed CUDA sources exist and match the launcher's KERNELS."""
+    try:
+        problems = check_source(source.kernel_source())
+    except FileNotFoundError as e:
+        return False, f"kernel sources: FAILED — {e}"
+    if problems:
+        return False, "kernel sources: FAILED — " + "; ".join(p.replace("\n", " ")
+                                                              for p in problems)
+    return True, (f"kernel sources: ok ({kernels_dir()}; {len(KERNELS)} kernels match the "
+                  f"launcher's signatures)")
+
+
+def check_nvrtc() -> tuple[bool | None, str]:
+    """(ok, report line) of compiling the module source with NVRTC for every architecture in
+    `source.ARCHES`; ok is None when no libnvrtc was found (nothing was checked)."""
+    path = source.find_nvrtc()
+    if path is None:
+        return None, ("NVRTC NOT checked: libnvrtc not found (pip install "
+                      "nvidia-cuda-nvrtc-cu12, or set CSC_NVRTC_LIB)")
+    try:
+        code = source.kernel_source()
+        for arch in source.ARCHES:
+            ok, log, ptx = source.nvrtc_compile(code, arch, path)
+            if not ok:
+                first = next((ln for ln in log.splitlines() if "error" in ln), log.strip())
+                return False, f"NVRTC: FAILED for compute_{arch}: {first}"
+            missing = set(KERNELS) - source.ptx_entries(ptx)
+            if missing:
+                return False, f"NVRTC: FAILED for compute_{arch}: no kernel {sorted(missing)}"
+    except (OSError, RuntimeError) as e:
+        return False, f"NVRTC: FAILED — {type(e).__name__}: {e}"
+    archs = ", ".join(f"compute_{a}" for a in source.ARCHES)
+    return True, f"NVRTC: ok (the module compiles for {archs} with {path})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m csc.selfcheck", description=__doc__.split(
         "\n")[0])
@@ -133,19 +176,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--require-gpu", action="store_true",
                         help="exit 1 (instead of 0) when no GPU can be checked")
+    parser.add_argument("--require-nvrtc", action="store_true",
+                        default=os.environ.get("CSC_REQUIRE_NVCC") == "1",
+                        help="exit 1 (instead of 0) when NVRTC cannot be checked (default: on "
+                             "when CSC_REQUIRE_NVCC=1)")
     args = parser.parse_args(argv)
 
-    from csc.backends.cuda.ops import available
+    status = 0
+    ok, line = check_kernel_sources()
+    print(f"csc selfcheck: {line}")
+    status |= not ok
+    ok, line = check_nvrtc()
+    print(f"csc selfcheck: {line}")
+    status |= ok is False or (ok is None and args.require_nvrtc)
 
-    ok, reason = available()
-    if not ok:
+    available, reason = ops.available()
+    if not available:
         print(f"csc selfcheck: GPU NOT checked (no GPU backend here: {reason})")
-        return 1 if args.require_gpu else 0
+        return int(status or args.require_gpu)
     print(f"csc selfcheck: GPU vs CPU encode, 8 sequences x 16 frames, 64 features, 32 "
           f"components, float32 ({reason})")
     agree, lines = report(run_checks(seed=args.seed), args.rtol)
     print("\n".join(lines))
-    return 0 if agree else 1
+    return int(status or not agree)
 
 
 if __name__ == "__main__":

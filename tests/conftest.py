@@ -4,7 +4,10 @@ import os
 import numpy as np
 import pytest
 
+from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.testing.planted import random_dictionary
+
+prefer_passive_openmp()  # the test process, like the command-line tools (before any Numba pass)
 
 
 @pytest.fixture

@@ -3,8 +3,11 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
 
 import csc
+from csc import io as csc_io
 from csc.testing.planted import planted_data
 
 
@@ -141,3 +144,49 @@ def test_paper_preset_runs(data):
     m.fit(X)
     assert np.all(np.isfinite(m.components_))
     assert m.prior().sparsity == "cauchy" and m.prior().slowness == "l2"
+
+
+# ----------------------------------------------------------------------------- scikit-learn API
+def test_clone_repr_and_set_params(data, fitted):
+    X, _ = data
+    copy = clone(fitted)
+    assert copy.get_params() == fitted.get_params()
+    assert not hasattr(copy, "components_")  # an unfitted copy
+    # scikit-learn shows the parameters that differ from their defaults
+    assert repr(copy).startswith("ComplexSparseCoding(") and "kappa=0.2" in repr(copy)
+    assert "lam=" not in repr(copy)
+    assert copy.set_params(lam=0.3, n_updates=2) is copy and copy.lam == 0.3
+    copy.fit(X)
+    assert copy.n_updates_ == 2 and copy.prior().lam == 0.3
+    assert fitted.get_params(deep=True)["lam"] == 0.1
+
+
+def test_grid_search_over_lam_uses_score(data):
+    """GridSearchCV splits the sequences, fits one model per λ and fold, and ranks them by
+    `score` (the negative energy per frame of held-out sequences)."""
+    X, _ = data
+    base = csc.ComplexSparseCoding(6, n_updates=3, batch_size=8, transform_max_iter=30,
+                                   random_state=0)
+    search = GridSearchCV(base, {"lam": [0.05, 0.5]}, cv=2).fit(X)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores)) and search.best_params_["lam"] in (0.05, 0.5)
+    # the search's score of each candidate is the estimator's own score on held-out data
+    m = clone(base).set_params(lam=0.5).fit(X[30:])
+    assert search.cv_results_["split0_test_score"][1] == pytest.approx(m.score(X[:30]), rel=1e-6)
+    assert search.best_estimator_.n_features_in_ == 20
+
+
+def test_load_dispatches_on_the_stored_kind(tmp_path, data, fitted):
+    """A "coder" file loads as ComplexSparseCoding; an unknown kind is refused by name; a
+    version-1 file (no kind) still loads."""
+    path = tmp_path / "m.npz"
+    fitted.save(path)
+    kind, arrays = csc_io.read(path)
+    assert kind == "coder" and isinstance(csc.load(path), csc.ComplexSparseCoding)
+    csc_io.save(tmp_path / "odd.npz", "hologram", arrays)
+    with pytest.raises(ValueError, match="'hologram'"):
+        csc.load(tmp_path / "odd.npz")
+    np.savez(tmp_path / "v1.npz", format=np.array("csc-model"), version=np.array(1), **arrays)
+    old = csc.load(tmp_path / "v1.npz")
+    assert isinstance(old, csc.ComplexSparseCoding)
+    np.testing.assert_array_equal(old.components_, fitted.components_)

@@ -1,4 +1,5 @@
-"""`python -m csc.selfcheck`: honest about not checking without a GPU; its verdict logic."""
+"""`python -m csc.selfcheck`: kernel-source and NVRTC checks, honest about not checking without a
+GPU, and its verdict logic."""
 import math
 import subprocess
 import sys
@@ -7,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from csc.backends import backend as backend_mod
+from conftest import toolchain_missing
 from csc import selfcheck
+from csc.backends import backend as backend_mod
+from csc.backends.cuda import ops, source
 from csc.core import inference
-from csc.backends.cuda import ops
 from csc.selfcheck import PriorResult, report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,14 +27,57 @@ def test_module_run_without_gpu_says_not_checked():
     ok, reason = ops.available()
     r = _run()
     assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].startswith("csc selfcheck: kernel sources: ok")
+    assert "NVRTC: ok" in lines[1] or "NVRTC NOT checked" in lines[1]
     if ok:  # a machine with a GPU runs the real comparison
         assert "GPU checked: all" in r.stdout
         return
-    lines = r.stdout.strip().splitlines()
-    assert len(lines) == 1 and "GPU NOT checked" in lines[0] and reason in lines[0]
+    assert len(lines) == 3 and "GPU NOT checked" in lines[2] and reason in lines[2]
     assert "agree" not in r.stdout
     r = _run("--require-gpu")
     assert r.returncode == 1 and "GPU NOT checked" in r.stdout
+
+
+def test_kernel_source_check_catches_a_mismatch(monkeypatch):
+    real = source.kernel_source()
+    assert selfcheck.check_kernel_sources()[0]
+    monkeypatch.setattr(source, "kernel_source",
+                        lambda: real.replace("int n_seq, int n_frames", "int n_frames, int n_seq"))
+    ok, line = selfcheck.check_kernel_sources()
+    assert not ok and "FAILED" in line and "parameters differ" in line
+
+    def missing():
+        raise FileNotFoundError("CUDA source /x/fused.cu not found")
+
+    monkeypatch.setattr(source, "kernel_source", missing)
+    ok, line = selfcheck.check_kernel_sources()
+    assert not ok and "/x/fused.cu" in line
+
+
+def test_nvrtc_check_catches_a_compile_error_and_a_missing_kernel(monkeypatch):
+    if source.find_nvrtc() is None:
+        toolchain_missing("libnvrtc not found: cannot run the NVRTC check")
+    real = source.kernel_source()
+    assert selfcheck.check_nvrtc()[0] is True
+    monkeypatch.setattr(source, "kernel_source", lambda: real + "\nthis is not C++;\n")
+    ok, line = selfcheck.check_nvrtc()
+    assert ok is False and "FAILED for compute_80" in line
+    renamed = real.replace("csc_recon_step(", "csc_recon_step_renamed(")
+    monkeypatch.setattr(source, "kernel_source", lambda: renamed)
+    ok, line = selfcheck.check_nvrtc()
+    assert ok is False and "csc_recon_step" in line
+
+
+def test_missing_nvrtc_is_reported_and_fails_only_when_required(monkeypatch, capsys):
+    monkeypatch.setattr(source, "find_nvrtc", lambda: None)
+    monkeypatch.setattr(ops, "available", lambda: (False, "no GPU in this test"))
+    monkeypatch.delenv("CSC_REQUIRE_NVCC", raising=False)
+    assert selfcheck.main([]) == 0
+    assert "NVRTC NOT checked" in capsys.readouterr().out
+    assert selfcheck.main(["--require-nvrtc"]) == 1
+    monkeypatch.setenv("CSC_REQUIRE_NVCC", "1")
+    assert selfcheck.main([]) == 1
 
 
 def good(label="l1 + none slowness", **over):
@@ -106,7 +151,3 @@ def test_main_exit_status_with_a_gpu(monkeypatch, capsys, energy_gpu, code):
     out = capsys.readouterr().out
     assert "fake" in out and "GPU checked" in out and "NOT checked" not in out
 
-
-def test_to_host_passes_numpy_through():
-    a = np.arange(3.0)
-    assert np.array_equal(selfcheck._to_host(a), a)

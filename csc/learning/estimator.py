@@ -1,31 +1,49 @@
-"""`ComplexSparseCoding`: the scikit-learn style estimator (fit / partial_fit / transform)."""
+"""`ComplexSparseCoding`: the scikit-learn estimator (fit / partial_fit / transform)."""
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_scalar
+from sklearn.utils.validation import check_is_fitted
+
+from csc import io
 
 from csc.backends.backend import BACKENDS, get_backend, to_numpy
 from csc.core.energy import energy_terms
 from csc.core.inference import encode, fista, lipschitz_constant
 from csc.learning import NORMALIZATIONS, RULES, normalize_units
 from csc.core.model import check_codes, check_data, dictionary_from_real, reconstruct
-from csc.core.priors import Prior, make_prior
+from csc.core.priors import PRIOR_KEYS, Prior, make_prior
 
 INITS = ("data", "random")
-_PARAM_NAMES = ("n_components", "sparsity", "lam", "sigma", "slowness", "kappa", "weights",
-                "learning", "normalize", "init", "n_updates", "batch_size", "max_iter", "tol",
-                "transform_max_iter", "transform_tol", "random_state", "backend")
+#: integer parameters and their smallest allowed value
+_INT_PARAMS = {"n_components": 1, "n_updates": 0, "batch_size": 1, "max_iter": 1,
+               "transform_max_iter": 1}
+#: (parameter, allowed values) of the string parameters
+_CHOICES = {"learning": tuple(RULES), "normalize": NORMALIZATIONS, "init": INITS,
+            "backend": BACKENDS}
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+def _check_number(estimator, name: str, kind: type, minimum: float) -> None:
+    """scikit-learn's `check_scalar`, with a ValueError for every bad value (a bool or a
+    non-finite number too) so that callers catch one exception type."""
+    value = getattr(estimator, name)
+    try:
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be a number, not a bool")
+        check_scalar(value, name, kind, min_val=minimum)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
 
 
-class ComplexSparseCoding:
+@io.register("coder")
+class ComplexSparseCoding(TransformerMixin, BaseEstimator):
     """Learn a complex dictionary whose codes factor movies into amplitude and phase.
 
     Parameters
@@ -39,10 +57,13 @@ class ComplexSparseCoding:
     n_updates: dictionary updates made by `fit`; batch_size: sequences per update.
     max_iter, tol: inference per update; transform_max_iter, transform_tol: for `transform`.
     random_state: seed (int) or None; backend: "auto" | "cpu" | "gpu".
+    Parameters are checked when learning starts (`fit`, `partial_fit`), as in scikit-learn;
+    `get_params`, `set_params`, `sklearn.base.clone` and grid searches work as for any estimator.
 
     Learned attributes
     ------------------
-    components_: complex64 (n_components, n_features); n_updates_: updates made so far;
+    components_: complex64 (n_components, n_features); n_features_in_: M; n_updates_: updates
+    made so far;
     history_: dict of per-update lists "energy" (per frame), "snr" (dB), "active" (fraction of
     amplitudes above 1e-3 × the batch's largest), "n_iter" (inference iterations).
     """
@@ -74,38 +95,23 @@ class ComplexSparseCoding:
         self.backend = backend
 
     # ----------------------------------------------------------------- parameters
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as a dict."""
-        return {name: getattr(self, name) for name in _PARAM_NAMES}
-
     def prior(self) -> Prior:
         """The validated prior of this model."""
-        return make_prior(self.sparsity, self.lam, self.sigma, self.slowness, self.kappa,
-                          self.weights)
+        return make_prior(**self._prior_kwargs())
 
     def _prior_kwargs(self) -> dict[str, Any]:
-        return dict(sparsity=self.sparsity, lam=self.lam, sigma=self.sigma,
-                    slowness=self.slowness, kappa=self.kappa, weights=self.weights)
+        return {name: getattr(self, name) for name in PRIOR_KEYS}
 
-    def _validate_params(self) -> Prior:
-        _check_int("n_components", self.n_components, 1)
-        _check_int("n_updates", self.n_updates, 0)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("max_iter", self.max_iter, 1)
-        _check_int("transform_max_iter", self.transform_max_iter, 1)
+    def _check_params(self) -> Prior:
+        """Validate every parameter (ValueError naming it); returns the prior."""
+        for name, minimum in _INT_PARAMS.items():
+            _check_number(self, name, Integral, minimum)
         for name in ("tol", "transform_tol"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-        if self.learning not in RULES:
-            raise ValueError(f"unknown learning {self.learning!r}; choose one of {tuple(RULES)}")
-        if self.normalize not in NORMALIZATIONS:
-            raise ValueError(f"unknown normalize {self.normalize!r}; choose one of "
-                             f"{NORMALIZATIONS}")
-        if self.init not in INITS:
-            raise ValueError(f"unknown init {self.init!r}; choose one of {INITS}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"unknown backend {self.backend!r}; choose one of {BACKENDS}")
+            _check_number(self, name, Real, 0.0)
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose one of "
+                                 f"{tuple(choices)}")
         return self.prior()
 
     # ----------------------------------------------------------------- learning
@@ -193,8 +199,9 @@ class ComplexSparseCoding:
     def fit(self, X, y=None) -> "ComplexSparseCoding":
         """Learn from X float (n_sequences, n_frames, n_features): `n_updates` updates on random
         batches of `batch_size` sequences, from a fresh random dictionary."""
-        prior = self._validate_params()
+        prior = self._check_params()
         X = check_data(X)
+        self.n_features_in_ = X.shape[-1]
         self._initialize(X)
         for _ in range(self.n_updates):
             self._update(self.sample_batch(X), prior)
@@ -202,9 +209,10 @@ class ComplexSparseCoding:
 
     def partial_fit(self, X, y=None) -> "ComplexSparseCoding":
         """One dictionary update with all of X (n_sequences, n_frames, n_features) as the batch."""
-        prior = self._validate_params()
+        prior = self._check_params()
         X = check_data(X)
         if not hasattr(self, "_W"):
+            self.n_features_in_ = X.shape[-1]
             self._initialize(X)
         self._check_features(X)
         self._update(X, prior)
@@ -212,8 +220,8 @@ class ComplexSparseCoding:
 
     # ----------------------------------------------------------------- using a model
     def _check_fitted(self) -> None:
-        if not hasattr(self, "components_"):
-            raise ValueError("this ComplexSparseCoding is not fitted yet: call fit or partial_fit")
+        """NotFittedError (a ValueError) before `fit` or `partial_fit`."""
+        check_is_fitted(self, "components_")
 
     def transform(self, X) -> np.ndarray:
         """Codes of X: complex64 (n_sequences, n_frames, n_components)."""
@@ -237,9 +245,42 @@ class ComplexSparseCoding:
         return -e["total"] / (X.shape[0] * X.shape[1])
 
     # ----------------------------------------------------------------- persistence
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted model as plain arrays: "params" and "state" (JSON: updates made, history,
+        RNG state, learning-rule scalars), "W" (the real-form dictionary, float64 (2K, M)),
+        "power_vector" (if any) and the learning rule's arrays ("rule_*"). Everything needed to
+        continue learning exactly where it stopped; `from_arrays` rebuilds it."""
+        self._check_fitted()
+        rule_state = self._rule.state()
+        params = self.get_params()
+        if isinstance(params["weights"], np.ndarray):
+            params["weights"] = params["weights"].tolist()
+        state = {"n_updates_": self.n_updates_, "history_": self.history_,
+                 "rng": self._rng.bit_generator.state,
+                 "rule": {k: v for k, v in rule_state.items()
+                          if not isinstance(v, np.ndarray) and v is not None}}
+        arrays = {"params": io.json_array(params), "state": io.json_array(state), "W": self._W}
+        arrays.update(io.with_prefix("rule_", {k: v for k, v in rule_state.items()
+                                               if isinstance(v, np.ndarray)}))
+        if self._power_vector is not None:
+            arrays["power_vector"] = self._power_vector
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "ComplexSparseCoding":
+        """Rebuild a model from `to_arrays` output (learning state included)."""
+        state = io.from_json_array(arrays["state"])
+        model = cls(**io.from_json_array(arrays["params"]))
+        model._reset_state()
+        model._set_dictionary(arrays["W"].astype(np.float64))
+        model.n_features_in_ = model._W.shape[1]
+        model.n_updates_ = int(state["n_updates_"])
+        model.history_ = state["history_"]
+        model._rng.bit_generator.state = state["rng"]
+        model._power_vector = arrays.get("power_vector")
+        model._rule.set_state({**state["rule"], **io.strip_prefix("rule_", arrays)})
+        return model
+
     def save(self, path) -> None:
         """Write the model (parameters, dictionary and learning state) to `path` atomically."""
-        from csc.io import save_model
-
-        self._check_fitted()
-        save_model(self, path)
+        io.save(path, "coder", self.to_arrays())

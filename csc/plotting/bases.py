@@ -7,13 +7,12 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
-    import matplotlib
+def new_figure(**kwargs):
+    """A matplotlib `Figure` not managed by pyplot: drawing and saving it neither switches the
+    user's backend nor opens a window, and it is freed like any object."""
+    from matplotlib.figure import Figure  # matplotlib loads only when a figure is drawn
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def tile(images: np.ndarray, n_cols: int | None = None, pad: int = 1,
@@ -56,14 +55,13 @@ def bases_image(bases: np.ndarray) -> np.ndarray:
 
 def save_bases_png(bases: np.ndarray, path: str | Path) -> None:
     """bases.png: real | imaginary | envelope of each unit (complex (K, p, p) in pixel space)."""
-    plt = _pyplot()
     img = bases_image(bases)
-    fig, ax = plt.subplots(figsize=(min(16, 2 + img.shape[1] / 30), min(16, 1 + img.shape[0] / 30)))
+    fig = new_figure(figsize=(min(16, 2 + img.shape[1] / 30), min(16, 1 + img.shape[0] / 30)))
+    ax = fig.subplots()
     ax.imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_title("each unit: real part | imaginary part | amplitude envelope")
     ax.axis("off")
     fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
 
 
 def save_bases_gif(bases: np.ndarray, path: str | Path, n_steps: int = 16,
@@ -84,8 +82,8 @@ def save_bases_gif(bases: np.ndarray, path: str | Path, n_steps: int = 16,
 
 def save_training_png(history: dict, path: str | Path) -> None:
     """training.png: energy per frame, reconstruction SNR and active fraction over updates."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+    fig = new_figure(figsize=(13, 3.5))
+    axes = fig.subplots(1, 3)
     for ax, key, label in zip(axes, ("energy", "snr", "active"),
                               ("energy per frame", "reconstruction SNR (dB)",
                                "active fraction of amplitudes")):
@@ -95,4 +93,3 @@ def save_training_png(history: dict, path: str | Path) -> None:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

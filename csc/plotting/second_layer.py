@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 
-from csc.plotting.bases import _pyplot
+from csc.plotting.bases import new_figure
 
 
 def signed_peak_frequency(B: np.ndarray) -> np.ndarray:
@@ -45,7 +46,6 @@ def save_second_layer_png(components: np.ndarray, centres: np.ndarray, frequenci
     `csc.basis_geometry.envelope_centre` / `peak_frequency` of `PixelModel.bases_pixels()`;
     patch_size (pixels) fixes the position panel's extent (default: from the centres).
     """
-    plt = _pyplot()
     components = np.asarray(components, np.float64)
     centres = np.asarray(centres, np.float64)
     frequencies = np.asarray(frequencies, np.float64)
@@ -61,8 +61,8 @@ def save_second_layer_png(components: np.ndarray, centres: np.ndarray, frequenci
     n_rows = math.ceil(n / n_cols)
     extent = patch_size if patch_size is not None else max(float(np.max(centres)) + 0.5, 1.0)
     fmax = max(float(np.max(np.abs(frequencies))) * 1.1, 1e-3)
-    fig, axes = plt.subplots(n_rows, 2 * n_cols, figsize=(2.2 * 2 * n_cols, 2.3 * n_rows + 0.4),
-                             squeeze=False)
+    fig = new_figure(figsize=(2.2 * 2 * n_cols, 2.3 * n_rows + 0.4))
+    axes = fig.subplots(n_rows, 2 * n_cols, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     scatter = None
@@ -88,7 +88,7 @@ def save_second_layer_png(components: np.ndarray, centres: np.ndarray, frequenci
         if mirror is not None:
             sign = -1.0 if mirror == "odd" else 1.0
             ax_freq.scatter(-frequencies[order, 1], -frequencies[order, 0], c="none",
-                            edgecolors=plt.get_cmap("RdBu_r")(0.5 + 0.5 * sign * w[order] / lim),
+                            edgecolors=matplotlib.colormaps["RdBu_r"](0.5 + 0.5 * sign * w[order] / lim),
                             s=size[order], linewidths=0.8)
         ax_freq.axhline(0, color="0.8", lw=0.5, zorder=0)
         ax_freq.axvline(0, color="0.8", lw=0.5, zorder=0)
@@ -101,7 +101,6 @@ def save_second_layer_png(components: np.ndarray, centres: np.ndarray, frequenci
     fig.suptitle(title or f"second-layer units ({n} of {L}): first-layer units by position and "
                  "spatial frequency, coloured by weight", fontsize=9)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def match_columns(true: np.ndarray, learned: np.ndarray) -> tuple[np.ndarray, np.ndarray,
@@ -129,12 +128,12 @@ def save_recovery_png(true: np.ndarray, learned: np.ndarray, path: str | Path,
                       history: dict | None = None, title: str = "planted recovery") -> None:
     """Planted versus learned dictionary columns (matched for sign and order) as bar pairs, with
     the |cosine| of each match, and (if given) the per-update energy of learning."""
-    plt = _pyplot()
     perm, signs, cos = match_columns(true, learned)
     L = true.shape[1]
     K = true.shape[0]
     n_panels = L + (history is not None)
-    fig, axes = plt.subplots(1, n_panels, figsize=(3.6 * n_panels, 3), squeeze=False)
+    fig = new_figure(figsize=(3.6 * n_panels, 3))
+    axes = fig.subplots(1, n_panels, squeeze=False)
     x = np.arange(K)
     for j in range(L):
         ax = axes[0, j]
@@ -154,4 +153,3 @@ def save_recovery_png(true: np.ndarray, learned: np.ndarray, path: str | Path,
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

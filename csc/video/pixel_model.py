@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from csc import io
+from csc.analysis.second_layer import FormUnits, MotionUnits
 from csc.learning.estimator import ComplexSparseCoding
+from csc.video.whitening import whitener_from_arrays
 
 
+@io.register("pixel-model")
 class PixelModel:
     """What `scripts/learn_dictionary.py` saves and `csc.load` returns for such a file.
 
@@ -14,14 +18,14 @@ class PixelModel:
     `form_units`), saved and loaded with it. Pixel patches are float (n_sequences, n_frames, p, p).
     """
 
-    #: second-layer models a PixelModel may carry, by file prefix → attribute name
-    LAYERS = {"motion": "motion_units", "form": "form_units"}
+    #: second-layer models a PixelModel may carry: file prefix → (attribute name, class)
+    LAYERS = {"motion": ("motion_units", MotionUnits), "form": ("form_units", FormUnits)}
 
     def __init__(self, coder: ComplexSparseCoding, whitener, motion_units=None, form_units=None):
         self.coder = coder
         self.whitener = whitener
-        self.motion_units = motion_units  # csc.second_layer.MotionUnits or None
-        self.form_units = form_units  # csc.second_layer.FormUnits or None
+        self.motion_units = motion_units  # MotionUnits or None
+        self.form_units = form_units  # FormUnits or None
 
     @property
     def patch_size(self) -> int:
@@ -52,10 +56,33 @@ class PixelModel:
         imag = self.whitener.inverse_transform(D.imag, add_mean=False)
         return (real + 1j * imag).astype(np.complex64)
 
-    def save(self, path, extra: dict | None = None) -> None:
-        """Write coder, whitener and optional JSON-able `extra` state to `path` atomically."""
-        from csc.io import save_model
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays: the coder's (`ComplexSparseCoding.to_arrays`, unprefixed), the
+        whitener's ("whitener_*") and those of each second layer present ("layer_motion_*",
+        "layer_form_*")."""
+        arrays = {**self.coder.to_arrays(),
+                  **io.with_prefix("whitener_", self.whitener.to_arrays())}
+        for prefix, (attr, _) in self.LAYERS.items():
+            layer = getattr(self, attr)
+            if layer is not None:
+                arrays.update(io.with_prefix(f"layer_{prefix}_", layer.to_arrays()))
+        return arrays
 
-        layers = {prefix: getattr(self, attr) for prefix, attr in self.LAYERS.items()
-                  if getattr(self, attr) is not None}
-        save_model(self.coder, path, whitener=self.whitener, extra=extra, layers=layers)
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "PixelModel":
+        """Rebuild a model from `to_arrays` output."""
+        model = cls(ComplexSparseCoding.from_arrays(arrays),
+                    whitener_from_arrays(io.strip_prefix("whitener_", arrays)))
+        for prefix, (attr, layer_cls) in cls.LAYERS.items():
+            layer = io.strip_prefix(f"layer_{prefix}_", arrays)
+            if layer:
+                setattr(model, attr, layer_cls.from_arrays(layer))
+        return model
+
+    def save(self, path, extra: dict | None = None) -> None:
+        """Write the model and optional JSON-able `extra` state (e.g. a training run's sampler
+        state, read back by `csc.io.load_extra`) to `path` atomically."""
+        arrays = self.to_arrays()
+        if extra is not None:
+            arrays["extra"] = io.json_array(extra)
+        io.save(path, "pixel-model", arrays)
