@@ -24,11 +24,14 @@ setup(
         "av>=11",
         "tqdm>=4.60",
         "matplotlib>=3.7",
-        "scikit-learn>=1.3",  # the real-valued sparse coding baseline of csc.analysis
+        "scikit-learn>=1.3",  # the estimator API, and the real-valued sparse coding baseline
     ],
     extras_require={
         "gpu": ["cupy-cuda12x>=13"],
-        "test": ["pytest>=7", "cvxpy>=1.4", "clarabel>=0.6", "scikit-image>=0.21",
+        # libnvrtc, the compiler CuPy uses: lets `python -m csc.selfcheck` and the tests compile
+        # the kernels exactly as CuPy will, without a GPU
+        "nvrtc": ["nvidia-cuda-nvrtc-cu12; platform_system == 'Linux'"],
+        "test": ["pytest>=7", "cvxpy>=1.4", "clarabel>=0.6", "scikit-image>=0.21", "ruff>=0.5",
                  "nvidia-cuda-nvrtc-cu12; platform_system == 'Linux'"],
         "bench": ["skglm>=0.3", "spams-bin>=2.6", "threadpoolctl>=3"],
     },
