@@ -112,7 +112,8 @@ def test_learning_keeps_the_constraint_and_lowers_the_energy(planted, learning, 
     if normalize == "pair":
         np.testing.assert_allclose(np.linalg.norm(D.real, axis=1), 1, atol=1e-5)
         np.testing.assert_allclose(np.linalg.norm(D.imag, axis=1), 1, atol=1e-5)
-        np.testing.assert_allclose(np.sum(D.real * D.imag, 1), 0, atol=0.05)
+        # exact in float64 (measured 6e-17); components_ is float32 (measured 2e-8)
+        np.testing.assert_allclose(np.sum(D.real * D.imag, 1), 0, atol=1e-6)
     else:
         np.testing.assert_allclose(np.linalg.norm(D, axis=1), 1, atol=1e-5)
     e = model.history_["energy"]
