@@ -1,12 +1,22 @@
 """Second layer: motion units (phase velocities) and form units (log-amplitudes)."""
 import numpy as np
 import pytest
+from sklearn.base import clone
 
-from csc.analysis.second_layer import (FormUnits, MotionUnits, _phase_velocity, energy_form,
-                              energy_motion, form_prox_residual, infer_form, infer_motion,
-                              log_amplitude_features, phase_velocity, wrap)
-from csc.plotting.second_layer import (match_columns, save_recovery_png, save_second_layer_png,
-                                      signed_peak_frequency)
+from csc.analysis.geometry import unit_frequency
+from csc.analysis.phases import phase_velocity, wrap
+from csc.analysis.second_layer import (
+    FormUnits,
+    InvalidParameterError,
+    MotionUnits,
+    energy_form,
+    energy_motion,
+    form_prox_residual,
+    infer_form,
+    infer_motion,
+    log_amplitude_features,
+)
+from csc.plotting.second_layer import match_columns, save_recovery_png, save_second_layer_png
 
 
 def _unit_columns(rng, K, L):
@@ -49,15 +59,12 @@ def test_phase_velocity_and_mask(rng):
     phi = rng.uniform(-np.pi, np.pi, (2, 5, 3))
     a[0, 2, 1] = 0.01
     Z = a * np.exp(1j * phi)
-    delta, mask = _phase_velocity(Z, threshold=0.1)
-    assert delta.shape == mask.shape == (2, 4, 3)
+    delta, mask = phase_velocity(Z, threshold=0.1)
+    assert delta.shape == mask.shape == (2, 4, 3) and delta.dtype == np.float64
     np.testing.assert_allclose(np.exp(1j * delta), np.exp(1j * (phi[:, 1:] - phi[:, :-1])),
                                atol=1e-12)
-    assert np.all((delta >= -np.pi) & (delta <= np.pi))
+    assert np.all((delta > -np.pi) & (delta <= np.pi))
     assert not mask[0, 1, 1] and not mask[0, 2, 1] and mask.sum() == mask.size - 2
-    d2, m2 = phase_velocity(Z)                 # csc.analysis's when present: same δ convention
-    np.testing.assert_allclose(np.exp(1j * d2), np.exp(1j * delta), atol=1e-5)
-    assert np.shape(m2) == delta.shape
 
 
 def test_log_amplitude_features(rng):
@@ -162,6 +169,56 @@ def test_partial_fit_and_validation(rng):
         FormUnits(0).fit(np.zeros((1, 3, 4)))
 
 
+# ----------------------------------------------------------------------------- scikit-learn API
+def _fit_data(cls, rng, n=10):
+    if cls is MotionUnits:
+        _, _, delta, mask = planted_motion(rng, n=n)
+        return delta, mask
+    return (planted_form(rng, n=n)[2],)
+
+
+@pytest.mark.parametrize("cls", [MotionUnits, FormUnits])
+def test_clone_repr_and_set_params(cls, rng):
+    data = _fit_data(cls, rng)
+    model = cls(3, slowness=1.5, n_updates=2, batch_size=4, random_state=5).fit(*data)
+    copy = clone(model)
+    assert copy.get_params() == model.get_params()
+    assert not hasattr(copy, "components_") and not hasattr(copy, "n_updates_")
+    with pytest.raises(ValueError, match="not fitted"):
+        copy.transform(*data)
+    # the repr shows the parameters that differ from their defaults (n_components has none)
+    assert " ".join(repr(model).split()) == (f"{cls.__name__}(batch_size=4, n_components=3, "
+                                            "n_updates=2, random_state=5, slowness=1.5)")
+    # set_params then fit learns with the new values, exactly as if they had been given at first
+    model.set_params(n_updates=3, slowness=0.5)
+    model.fit(*data)
+    direct = cls(3, slowness=0.5, n_updates=3, batch_size=4, random_state=5).fit(*data)
+    assert model.n_updates_ == 3
+    np.testing.assert_array_equal(model.components_, direct.components_)
+    assert not np.array_equal(model.components_, clone(copy).fit(*data).components_)
+
+
+def test_form_units_fit_transform(rng):
+    _, _, ell = planted_form(rng, n=10)
+    params = dict(n_updates=3, batch_size=4, random_state=2)
+    np.testing.assert_array_equal(FormUnits(3, **params).fit_transform(ell),
+                                  FormUnits(3, **params).fit(ell).transform(ell))
+
+
+@pytest.mark.parametrize("name, value", [("n_components", 2.5), ("n_components", True),
+                                         ("batch_size", 0), ("learning_rate", 0.0),
+                                         ("learning_rate", float("nan")), ("tol", -1e-3),
+                                         ("slowness", float("inf")), ("random_state", -1),
+                                         ("kappa_vm", "4")])
+def test_bad_parameters_are_refused_at_fit(rng, name, value):
+    delta, mask = _fit_data(MotionUnits, rng, n=4)
+    model = MotionUnits(2, n_updates=1).set_params(**{name: value})  # accepted until fit
+    for fit in (model.fit, model.partial_fit):
+        with pytest.raises(InvalidParameterError, match=name):
+            fit(delta, mask)
+    assert issubclass(InvalidParameterError, ValueError)
+
+
 # ----------------------------------------------------------------------------- persistence
 def test_round_trip_through_arrays(rng, tmp_path):
     _, _, delta, mask = planted_motion(rng, n=10)
@@ -204,10 +261,10 @@ def test_figures(rng, tmp_path):
     np.testing.assert_allclose(cos, 1.0)
 
 
-def test_signed_peak_frequency():
+def test_signed_unit_frequency():
     p = 16
     r, c = np.mgrid[0:p, 0:p]
     f = np.array([[2 / p, 3 / p], [-1 / p, 4 / p]])
     B = np.stack([np.exp(2j * np.pi * (fr * r + fc * c)) for fr, fc in f])
-    np.testing.assert_allclose(signed_peak_frequency(B), f)
-    np.testing.assert_allclose(signed_peak_frequency(np.conj(B)), -f)
+    np.testing.assert_allclose(unit_frequency(B), f)
+    np.testing.assert_allclose(unit_frequency(np.conj(B)), -f)

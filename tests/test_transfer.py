@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from csc.analysis import transfer
-from csc.testing.planted import gabor_bank, planted_gabor_model
 from csc.testing.movies import drifting_grating, pink_noise, transformed_movie
+from csc.testing.planted import gabor_bank, planted_gabor_model
 
 P = 16
 
@@ -28,8 +28,8 @@ def test_sign_convention_single_gabor():
     """ω = FFT peak of the complex basis; a shift by v turns the best code's phase by +⟨ω, v⟩."""
     B, omegas = gabor_bank(wavelengths=(6,), n_orient=4, centres=(7.5,))
     omega, quality = transfer.unit_frequencies(B)
-    np.testing.assert_allclose(omega, omegas, atol=0.05)
-    assert (quality > 0.95).all()
+    np.testing.assert_allclose(omega, omegas, atol=0.03)  # measured 0.016 rad/px
+    assert (quality > 0.997).all()  # measured ≥ 0.9984
     rng = np.random.default_rng(3)
     movie = transformed_movie(pink_noise((96, 96), rng), 2, P, shift=(0.6, -0.3))
     # least-squares code of one unit under x̂ = Re(conj(z) B) = Re(z) R + Im(z) I: z = Σ B x
@@ -37,8 +37,9 @@ def test_sign_convention_single_gabor():
     dphi = np.angle(z[1] * np.conj(z[0]))
     predicted = omegas @ np.array([0.6, -0.3])
     strong = np.abs(z[0]) > np.median(np.abs(z[0])) * 0.5
-    assert np.mean(np.sign(dphi[strong]) == np.sign(predicted[strong])) >= 0.75
-    assert np.corrcoef(dphi, predicted)[0, 1] > 0.8
+    assert np.mean(np.sign(dphi[strong]) == np.sign(predicted[strong])) >= 0.75  # 4 units, 1.0
+    # measured 0.990 with this seed (0.88 to 0.99 with seeds 3 to 6)
+    assert np.corrcoef(dphi, predicted)[0, 1] > 0.98
 
 
 def test_unit_frequencies_of_model_match_planted(model):
@@ -47,10 +48,29 @@ def test_unit_frequencies_of_model_match_planted(model):
     # a frequency and its negative are the same unit up to conjugation: compare up to sign
     err = np.minimum(np.linalg.norm(omega - planted, axis=1),
                      np.linalg.norm(omega + planted, axis=1))
-    assert np.median(err) < 0.1
+    assert np.median(err) < 0.035  # measured 0.017 rad/px (largest 0.026)
     signed = np.linalg.norm(omega - planted, axis=1) < 0.3
-    assert signed.mean() > 0.9  # the sign is kept, not folded
-    assert np.median(quality) > 0.9
+    assert signed.all()  # the sign is kept, not folded
+    assert np.median(quality) > 0.99  # measured 0.9947
+
+
+def test_phase_changes_of_one_sequence():
+    """δ = wrapped phase difference; weights a_t a_{t+1} where both amplitudes exceed threshold ×
+    the sequence's largest amplitude (one threshold for all units)."""
+    rng = np.random.default_rng(4)
+    a = rng.uniform(0.5, 2.0, (6, 3))
+    a[:, 2] = 0.05                      # a weak unit: below 0.05 × max(a) ≈ 0.1 everywhere
+    a[3, 0] = 0.0
+    phi = np.cumsum(rng.uniform(-3.0, 3.0, (6, 3)), axis=0)
+    delta, weight = transfer.phase_changes((a * np.exp(1j * phi))[None], threshold=0.05)
+    step = np.diff(phi, axis=0)
+    step[2:4, 0] = 0                    # pairs (2, 3) and (3, 4) touch a zero code: δ = 0
+    np.testing.assert_allclose(np.exp(1j * delta), np.exp(1j * step), atol=1e-12)
+    assert np.all((delta > -np.pi) & (delta <= np.pi))
+    want = a[1:] * a[:-1]
+    want[:, 2] = 0
+    want[2:4, 0] = 0
+    np.testing.assert_allclose(weight, want, atol=1e-12)
 
 
 @pytest.mark.parametrize("velocity", [(0.7, -0.4), (1.0, 0.0), (-1.5, 1.0)])
@@ -58,8 +78,10 @@ def test_translation_estimate_noise(model, noise_image, velocity):
     movie = transformed_movie(noise_image, 6, P, shift=velocity)
     V = transfer.estimate_translation(model, model.encode_patches(movie[None]))
     assert V.shape == (5, 2)
-    np.testing.assert_allclose(V.mean(0), velocity, atol=0.2)
-    assert np.abs(V - velocity).max() < 0.35
+    # measured on this image (pink noise, seed 1), worst over the 3 velocities: 0.075 px/frame for
+    # the mean, 0.19 for single frames (other seeds, 1 to 10: up to 0.24 and 0.35)
+    np.testing.assert_allclose(V.mean(0), velocity, atol=0.15)
+    assert np.abs(V - velocity).max() < 0.3
 
 
 def test_translation_estimate_natural(model):
@@ -68,7 +90,7 @@ def test_translation_estimate_natural(model):
 
     movie = transformed_movie(natural_still("astronaut", 160), 6, P, shift=(-0.5, 0.8))
     V = transfer.estimate_translation(model, model.encode_patches(movie[None]))
-    np.testing.assert_allclose(V.mean(0), (-0.5, 0.8), atol=0.2)
+    np.testing.assert_allclose(V.mean(0), (-0.5, 0.8), atol=0.2)  # measured 0.18 px/frame
 
 
 def test_translation_estimate_grating_normal_component(model):
@@ -77,7 +99,7 @@ def test_translation_estimate_grating_normal_component(model):
     movie = drifting_grating(6, P, wavelength=8, orientation=theta, speed=1.0)
     V = transfer.estimate_translation(model, model.encode_patches(movie[None]))
     normal = np.array([-np.sin(theta), np.cos(theta)])  # (row, col); rows point down
-    np.testing.assert_allclose(V @ normal, 1.0, atol=0.2)
+    np.testing.assert_allclose(V @ normal, 1.0, atol=0.1)  # measured 0.055 px/frame
 
 
 def test_prediction_beats_static_baseline(model, noise_image):
@@ -130,7 +152,7 @@ def test_scores_and_references(model):
     noisy = truth + 0.1 * np.random.default_rng(1).standard_normal(truth.shape)
     s = transfer.scores(noisy, truth)
     expected = 10 * np.log10(truth.var(axis=(1, 2)) / 0.01).mean()
-    np.testing.assert_allclose(s["mean_snr_db"], expected, atol=0.5)
+    np.testing.assert_allclose(s["mean_snr_db"], expected, atol=0.2)  # measured 0.11 dB
     assert transfer.static_baseline(truth[0], 5).shape == (5, P, P)
     assert transfer.oracle(model, truth).shape == truth.shape
     assert transfer.phase_oracle(model, truth).shape == truth.shape

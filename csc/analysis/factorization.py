@@ -3,8 +3,6 @@
 Measures on codes `Z` complex (n_sequences, n_frames, K) as returned by `csc.encode` or
 `PixelModel.encode_patches`, z = a e^{iφ}:
 
-- `amplitude`, `phase`, `phase_velocity` (wrapped phase change δ_t = wrap(φ_t − φ_{t−1}) and
-  where it is defined);
 - `lag1_autocorrelation`: temporal persistence of a real signal per unit;
 - `factorization_stats`: persistence of amplitudes vs real/imaginary parts (vs the codes of an
   ordinary real-valued sparse coding, `real_sparse_codes`), and the share of frame-to-frame code
@@ -16,77 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["amplitude", "phase", "wrap", "phase_velocity", "lag1_autocorrelation",
-           "change_decomposition", "factorization_stats", "real_sparse_codes"]
+from csc.analysis.phases import check_codes, phase_velocity
 
-DEFAULT_REL_THRESHOLD = 0.1
-
-
-def _codes(Z) -> np.ndarray:
-    Z = np.asarray(Z)
-    if Z.ndim != 3:
-        raise ValueError(f"codes must have shape (n_sequences, n_frames, K), got {Z.shape}")
-    if Z.shape[1] < 2:
-        raise ValueError(f"codes need at least 2 frames, got {Z.shape[1]}")
-    if not np.all(np.isfinite(Z)):
-        raise ValueError("codes contain NaN or Inf")
-    return Z
-
-
-def amplitude(Z) -> np.ndarray:
-    """|z|: float (same shape as Z; float32 for complex64, float64 for complex128)."""
-    return np.abs(np.asarray(Z))
-
-
-def phase(Z) -> np.ndarray:
-    """arg z in (−π, π]: float, same shape as Z (0 where z = 0, where the phase is undefined)."""
-    return np.angle(np.asarray(Z))
-
-
-def wrap(d) -> np.ndarray:
-    """Angles wrapped to (−π, π]."""
-    d = np.asarray(d)
-    w = np.mod(d + np.pi, 2 * np.pi) - np.pi  # in [−π, π)
-    return np.where(w == -np.pi, np.pi, w).astype(d.dtype if d.dtype.kind == "f" else float,
-                                                   copy=False)
-
-
-def _threshold(A: np.ndarray, threshold, rel_threshold: float) -> np.ndarray:
-    """Per-unit absolute thresholds float (K,)."""
-    K = A.shape[-1]
-    if threshold is None:
-        return rel_threshold * A.reshape(-1, K).max(axis=0)
-    t = np.asarray(threshold, dtype=float)
-    if t.ndim == 0:
-        return np.full(K, float(t))
-    if t.shape != (K,):
-        raise ValueError(f"threshold must be a scalar or shape ({K},), got {t.shape}")
-    return t
-
-
-def phase_velocity(Z, threshold=None, *, rel_threshold: float = DEFAULT_REL_THRESHOLD
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Wrapped phase change of every unit between consecutive frames, and where it is meaningful.
-
-    Z: complex (n_seq, T, K). Returns
-      delta float (n_seq, T−1, K): wrap(φ_t − φ_{t−1}) in (−π, π] (computed as
-        arg(z_t · conj(z_{t−1})), exact across the ±π cut; 0 where either code is 0);
-      mask bool (n_seq, T−1, K): True where a_t > thr_k and a_{t−1} > thr_k (strictly).
-    threshold: None → per unit, `rel_threshold` (default 0.1) × that unit's largest amplitude in
-      Z (a unit that is never active gets an all-False mask); a float → one absolute threshold
-      for every unit; an array (K,) → absolute per-unit thresholds.
-    Per-unit relative thresholds are the default because units' amplitude scales differ widely
-    (a global maximum would mask out the weaker units entirely).
-    """
-    Z = _codes(Z)
-    A = np.abs(Z)
-    thr = _threshold(A, threshold, rel_threshold)
-    prod = Z[:, 1:] * np.conj(Z[:, :-1])
-    delta = np.angle(prod)
-    delta = np.where(delta == -np.pi, np.pi, delta)
-    mask = (A[:, 1:] > thr) & (A[:, :-1] > thr)
-    return delta, mask
-
+__all__ = ["lag1_autocorrelation", "change_decomposition", "factorization_stats",
+           "real_sparse_codes"]
 
 def lag1_autocorrelation(S, axis: int = 1, *, rtol: float = 1e-10) -> np.ndarray:
     """Per-unit lag-1 autocorrelation over time, pooled over sequences.
@@ -142,9 +73,9 @@ def change_decomposition(Z) -> tuple[np.ndarray, np.ndarray]:
     or offset counts wholly as amplitude change (still exact: |Δz| = |Δa| there).
     Returns (radial, tangential), float64 (n_seq, T−1, K) each.
     """
-    Z = _codes(Z).astype(np.complex128)
+    Z = check_codes(Z).astype(np.complex128)
     A = np.abs(Z)
-    delta = np.angle(Z[:, 1:] * np.conj(Z[:, :-1]))  # 0 where either is 0
+    delta, _ = phase_velocity(Z)  # 0 where either code is 0
     radial = (A[:, 1:] - A[:, :-1]) * np.cos(delta / 2)
     tangential = (A[:, 1:] + A[:, :-1]) * np.sin(delta / 2)
     return radial, tangential
@@ -167,7 +98,7 @@ def factorization_stats(Z, Z_real=None) -> dict:
       phase_share_active: the phase share over pairs where both codes are non-zero only;
       active_fraction (and active_fraction_real_sc): share of codes that are non-zero.
     """
-    Z = _codes(Z)
+    Z = check_codes(Z)
     if not np.iscomplexobj(Z):
         raise ValueError("Z must be complex")
     out: dict = {}
@@ -216,8 +147,9 @@ def real_sparse_codes(X, n_components: int, alpha: float, *, weights=None, n_ite
     (max_iter) of mini-batch learning; with `early_stopping` (scikit-learn's default heuristic:
     stop after 10 mini-batches without improvement of the smoothed cost) it usually stops after
     1–2 passes, without it all passes run (slow: ~20× longer for 20 passes).
-    X_fit: optional float (..., M) frames to learn the dictionary on instead of X's. Returns float64 codes (n_seq, T, n_components), and the dictionary
-    (n_components, M) in the sqrt(w)-scaled space when `return_dictionary`.
+    X_fit: optional float (..., M) frames to learn the dictionary on instead of X's. Returns
+    float64 codes (n_seq, T, n_components), and the dictionary (n_components, M) in the
+    sqrt(w)-scaled space when `return_dictionary`.
     """
     from sklearn.decomposition import MiniBatchDictionaryLearning
 

@@ -1,7 +1,7 @@
 """Geometry of complex bases in pixel space: where, at what frequency, and how well in quadrature.
 
 All functions take complex bases B = R + iI of shape (K, p, p) (e.g. `PixelModel.bases_pixels()`)
-and return one value per unit, shape (K,).
+and return one value per unit, shape (K,) (or (K, 2) for positions and frequencies).
 """
 from __future__ import annotations
 
@@ -52,16 +52,44 @@ def envelope_width(B: np.ndarray) -> np.ndarray:
     return np.sqrt((e * d2).sum(axis=(1, 2)) / e.sum(axis=(1, 2)) / 2)
 
 
-def peak_frequency(B: np.ndarray) -> np.ndarray:
-    """(K, 2) frequency vector (f_row, f_col) in cycles/pixel of the spectral peak of |R̂|² + |Î|²,
-    folded to the half plane f_col ≥ 0 (a real pattern's spectrum is symmetric)."""
-    FR, FI, fy, fx = _spectra(B)
-    power = np.abs(FR) ** 2 + np.abs(FI) ** 2
-    idx = power.reshape(len(B), -1).argmax(axis=1)
-    f = np.stack([fy.ravel()[idx], fx.ravel()[idx]], 1)
-    flip = (f[:, 1] < 0) | ((f[:, 1] == 0) & (f[:, 0] < 0))
-    f[flip] *= -1
+def unit_frequency(B: np.ndarray, *, pad: int = 1, signed: bool = True) -> np.ndarray:
+    """Spatial frequency of each unit: float64 (K, 2), (f_row, f_col) in cycles/pixel.
+
+    B: complex (K, p, p) bases R + iI; the spectrum is B̂ = FFT(B) zero-padded to (pad·p)²
+    (NumPy's forward convention, so B ≈ g e^{2πi⟨f, x⟩} peaks at +f).
+    signed=True: the peak of |B̂(f)|². Its sign says which way the unit's phase turns under a
+      translation: a shift of v pixels/frame turns it by about +2π⟨f, v⟩ (docs/design.md §5,
+      `csc.analysis.transfer`).
+    signed=False: the peak of the symmetric power |B̂(f)|² + |B̂(−f)|² = 2(|R̂(f)|² + |Î(f)|²),
+      folded to the half plane f_col > 0 or (f_col = 0, f_row ≥ 0): the frequency of the real
+      patterns R and I, whose spectra cannot tell f from −f.
+    Frequencies lie on NumPy's `fftfreq` grid of pad·p points: for even pad·p the Nyquist
+    frequency appears as −0.5 (or +0.5 where folded), the two being aliases. Multiply by 2π for
+    radians/pixel.
+    """
+    B = np.asarray(B)
+    if B.ndim != 3 or B.shape[1] != B.shape[2]:
+        raise ValueError(f"bases must be (K, p, p), got shape {B.shape}")
+    if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 1:
+        raise ValueError(f"pad must be an integer >= 1, got {pad!r}")
+    K, p, _ = B.shape
+    n = pad * p
+    power = np.abs(np.fft.fft2(B.astype(np.complex128), s=(n, n), axes=(-2, -1))) ** 2
+    if not signed:  # add the power at −f (index −i mod n on each axis)
+        power = power + np.roll(np.flip(power, axis=(-2, -1)), 1, axis=(-2, -1))
+    freq = np.fft.fftfreq(n)
+    rows, cols = np.unravel_index(power.reshape(K, -1).argmax(axis=1), (n, n))
+    f = np.stack([freq[rows], freq[cols]], 1)
+    if not signed:
+        flip = (f[:, 1] < 0) | ((f[:, 1] == 0) & (f[:, 0] < 0))
+        f[flip] *= -1
     return f
+
+
+def peak_frequency(B: np.ndarray) -> np.ndarray:
+    """`unit_frequency(B, signed=False)`. Kept only for scripts/analyze_bases.py and
+    scripts/learn_second_layer.py until they call `unit_frequency`; remove then."""
+    return unit_frequency(B, signed=False)
 
 
 def dc_fraction(B: np.ndarray) -> np.ndarray:
@@ -83,7 +111,7 @@ def orientation_selectivity(B: np.ndarray) -> np.ndarray:
 
 def orientation(B: np.ndarray) -> np.ndarray:
     """Preferred orientation (radians, in [0, π)) of the frequency vector at the spectral peak."""
-    f = peak_frequency(B)
+    f = unit_frequency(B, signed=False)
     return np.mod(np.arctan2(f[:, 0], f[:, 1]), np.pi)
 
 

@@ -1,5 +1,5 @@
-"""The second layer (Cadieu & Olshausen 2012, docs/design.md §5): motion units learned from the phase
-velocities of first-layer codes and form units learned from their log-amplitudes.
+"""The second layer (Cadieu & Olshausen 2012, docs/design.md §5): motion units learned from the
+phase velocities of first-layer codes and form units learned from their log-amplitudes.
 
 Motion units, with r = δ − W D_mᵀ (phase velocities δ (n_seq, T−1, K), weights `mask`):
 
@@ -17,54 +17,28 @@ Form units, with ℓ (n_seq, T, K) the centred and scaled log-amplitudes:
 part plus an l1 term) from V = 0; learning takes B += η ⟨(ℓ − V Bᵀ)ᵀ V⟩ / σ² and renormalises
 B's columns.
 
-Both estimators follow `ComplexSparseCoding`'s style (fit / partial_fit / transform,
-`components_` (K, L), `history_`) and serialise to plain arrays (`to_arrays` / `from_arrays`) for
-model files.
+Both are scikit-learn estimators (`BaseEstimator`: get_params / set_params / clone / repr) in
+`ComplexSparseCoding`'s style (fit / partial_fit / transform, `components_` (K, L), `history_`) and
+serialise to plain arrays (`to_arrays` / `from_arrays`) for model files. Their inputs come from
+`csc.analysis.phases.phase_velocity` (δ, mask) and `log_amplitude_features` (ℓ).
 """
 from __future__ import annotations
 
 import json
 import math
+import numbers
 from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_scalar
+from sklearn.utils.validation import check_is_fitted
 
 LOG_AMPLITUDE_FLOOR = -4.0
 
 
 # --------------------------------------------------------------------------- features
-def wrap(x: np.ndarray) -> np.ndarray:
-    """Angles wrapped to [−π, π)."""
-    return (np.asarray(x) + np.pi) % (2 * np.pi) - np.pi
-
-
-def _phase_velocity(Z, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """δ = wrap(φ_t − φ_{t−1}) (n_seq, T−1, K) and a bool mask where both a_t and a_{t−1} exceed
-    `threshold` (None: per unit, 0.1 × that unit's largest amplitude, as `csc.analysis`)."""
-    Z = np.asarray(Z)
-    if Z.ndim != 3 or not np.iscomplexobj(Z):
-        raise ValueError(f"Z must be complex (n_seq, T, K), got {Z.dtype} {Z.shape}")
-    if Z.shape[1] < 2:
-        raise ValueError("Z needs at least 2 frames for phase velocities")
-    a = np.abs(Z)
-    if threshold is None:
-        threshold = 0.1 * a.reshape(-1, a.shape[-1]).max(axis=0)
-    delta = np.angle(Z[:, 1:] * np.conj(Z[:, :-1]))          # = wrap(φ_t − φ_{t−1})
-    mask = (a[:, 1:] > threshold) & (a[:, :-1] > threshold)
-    return delta.astype(np.float64), mask
-
-
-def phase_velocity(Z, threshold: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(δ, mask) of first-layer codes Z (n_seq, T, K): `csc.analysis.phase_velocity` when that
-    module exists, else this module's own `_phase_velocity`."""
-    try:
-        from csc.analysis.factorization import phase_velocity as _pv
-    except ImportError:
-        _pv = _phase_velocity
-    return _pv(Z, threshold)
-
-
 def log_amplitude_features(Z, stats: dict | None = None,
                            floor: float = LOG_AMPLITUDE_FLOOR) -> tuple[np.ndarray, dict]:
     """ℓ = (log max(|Z|, e^floor) − mean) / std per first-layer unit, float64 (n_seq, T, K), and
@@ -213,19 +187,24 @@ def infer_form(ell, B, *, noise_var=0.2, lam=2.0, slowness=5.0, max_iter=200, to
 
 
 # --------------------------------------------------------------------------- estimators
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+class InvalidParameterError(ValueError, TypeError):
+    """A hyper-parameter of the wrong type or out of range (a ValueError, and a TypeError as
+    scikit-learn raises for wrong types)."""
 
 
-def _check_positive(name: str, value: Any, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) \
-        and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        raise ValueError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0, "
-                         f"got {value!r}")
-    return float(value)
+def _check_number(value: Any, name: str, target_type: type, min_val: float,
+                  include_min: bool = True) -> None:
+    """`sklearn.utils.check_scalar` that also refuses bools, NaN and ±inf, raising
+    `InvalidParameterError` with check_scalar's one-line message."""
+    if isinstance(value, bool) or (isinstance(value, numbers.Real)
+                                   and not math.isfinite(value)):
+        kind = "an integer" if target_type is numbers.Integral else "a finite number"
+        raise InvalidParameterError(f"{name} must be {kind}, got {value!r}")
+    try:
+        check_scalar(value, name, target_type, min_val=min_val,
+                     include_boundaries="left" if include_min else "neither")
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(str(exc)) from None
 
 
 def _normalize_columns(D: np.ndarray) -> np.ndarray:
@@ -233,24 +212,24 @@ def _normalize_columns(D: np.ndarray) -> np.ndarray:
     return D / np.where(n > 1e-12, n, 1.0)
 
 
-class _SecondLayerBase:
-    """Shared machinery: parameters, RNG, batches, serialisation."""
+class _SecondLayerBase(BaseEstimator):
+    """Shared machinery: parameter checks, RNG, batches, serialisation. Subclasses set `_KIND`
+    (the model-file tag) and extend `_check_params`."""
 
-    _PARAM_NAMES: tuple[str, ...] = ()
     _KIND = ""
 
-    def get_params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._PARAM_NAMES}
-
-    def _validate_common(self) -> None:
-        _check_int("n_components", self.n_components, 1)
-        _check_int("n_updates", self.n_updates, 0)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("max_iter", self.max_iter, 1)
-        _check_int("transform_max_iter", self.transform_max_iter, 1)
-        _check_positive("learning_rate", self.learning_rate)
-        _check_positive("slowness", self.slowness, allow_zero=True)
-        _check_positive("tol", self.tol, allow_zero=True)
+    def _check_params(self) -> None:
+        """Check the hyper-parameters shared by both kinds (called by fit and partial_fit)."""
+        _check_number(self.n_components, "n_components", numbers.Integral, 1)
+        _check_number(self.n_updates, "n_updates", numbers.Integral, 0)
+        _check_number(self.batch_size, "batch_size", numbers.Integral, 1)
+        _check_number(self.max_iter, "max_iter", numbers.Integral, 1)
+        _check_number(self.transform_max_iter, "transform_max_iter", numbers.Integral, 1)
+        _check_number(self.learning_rate, "learning_rate", numbers.Real, 0, include_min=False)
+        _check_number(self.slowness, "slowness", numbers.Real, 0)
+        _check_number(self.tol, "tol", numbers.Real, 0)
+        if self.random_state is not None:  # a seed stored in the model file's JSON
+            _check_number(self.random_state, "random_state", numbers.Integral, 0)
 
     def _reset_state(self) -> None:
         self._rng = np.random.default_rng(self.random_state)
@@ -263,9 +242,8 @@ class _SecondLayerBase:
         self.components_ = _normalize_columns(D)
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "components_"):
-            raise ValueError(f"this {type(self).__name__} is not fitted yet: call fit or "
-                             f"partial_fit")
+        check_is_fitted(self, "components_", msg="this %(name)s is not fitted yet: call fit or "
+                        "partial_fit")
 
     def _check_K(self, K: int) -> None:
         if K != self.components_.shape[0]:
@@ -282,8 +260,9 @@ class _SecondLayerBase:
 
     # ---------------------------------------------------------------- serialisation
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """Plain arrays (no objects): "kind", "params" and "state" (JSON strings), "components"
-        float64 (K, L). `from_arrays` rebuilds the estimator, learning state included."""
+        """Plain arrays (no objects): "kind", "params" (JSON of `get_params()`) and "state" (JSON
+        strings), "components" float64 (K, L). `from_arrays` rebuilds the estimator, learning
+        state included."""
         self._check_fitted()
         state = {"n_updates_": self.n_updates_, "history_": self.history_,
                  "rng": self._rng.bit_generator.state}
@@ -299,9 +278,7 @@ class _SecondLayerBase:
         kind = str(arrays["kind"]) if "kind" in arrays else cls._KIND
         if kind != cls._KIND:
             raise ValueError(f"arrays hold a {kind!r} model, not {cls._KIND!r}")
-        params = json.loads(str(arrays["params"]))
-        n_components = params.pop("n_components")
-        model = cls(n_components, **params)
+        model = cls(**json.loads(str(arrays["params"])))
         model._reset_state()
         model.components_ = np.array(arrays["components"], dtype=np.float64)
         if "state" in arrays:
@@ -327,15 +304,15 @@ class MotionUnits(_SecondLayerBase):
     learning_rate: η of D_m += η ⟨mask·sin(δ − D_m w) wᵀ⟩ (decayed to η/10 over a fit).
     n_updates, batch_size: learning updates made by `fit` and sequences per update.
     max_iter, tol: L-BFGS iterations / gradient tolerance per update; transform_max_iter for
-    `transform`. random_state: seed or None.
+    `transform`. random_state: an int seed ≥ 0 or None.
 
     Learned attributes: components_ float64 (K, L) with unit columns; n_updates_; history_
     (per-update "energy" per frame, "n_iter", "change" = relative change of D_m).
+
+    Not a scikit-learn `TransformerMixin`: `transform` needs the mask as well as δ, and the
+    mixin's `fit_transform(X, y)` would pass the mask to fit only.
     """
 
-    _PARAM_NAMES = ("n_components", "kappa_vm", "prior_scale", "slowness", "learning_rate",
-                    "n_updates", "batch_size", "max_iter", "tol", "transform_max_iter",
-                    "random_state")
     _KIND = "motion_units"
 
     def __init__(self, n_components: int, *, kappa_vm: float = 4.0, prior_scale: float = 0.2236,
@@ -354,10 +331,10 @@ class MotionUnits(_SecondLayerBase):
         self.transform_max_iter = transform_max_iter
         self.random_state = random_state
 
-    def _validate(self) -> None:
-        self._validate_common()
-        _check_positive("kappa_vm", self.kappa_vm)
-        _check_positive("prior_scale", self.prior_scale)
+    def _check_params(self) -> None:
+        super()._check_params()
+        _check_number(self.kappa_vm, "kappa_vm", numbers.Real, 0, include_min=False)
+        _check_number(self.prior_scale, "prior_scale", numbers.Real, 0, include_min=False)
 
     def _energy_kwargs(self) -> dict[str, float]:
         return dict(kappa_vm=self.kappa_vm, prior_scale=self.prior_scale,
@@ -386,10 +363,10 @@ class MotionUnits(_SecondLayerBase):
         self.components_ = D_new
         self.n_updates_ += 1
 
-    def fit(self, delta, mask=None) -> "MotionUnits":
+    def fit(self, delta, mask=None) -> MotionUnits:
         """Learn D_m from δ (n_seq, T−1, K) and mask (same shape, bool or weights; None = all
         ones): `n_updates` updates on random batches, from random unit columns."""
-        self._validate()
+        self._check_params()
         delta, mask = self._check_data(delta, mask)
         self._init_components(delta.shape[-1])
         for _ in range(self.n_updates):
@@ -397,9 +374,9 @@ class MotionUnits(_SecondLayerBase):
             self._update(delta[idx], mask[idx])
         return self
 
-    def partial_fit(self, delta, mask=None) -> "MotionUnits":
+    def partial_fit(self, delta, mask=None) -> MotionUnits:
         """One update with all of δ as the batch."""
-        self._validate()
+        self._check_params()
         delta, mask = self._check_data(delta, mask)
         if not hasattr(self, "components_"):
             self._init_components(delta.shape[-1])
@@ -429,7 +406,7 @@ class MotionUnits(_SecondLayerBase):
                              **self._energy_kwargs())[1]
 
 
-class FormUnits(_SecondLayerBase):
+class FormUnits(TransformerMixin, _SecondLayerBase):
     """Form units: a dictionary B (K, L) of log-amplitude patterns.
 
     Parameters
@@ -440,11 +417,10 @@ class FormUnits(_SecondLayerBase):
     learning_rate: η of B += η ⟨(ℓ − B v) vᵀ⟩/σ² (decayed to η/10 over a fit).
     n_updates, batch_size, max_iter, tol (FISTA relative change), transform_max_iter,
     random_state: as for `MotionUnits`.
+
+    A scikit-learn transformer (`TransformerMixin`): `fit_transform(ell)` is fit then transform.
     """
 
-    _PARAM_NAMES = ("n_components", "noise_var", "lam", "slowness", "learning_rate",
-                    "n_updates", "batch_size", "max_iter", "tol", "transform_max_iter",
-                    "random_state")
     _KIND = "form_units"
 
     def __init__(self, n_components: int, *, noise_var: float = 0.2, lam: float = 2.0,
@@ -463,10 +439,10 @@ class FormUnits(_SecondLayerBase):
         self.transform_max_iter = transform_max_iter
         self.random_state = random_state
 
-    def _validate(self) -> None:
-        self._validate_common()
-        _check_positive("noise_var", self.noise_var)
-        _check_positive("lam", self.lam, allow_zero=True)
+    def _check_params(self) -> None:
+        super()._check_params()
+        _check_number(self.noise_var, "noise_var", numbers.Real, 0, include_min=False)
+        _check_number(self.lam, "lam", numbers.Real, 0)
 
     def _energy_kwargs(self) -> dict[str, float]:
         return dict(noise_var=self.noise_var, lam=self.lam, slowness=self.slowness)
@@ -494,18 +470,18 @@ class FormUnits(_SecondLayerBase):
         self.components_ = B_new
         self.n_updates_ += 1
 
-    def fit(self, ell, y=None) -> "FormUnits":
+    def fit(self, ell, y=None) -> FormUnits:
         """Learn B from ℓ (n_seq, T, K) (see `log_amplitude_features`)."""
-        self._validate()
+        self._check_params()
         ell = self._check_data(ell)
         self._init_components(ell.shape[-1])
         for _ in range(self.n_updates):
             self._update(ell[self._batch_indices(ell.shape[0])])
         return self
 
-    def partial_fit(self, ell, y=None) -> "FormUnits":
+    def partial_fit(self, ell, y=None) -> FormUnits:
         """One update with all of ℓ as the batch."""
-        self._validate()
+        self._check_params()
         ell = self._check_data(ell)
         if not hasattr(self, "components_"):
             self._init_components(ell.shape[-1])

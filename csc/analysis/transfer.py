@@ -1,4 +1,5 @@
-"""Transform transfer (docs/design.md §5): carry the motion of a source pattern over to an unseen target.
+"""Transform transfer (docs/design.md §5): carry the motion of a source pattern over to an unseen
+target.
 
 A source movie of pixel patches (n_frames, p, p) shows a pattern undergoing some transformation.
 Its codes' phase changes say how it moves. The target (p, p), a different pattern, is encoded once
@@ -12,8 +13,8 @@ then decoded to pixels. How δ̂ is predicted is the `method`:
 - ``"translation"``: a velocity v_t (row, col) px/frame is estimated from the source's phase
   changes (`estimate_translation`) and every unit turns by δ̂_k = ⟨ω_k, v_t⟩, ω_k its signed
   spatial frequency (`unit_frequencies`).
-- ``"motion"``: learned motion units (`csc.second_layer.MotionUnits`): their coefficients w_t are
-  inferred from the source's phase velocities and δ̂ = D_m w_t.
+- ``"motion"``: learned motion units (`csc.analysis.second_layer.MotionUnits`): their coefficients
+  w_t are inferred from the source's phase velocities and δ̂ = D_m w_t.
 
 Sign convention (derived here, checked in tests/test_transfer.py against known shifts)
 -------------------------------------------------------------------------------------
@@ -21,13 +22,14 @@ A frame is explained as x̂ = Re(conj(z) B) = a (cos φ R + sin φ I) for a unit
 as the peak of the 2-D FFT of the *complex* basis B_k (NumPy's forward convention, e^{-2πi f·x}),
 so that B_k ≈ g(x) e^{i⟨ω_k, x⟩} (R = g cos ω·x, I = g sin ω·x). Then
 x̂ = a g(x) cos(⟨ω_k, x⟩ − φ), and the pattern translated by v (frame_t(x) = frame_0(x − t v), as
-`csc.video.synthetic.transformed_movie` with shift=v) is a g(x) cos(⟨ω_k, x⟩ − (φ + ⟨ω_k, v⟩)):
+`csc.testing.movies.transformed_movie` with shift=v) is a g(x) cos(⟨ω_k, x⟩ − (φ + ⟨ω_k, v⟩)):
 
     δ_k = wrap(φ_{k,t+1} − φ_{k,t}) ≈ +⟨ω_k, v⟩     (ω_k = FFT peak of the complex B_k)
 
 which is docs/design.md's δ_k ≈ −⟨ω_k, v⟩ with ω_k the frequency of conj(B_k) (the spectral peak of
 conj(B_k) is at −ω_k). Only the FFT of the complex basis carries this sign: the spectra of R and I
-separately are symmetric and fold ±ω together (`basis_geometry.peak_frequency` folds them).
+separately are symmetric and fold ±ω together (`geometry.unit_frequency(B, signed=False)` folds
+them).
 B_k is drawn in whitened pixel space by default (`whitened_bases`): codes are inferred there, and
 the dewhitened `bases_pixels()` peak at too low a frequency (velocities came out ~2× too large
 with them on runs/sample).
@@ -50,6 +52,9 @@ returned for it.
 from __future__ import annotations
 
 import numpy as np
+
+from csc.analysis.geometry import unit_frequency
+from csc.analysis.phases import amplitude, phase, phase_velocity, wrap
 
 METHODS = ("translation", "motion")
 
@@ -87,23 +92,17 @@ def unit_frequencies(bases, pad: int = 8, space: str = "whitened"
     bases: a `PixelModel` (its units drawn by `whitened_bases(model, space)`) or complex
     (K, p, p) pixel bases.
     Returns (omega, quality): omega float64 (K, 2) in radians/pixel (row, col), the peak of the
-    zero-padded (`pad` × p) 2-D FFT of the complex basis B_k, so that B_k ≈ g e^{i⟨ω_k, x⟩} and a
-    translation by v turns the unit's phase by +⟨ω_k, v⟩ (see the module docstring); quality
-    float64 (K,) in [0, 1]: (P₊ − P₋)/(P₊ + P₋) clipped at 0, where P₊ and P₋ are the spectral
-    power of B_k in the half plane ⟨f, ω_k⟩ > 0 and < 0.
+    zero-padded (`pad` × p) 2-D FFT of the complex basis B_k (2π × `geometry.unit_frequency`),
+    so that B_k ≈ g e^{i⟨ω_k, x⟩} and a translation by v turns the unit's phase by +⟨ω_k, v⟩ (see
+    the module docstring); quality float64 (K,) in [0, 1]: (P₊ − P₋)/(P₊ + P₋) clipped at 0,
+    where P₊ and P₋ are the spectral power of B_k in the half plane ⟨f, ω_k⟩ > 0 and < 0.
     """
     B = whitened_bases(bases, space) if hasattr(bases, "bases_pixels") else bases
     B = np.asarray(B)
     if B.ndim != 3 or B.shape[1] != B.shape[2] or not np.iscomplexobj(B):
         raise ValueError(f"bases must be complex (K, p, p), got {B.dtype} {B.shape}")
-    K, p, _ = B.shape
-    n = pad * p
-    F = np.fft.fft2(B.astype(np.complex128), s=(n, n), axes=(-2, -1))
-    power = np.abs(F) ** 2
-    f = 2 * np.pi * np.fft.fftfreq(n)
-    idx = power.reshape(K, -1).argmax(axis=1)
-    r, c = np.unravel_index(idx, (n, n))
-    omega = np.stack([f[r], f[c]], axis=1)
+    p = B.shape[-1]
+    omega = 2 * np.pi * unit_frequency(B, pad=pad, signed=True)
     # quadrature quality from the unpadded spectrum (the padded one only adds interpolation)
     P = np.abs(np.fft.fft2(B.astype(np.complex128), axes=(-2, -1))) ** 2
     g = 2 * np.pi * np.fft.fftfreq(p)
@@ -112,10 +111,6 @@ def unit_frequencies(bases, pad: int = 8, space: str = "whitened"
     minus = (P * (side < 0)).sum(axis=(1, 2))
     quality = np.clip((plus - minus) / np.maximum(plus + minus, 1e-300), 0, 1)
     return omega, quality
-
-
-def _wrap(x):
-    return np.angle(np.exp(1j * x))
 
 
 def _codes_2d(Z) -> np.ndarray:
@@ -135,15 +130,15 @@ def phase_changes(Z, threshold: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Wrapped phase changes of one sequence's codes and their amplitude weights.
 
     Z: complex (n_frames, K) (or (1, n_frames, K)). Returns (delta, weight), float64
-    (n_frames − 1, K): delta = wrap(φ_{t+1} − φ_t) and weight = a_t a_{t+1} where both amplitudes
-    exceed `threshold` × the sequence's largest amplitude, else 0.
+    (n_frames − 1, K): delta = wrap(φ_{t+1} − φ_t) (`phases.phase_velocity`) and weight =
+    a_t a_{t+1} where both amplitudes exceed `threshold` × the sequence's largest amplitude (one
+    threshold for all units, unlike `phase_velocity`'s per-unit default), else 0.
     """
     Z = _codes_2d(Z).astype(np.complex128)
-    a = np.abs(Z)
-    delta = np.angle(Z[1:] * np.conj(Z[:-1]))
-    big = a > threshold * max(float(a.max()), 1e-300)
-    weight = np.where(big[1:] & big[:-1], a[1:] * a[:-1], 0.0)
-    return delta, weight
+    a = amplitude(Z)
+    delta, both = phase_velocity(Z[None], threshold=threshold * max(float(a.max()), 1e-300))
+    weight = np.where(both[0], a[1:] * a[:-1], 0.0)
+    return delta[0], weight
 
 
 # --------------------------------------------------------------------------- translation
@@ -170,7 +165,7 @@ def fit_velocity(delta, weight, omega, *, max_speed: float = 3.0, grid_step: flo
         score = (steer @ (w * np.exp(1j * d))).real - 0.5 * eps * (grid**2).sum(1)
         v = grid[score.argmax()].copy()
         for _ in range(n_refine):
-            r = _wrap(d - omega @ v)
+            r = wrap(d - omega @ v)
             ww = w * (np.abs(r) < np.pi / 2)
             A = (omega * ww[:, None]).T @ omega + eps * np.eye(2)
             b = (omega * ww[:, None]).T @ (r) - eps * v
@@ -216,8 +211,8 @@ def _check_inputs(model, source, target):
 def _motion_units(model, options):
     mu = options.get("motion_units", getattr(model, "motion_units", None))
     if mu is None:
-        raise ValueError('method="motion" needs learned motion units: pass motion_units=... '
-                         '(a fitted csc.second_layer.MotionUnits) or set model.motion_units')
+        raise ValueError('method="motion" needs learned motion units: pass motion_units=... (a '
+                         'fitted csc.analysis.second_layer.MotionUnits) or set model.motion_units')
     return mu
 
 
@@ -236,8 +231,6 @@ def predicted_phase_changes(model, Z_source, method: str = "translation", **opti
         return dhat
     if method == "motion":
         mu = _motion_units(model, options)
-        from csc.analysis.factorization import phase_velocity
-
         threshold = options.get("threshold", None)
         delta, mask = phase_velocity(Z_source[None], threshold=threshold)
         W = mu.transform(delta, mask)
@@ -259,7 +252,7 @@ def predict(model, source, target, method: str = "translation", **options) -> np
     max_speed=3.0, min_quality=0.5: units whose quadrature quality (`unit_frequencies`) is
     below it keep their phase, since turning the phase of a unit that is not a quadrature pair
     does not shift its pattern) or "motion" (options: motion_units=..., else model.motion_units;
-    threshold=None passed to `csc.analysis.phase_velocity`). Frame 0 is the model's
+    threshold=None passed to `csc.analysis.phases.phase_velocity`). Frame 0 is the model's
     reconstruction of the target; frame t has codes a_0 e^{i(φ_0 + Σ_{s≤t} δ̂_s)}.
     """
     if method not in METHODS:
@@ -293,7 +286,7 @@ def phase_oracle(model, truth) -> np.ndarray:
     predicted δ̂ can achieve with amplitudes held fixed."""
     truth = np.asarray(truth, dtype=np.float32)
     Z = model.encode_patches(truth[None])[0]
-    Zp = (np.abs(Z[0])[None] * np.exp(1j * np.angle(Z))).astype(np.complex64)
+    Zp = (amplitude(Z[0])[None] * np.exp(1j * phase(Z))).astype(np.complex64)
     return np.asarray(model.decode_patches(Zp[None])[0], np.float32)
 
 

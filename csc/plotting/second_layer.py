@@ -9,23 +9,14 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
+from csc.analysis.geometry import unit_frequency
 from csc.plotting.bases import new_figure
 
 
 def signed_peak_frequency(B: np.ndarray) -> np.ndarray:
-    """(K, 2) frequency vector (f_row, f_col), cycles/pixel, of the spectral peak of the complex
-    basis R + iI itself (not folded, unlike `basis_geometry.peak_frequency`): its sign says which
-    way the unit's phase turns under a translation, so for a shift of v pixels/frame the phase
-    velocity is about +2π⟨f, v⟩ (checked on csc's first-layer models: mean cos of the wrapped
-    residual 0.65 against 0.53 with the folded frequency). Plotted with it, a motion unit that
-    codes a translation shows a dipole across the frequency plane."""
-    B = np.asarray(B)
-    p = B.shape[-1]
-    power = np.abs(np.fft.fft2(B, axes=(-2, -1))) ** 2
-    fy = np.fft.fftfreq(p)[:, None] * np.ones((1, p))
-    fx = np.fft.fftfreq(p)[None, :] * np.ones((p, 1))
-    idx = power.reshape(len(B), -1).argmax(axis=1)
-    return np.stack([fy.ravel()[idx], fx.ravel()[idx]], 1)
+    """`csc.analysis.geometry.unit_frequency(B)`. Kept only for scripts/learn_second_layer.py until
+    it calls `unit_frequency`; remove then."""
+    return unit_frequency(B)
 
 
 def save_second_layer_png(components: np.ndarray, centres: np.ndarray, frequencies: np.ndarray,
@@ -39,11 +30,13 @@ def save_second_layer_png(components: np.ndarray, centres: np.ndarray, frequenci
     mirror: also draw each first-layer unit hollow at −f, as the same real pattern seen from the
     other half-plane: "odd" (default, for motion units: at −f the phase turns the other way, so
     the weight's sign flips), "even" (for form units: amplitudes do not change sign) or None.
-    With signed frequencies (`signed_peak_frequency`) a translation-coding motion unit then shows
-    one consistent dipole across the whole plane.
+    With signed frequencies (`csc.analysis.geometry.unit_frequency(B)`, whose sign says which way
+    a unit's phase turns under a translation: on csc's first-layer models the mean cos of the
+    wrapped residual of δ ≈ 2π⟨f, v⟩ was 0.65 with it against 0.53 with the folded frequency) a
+    translation-coding motion unit then shows one consistent dipole across the whole plane.
 
     components (K, L), centres (K, 2) and frequencies (K, 2) as from
-    `csc.basis_geometry.envelope_centre` / `peak_frequency` of `PixelModel.bases_pixels()`;
+    `csc.analysis.geometry.envelope_centre` / `unit_frequency` of `PixelModel.bases_pixels()`;
     patch_size (pixels) fixes the position panel's extent (default: from the centres).
     """
     components = np.asarray(components, np.float64)
