@@ -1,4 +1,4 @@
-// Per-element and per-chain amplitude proxes (docs/design.md §2): the CUDA twin of csc/cpu/amplitude.py.
+// Per-element and per-chain amplitude proxes (docs/design.md §2): the CUDA twin of csc/backends/cpu/amplitude.py.
 //
 // Every prior depends on the codes only through amplitudes, so its prox keeps each code's phase
 // and solves a problem on magnitudes r = |y| >= 0. These functions are __host__ __device__ so that
@@ -84,7 +84,7 @@ __host__ __device__ inline double csc_cauchy_amplitude(double r, double t, doubl
 }
 
 // Exact 1-D total-variation denoising (Condat 2013, "A direct algorithm for 1D total variation
-// denoising"), the same control flow as tv_denoise in csc/cpu/amplitude.py:
+// denoising"), the same control flow as tv_denoise in csc/backends/cpu/amplitude.py:
 //     out = argmin_x 1/2 sum_i (x_i - y_i)^2 + lam sum_i |x_{i+1} - x_i|,
 // element i at y[i * stride] and out[i * stride]. Loads float, computes in double, stores float.
 // out may alias y (in place): every read is at an index >= k0 and every write below the new k0.

@@ -1,4 +1,4 @@
-// Fused passes of one FISTA iteration on the GPU: the CUDA twins of csc/cpu/fused.py, plus the
+// Fused passes of one FISTA iteration on the GPU: the CUDA twins of csc/backends/cpu/fused.py, plus the
 // patch sampler. See kernels/README.md for the layout, the launch shapes and the host emulation.
 //
 // Each kernel is a __host__ __device__ body taking (block index, block size, thread index), a

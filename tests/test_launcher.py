@@ -2,9 +2,9 @@
 
 - A fake function lookup records launches: conversions, every rejection path, grid sizes.
 - The declared signatures are compared with kernels/fused.cu.
-- csc.gpu.ops runs end to end on NumPy arrays through the kernels' host emulation
+- csc.backends.cuda.ops runs end to end on NumPy arrays through the kernels' host emulation
   (`<name>_host(grid, block, ...)`, built with nvcc as a shared library) and is compared with
-  csc.cpu.fused and with CPU `encode`.
+  csc.backends.cpu.fused and with CPU `encode`.
 """
 import ctypes
 import ctypes.util
@@ -271,7 +271,7 @@ def test_source_parser_and_mismatch_reports():
 
 
 # ------------------------------------------------------------------------------------------------
-# csc.gpu.ops marshalling with the fake lookup (NumPy stand-ins for device arrays)
+# csc.backends.cuda.ops marshalling with the fake lookup (NumPy stand-ins for device arrays)
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture
 def fake_ops(monkeypatch):
@@ -401,7 +401,7 @@ _POINTERS = {"float32*": ctypes.c_float, "float64*": ctypes.c_double, "int32*": 
 @pytest.fixture(scope="module")
 def host_launcher(tmp_path_factory):
     """A Launcher whose functions run `<name>_host(grid, block, ...)` from fused.cu on the CPU
-    (the library of csc.gpu.host_build, whose declared ctypes signatures also check ours)."""
+    (the library of csc.testing.host_kernels, whose declared ctypes signatures also check ours)."""
     from csc.testing import host_kernels as host_build
 
     if not host_build.nvcc_available():
@@ -488,7 +488,7 @@ def test_emulated_sample_patches_match_slicing(emulated_ops, rng):
 
 @pytest.mark.parametrize("prior", PRIORS, ids=lambda p: f"{p['sparsity']}-{p['slowness']}")
 def test_emulated_ops_drive_encode_like_the_cpu(emulated_ops, monkeypatch, rng, prior):
-    """Full FISTA with csc.gpu.ops as the backend's ops (NumPy arrays, host-emulated kernels)."""
+    """Full FISTA with csc.backends.cuda.ops as the backend's ops (NumPy arrays, host-emulated kernels)."""
     from csc.testing.planted import random_dictionary
 
     D = random_dictionary(12, 24, rng, normalize="complex")

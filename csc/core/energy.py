@@ -45,7 +45,7 @@ def energy(X, Z, D, **prior_kwargs) -> dict[str, float]:
     """Energy of codes Z for data X under dictionary D (docs/design.md §1), in float64.
 
     X: float (n_sequences, n_frames, n_features); Z: complex (n_sequences, n_frames, n_components);
-    D: complex (n_components, n_features); prior keywords as in `csc.priors.make_prior`.
+    D: complex (n_components, n_features); prior keywords as in `csc.core.priors.make_prior`.
     Returns {"total", "recon", "sparse", "slow"} as floats.
     """
     prior = make_prior(**prior_kwargs)

@@ -49,7 +49,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     n_components: number of complex units K.
-    sparsity, lam, sigma, slowness, kappa, weights: the prior (see `csc.priors.make_prior`).
+    sparsity, lam, sigma, slowness, kappa, weights: the prior (see `csc.core.priors.make_prior`).
     learning: "sgd" (the paper's adaptive-step gradient) or "online" (Mairal et al. block descent).
     normalize: "pair" (the paper's: R_k ⟂ I_k, both unit norm) or "complex" (‖A_k‖ = 1).
     init: "data" (each unit starts as two consecutive frames of a random sequence: under motion

@@ -4,7 +4,7 @@ docs/design.md §6: every kernel body in `kernels/*.cu` is a `__host__ __device_
 `kernels/fused.cu` exports for each kernel an `extern "C"` `<name>_host(grid, block, ...)` that
 runs all (block, thread) pairs of the launch in sequence. `nvcc -shared` turns that into an
 ordinary shared library (no GPU or driver needed to load or run it), which the tests call through
-ctypes and compare with the Numba kernels in `csc.cpu`.
+ctypes and compare with the Numba kernels in `csc.backends.cpu`.
 
 - `compile_ptx(arch, out_dir)`: `nvcc -ptx` every `kernels/*.cu` for one architecture.
 - `build_host_library(out_dir)`: the host library, cached in `out_dir` by a hash of the kernel

@@ -14,7 +14,7 @@ class PixelModel:
     """What `scripts/learn_dictionary.py` saves and `csc.load` returns for such a file.
 
     coder: the fitted `ComplexSparseCoding` on whitened features; whitener: a fitted
-    `csc.whitening` whitener; optional second layers learned on its codes (`motion_units`,
+    `csc.video.whitening` whitener; optional second layers learned on its codes (`motion_units`,
     `form_units`), saved and loaded with it. Pixel patches are float (n_sequences, n_frames, p, p).
     """
 

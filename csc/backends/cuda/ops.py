@@ -1,7 +1,7 @@
-"""Fused passes on the GPU: the CuPy twin of `csc.cpu.fused` (same functions, same signatures).
+"""Fused passes on the GPU: the CuPy twin of `csc.backends.cpu.fused` (same functions, same signatures).
 
 The CUDA C kernels of `kernels/fused.cu` are compiled once per process with `cupy.RawModule`
-(NVRTC) and every launch goes through the typed `Launcher` (csc/gpu/launcher.py). Data are
+(NVRTC) and every launch goes through the typed `Launcher` (csc/backends/cuda/launcher.py). Data are
 float32 only (the kernels' type); partial sums are float64. Codes are real (N, 2K) arrays,
 N = n_sequences · n_frames, row n = b·T + t holding [u_1..u_K, v_1..v_K], as on the CPU.
 
@@ -110,7 +110,7 @@ def clear_buffers() -> None:
 # ------------------------------------------------------------------------------------------------
 def code_step(Y, G, X_old, X_new, Y_new, n_frames: int, tau: float, beta: float, lam: float,
               sigma: float, kappa: float, sparsity: int, slowness: int, partials) -> None:
-    """One fused gradient-step + prox + momentum pass (see `csc.cpu.fused`).
+    """One fused gradient-step + prox + momentum pass (see `csc.backends.cpu.fused`).
 
     Y, G, X_old, X_new, Y_new: float32 (N, 2K) C-contiguous device arrays, N = n_seq·n_frames;
     X_new, Y_new written. partials: float64 (n_seq, 4) device array, written with the
