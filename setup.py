@@ -35,4 +35,16 @@ setup(
                  "nvidia-cuda-nvrtc-cu12; platform_system == 'Linux'"],
         "bench": ["skglm>=0.3", "spams-bin>=2.6", "threadpoolctl>=3"],
     },
+    entry_points={
+        "console_scripts": [
+            "csc-learn=csc.cli.learn:main",
+            "csc-analyze=csc.cli.analyze:main",
+            "csc-factorization=csc.cli.factorization:main",
+            "csc-second-layer=csc.cli.second_layer:main",
+            "csc-transfer=csc.cli.transfer:main",
+            "csc-planted=csc.cli.planted:main",
+            "csc-benchmark=csc.cli.benchmark:main",
+            "csc-selfcheck=csc.selfcheck:main",
+        ],
+    },
 )

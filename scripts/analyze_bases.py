@@ -1,70 +1,11 @@
 #!/usr/bin/env python
-"""Measure a learned model's bases in pixel space: localised? oriented? band-pass? in quadrature?
+"""Measure a learned model's bases in pixel space.
 
-    python scripts/analyze_bases.py RUN_DIR/model.npz [--json OUT.json]
-
-Prints, for the learned units and for a baseline of random whitened-space units shown through the
-same whitener, the median of: envelope localisation (energy within p/4 of the centroid), envelope
-width, orientation selectivity, DC share of the spectrum, peak spatial frequency, and quadrature
-(similarity of the real and imaginary parts' amplitude spectra, and their phase offset).
+The `csc-analyze` command (csc.cli.analyze); `--help` lists the options.
 """
-from __future__ import annotations
-
-import argparse
-import json
 import sys
 
-import numpy as np
-
-import csc
-from csc.analysis import geometry as bg
-from csc.video.pixel_model import PixelModel
-
-
-def measures(B: np.ndarray) -> dict[str, np.ndarray]:
-    sim, offset = bg.quadrature(B)
-    return {
-        "localisation (energy within p/4)": bg.localisation(B),
-        "envelope width (px)": bg.envelope_width(B),
-        "orientation selectivity": bg.orientation_selectivity(B),
-        "DC share of spectrum": bg.dc_fraction(B),
-        "peak frequency (cycles/px)": np.hypot(*bg.peak_frequency(B).T),
-        "R/I amplitude-spectrum similarity": sim,
-        "R/I phase offset (deg)": offset,
-    }
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("model")
-    ap.add_argument("--json", default=None)
-    args = ap.parse_args(argv)
-    try:
-        model = csc.load(args.model)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"analyze_bases.py: error: {exc}", file=sys.stderr)
-        return 2
-    if not isinstance(model, PixelModel):
-        print("analyze_bases.py: error: the model has no whitener (not from learn_dictionary.py)",
-              file=sys.stderr)
-        return 2
-    learned = measures(model.bases_pixels())
-    rng = np.random.default_rng(0)
-    K, M = model.components_.shape
-    noise = rng.standard_normal((K, M)) + 1j * rng.standard_normal((K, M))
-    baseline = measures(model.whitener.inverse_transform(noise.real, add_mean=False)
-                        + 1j * model.whitener.inverse_transform(noise.imag, add_mean=False))
-    print(f"{K} units, {model.patch_size}x{model.patch_size} patches; medians over units\n")
-    print("| measure | learned | random units (same whitener) |")
-    print("|---|---|---|")
-    for name in learned:
-        print(f"| {name} | {np.median(learned[name]):.3g} | {np.median(baseline[name]):.3g} |")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"learned": {k: v.tolist() for k, v in learned.items()},
-                       "baseline": {k: v.tolist() for k, v in baseline.items()}}, f)
-    return 0
-
+from csc.cli.analyze import main
 
 if __name__ == "__main__":
     sys.exit(main())

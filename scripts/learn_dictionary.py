@@ -1,98 +1,11 @@
 #!/usr/bin/env python
 """Learn a complex dictionary from a folder of videos.
 
-    python scripts/learn_dictionary.py [VIDEO_DIR] --out RUN_DIR [options]
-
-With no VIDEO_DIR it learns from the sample clips bundled in data/. RUN_DIR receives model.npz
-(load it with csc.load), config.json, bases.png, bases.gif, training.png and train.log.
+The `csc-learn` command (csc.cli.learn); `--help` lists the options.
 """
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-from csc.resources import data_dir
-from csc.video.train import RunError, TrainConfig, resume_config, train
-from csc.video.reader import VideoError
-
-DEFAULTS = TrainConfig(video_dir="", out="")
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    d = DEFAULTS
-    ap = argparse.ArgumentParser(
-        prog="learn_dictionary.py", description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("video_dir", nargs="?", default=None,
-                    help="folder of videos (searched recursively); default: the bundled samples")
-    ap.add_argument("--out", required=True, help="run folder for the outputs")
-    ap.add_argument("--patch-size", type=int, default=d.patch_size)
-    ap.add_argument("--n-frames", type=int, default=d.n_frames, help="frames per sequence")
-    ap.add_argument("--n-components", type=int, default=d.n_components, help="complex units")
-    ap.add_argument("--n-updates", type=int, default=None,
-                    help=f"dictionary updates (default {d.n_updates}; with --resume: the new "
-                         f"total, default the saved one)")
-    ap.add_argument("--batch-size", type=int, default=d.batch_size, help="sequences per update")
-    ap.add_argument("--sparsity", choices=("l1", "cauchy"), default=d.sparsity)
-    ap.add_argument("--lam", type=float, default=d.lam)
-    ap.add_argument("--sigma", type=float, default=d.sigma, help="Cauchy scale")
-    ap.add_argument("--slowness", choices=("l2", "l1", "none"), default=d.slowness)
-    ap.add_argument("--kappa", type=float, default=d.kappa)
-    ap.add_argument("--learning", choices=("sgd", "online"), default=d.learning)
-    ap.add_argument("--normalize", choices=("pair", "complex"), default=d.normalize)
-    ap.add_argument("--whitening", choices=("pca", "of"), default=d.whitening)
-    ap.add_argument("--noise-variance", type=float, default=d.noise_variance)
-    ap.add_argument("--whiten-patches", type=int, default=d.whiten_patches,
-                    help="patches the whitener is fitted on")
-    ap.add_argument("--downsample", type=int, default=d.downsample,
-                    help="integer spatial downsampling factor")
-    ap.add_argument("--max-frames-per-video", type=int, default=None)
-    ap.add_argument("--cache-frames", type=int, default=d.cache_frames,
-                    help="frames held in memory to sample sequences from")
-    ap.add_argument("--max-iter", type=int, default=d.max_iter, help="inference iterations")
-    ap.add_argument("--backend", choices=("auto", "cpu", "gpu"), default=d.backend)
-    ap.add_argument("--seed", type=int, default=d.seed)
-    ap.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
-    ap.add_argument("--resume", action="store_true", help="continue the run in --out")
-    ap.add_argument("--force", action="store_true", help="overwrite the run in --out")
-    ap.add_argument("--quiet", action="store_true", help="no progress bar")
-    return ap.parse_args(argv)
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    if args.resume:
-        return resume_config(args.out, args.n_updates)
-    video_dir = args.video_dir if args.video_dir is not None else str(data_dir())
-    return TrainConfig(
-        video_dir=video_dir, out=args.out, patch_size=args.patch_size, n_frames=args.n_frames,
-        n_components=args.n_components,
-        n_updates=DEFAULTS.n_updates if args.n_updates is None else args.n_updates,
-        batch_size=args.batch_size, sparsity=args.sparsity, lam=args.lam, sigma=args.sigma,
-        slowness=args.slowness, kappa=args.kappa, learning=args.learning,
-        normalize=args.normalize, whitening=args.whitening, noise_variance=args.noise_variance,
-        whiten_patches=args.whiten_patches,
-        downsample=args.downsample, max_frames_per_video=args.max_frames_per_video,
-        cache_frames=args.cache_frames, max_iter=args.max_iter, backend=args.backend,
-        seed=args.seed, checkpoint_every=args.checkpoint_every)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        cfg = config_from_args(args)
-        train(cfg, resume=args.resume, force=args.force, progress=not args.quiet)
-    except (RunError, VideoError, ValueError, FileNotFoundError) as exc:
-        print(f"learn_dictionary.py: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"learn_dictionary.py: interrupted; continue with --resume --out {args.out}",
-              file=sys.stderr)
-        return 130
-    print(f"wrote {Path(cfg.out).resolve()}: model.npz, config.json, bases.png, bases.gif, "
-          f"training.png, train.log")
-    return 0
-
+from csc.cli.learn import main
 
 if __name__ == "__main__":
     sys.exit(main())

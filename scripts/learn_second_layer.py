@@ -1,64 +1,11 @@
 #!/usr/bin/env python
-"""Learn the second layer (motion units and form units) on the codes of a learned model.
+"""Learn the second layer (motion and form units) of a learned model.
 
-    python scripts/learn_second_layer.py RUN_DIR/model.npz [--n-motion 16] [--n-form 16]
-
-Draws sequences from the run's videos, encodes them with the model, learns motion units on the
-masked phase velocities and form units on the log-amplitudes (Cadieu & Olshausen §5), stores both
-in the model file (so `csc.load` returns them as `model.motion_units` / `model.form_units`) and
-draws RUN_DIR/motion_units.png and RUN_DIR/form_units.png.
+The `csc-second-layer` command (csc.cli.second_layer); `--help` lists the options.
 """
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-from csc.analysis import geometry as bg
-from csc.analysis.factorization import phase_velocity
-from csc.io import load_extra
-from csc.analysis.second_layer import FormUnits, MotionUnits, log_amplitude_features
-from csc.plotting.second_layer import save_second_layer_png, signed_peak_frequency
-from csc.video.train import RunError, run_sequences
-from csc.video.reader import VideoError
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("model")
-    ap.add_argument("--n-motion", type=int, default=16, help="motion units")
-    ap.add_argument("--n-form", type=int, default=16, help="form units")
-    ap.add_argument("--n-sequences", type=int, default=256, help="sequences to learn from")
-    ap.add_argument("--n-updates", type=int, default=200)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    try:
-        model, P = run_sequences(args.model, args.n_sequences, seed=args.seed)
-        Z = model.encode_patches(P)
-        delta, mask = phase_velocity(Z)
-        ell, stats = log_amplitude_features(Z)
-        model.motion_units = MotionUnits(args.n_motion, n_updates=args.n_updates,
-                                         random_state=args.seed).fit(delta, mask)
-        model.form_units = FormUnits(args.n_form, n_updates=args.n_updates,
-                                     random_state=args.seed).fit(ell)
-        # new codes must be normalised the same way: log_amplitude_features(Z, stats=...)
-        model.form_units.feature_stats_ = stats
-        model.save(args.model, extra=load_extra(args.model))  # keeps the run resumable
-    except (RunError, VideoError, ValueError, FileNotFoundError) as exc:
-        print(f"learn_second_layer.py: error: {exc}", file=sys.stderr)
-        return 2
-    B = model.bases_pixels()
-    centres = bg.envelope_centre(B)
-    out = Path(args.model).parent
-    # motion weights act on phase velocities, which turn with the signed frequency
-    save_second_layer_png(model.motion_units.components_, centres, signed_peak_frequency(B),
-                          out / "motion_units.png", title="motion units", mirror="odd")
-    save_second_layer_png(model.form_units.components_, centres, bg.peak_frequency(B),
-                          out / "form_units.png", title="form units", mirror="even")
-    print(f"stored {args.n_motion} motion and {args.n_form} form units in {args.model}; wrote "
-          f"{out / 'motion_units.png'} and {out / 'form_units.png'}")
-    return 0
-
+from csc.cli.second_layer import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,57 +1,11 @@
 #!/usr/bin/env python
-"""Learn from movies planted with a known complex dictionary and report how well it is recovered.
+"""Recovery of planted dictionaries by learning.
 
-For each learning rule and prior, fits `ComplexSparseCoding` on `csc.synthetic.planted_data` and
-prints the mean (and worst) best-match subspace similarity between the planted planes
-span{R_k, I_k} and the learned ones (1 = identical planes), over several seeds.
-
-    python scripts/planted_recovery.py            # ~1 minute on 2 cores
-    python scripts/planted_recovery.py --seeds 5 --n-updates 600
+The `csc-planted` command (csc.cli.planted); `--help` lists the options.
 """
-from __future__ import annotations
+import sys
 
-import argparse
-import time
-
-
-
-import csc
-from csc.testing.planted import planted_data, subspace_similarity
-
-PRIORS = {
-    "l1, no slowness": dict(lam=0.1),
-    "l1 + TV slowness (kappa 0.3)": dict(lam=0.1, slowness="l1", kappa=0.3),
-    "l1 + l2 slowness (kappa 3)": dict(lam=0.1, slowness="l2", kappa=3.0),
-    "cauchy + l2 slowness (kappa 3)": dict(sparsity="cauchy", lam=0.05, sigma=0.3,
-                                           slowness="l2", kappa=3.0),
-}
-
-
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=3, help="learning seeds per setting")
-    ap.add_argument("--n-updates", type=int, default=300)
-    ap.add_argument("--batch-size", type=int, default=16)
-    args = ap.parse_args(argv)
-    X, D, _ = planted_data(n_components=8, n_features=32, n_sequences=300, n_frames=16,
-                           random_state=0)
-    print(f"planted: 8 units, 32 features, X {X.shape}; {args.n_updates} updates of "
-          f"{args.batch_size} sequences; similarity = mean (min) over units, per seed\n")
-    print("| prior | learning | similarity per seed | seconds |")
-    print("|---|---|---|---|")
-    for name, prior in PRIORS.items():
-        for learning in ("sgd", "online"):
-            t0 = time.perf_counter()
-            cells = []
-            for seed in range(1, args.seeds + 1):
-                model = csc.ComplexSparseCoding(8, learning=learning, n_updates=args.n_updates,
-                                                batch_size=args.batch_size, random_state=seed,
-                                                **prior).fit(X)
-                sim = subspace_similarity(D, model.components_)
-                cells.append(f"{sim.mean():.3f} ({sim.min():.2f})")
-            print(f"| {name} | {learning} | {', '.join(cells)} | "
-                  f"{time.perf_counter() - t0:.1f} |")
-
+from csc.cli.planted import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

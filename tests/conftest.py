@@ -1,4 +1,5 @@
-"""Shared fixtures: small random problems; `toolchain_missing` for the CUDA checks."""
+"""Shared fixtures: small random problems, the convex case solved by cvxpy; `toolchain_missing`
+for the CUDA checks."""
 import os
 
 import numpy as np
@@ -22,6 +23,24 @@ def random_problem(rng, B=3, T=6, K=5, M=10, dtype=np.float64):
     Z = rng.standard_normal((B, T, K)) + 1j * rng.standard_normal((B, T, K))
     w = rng.uniform(0.5, 2.0, M)
     return X, D, Z, w
+
+
+def group_lasso_cvxpy(X, D, w, lam):
+    """The convex case (l1, no slowness) solved by an independent conic solver (Clarabel via
+    cvxpy) in real form: (optimal energy, optimal codes complex (B, T, K))."""
+    cp = pytest.importorskip("cvxpy")
+    B, T, M = X.shape
+    K = D.shape[0]
+    W = np.concatenate([D.real, D.imag])  # (2K, M)
+    C = cp.Variable((B * T, 2 * K))
+    Xf = X.reshape(B * T, M)
+    resid = cp.multiply(Xf - C @ W, np.sqrt(w)[None, :])
+    groups = cp.hstack([cp.norm(cp.hstack([C[:, [k]], C[:, [K + k]]]), 2, axis=1)
+                        for k in range(K)])
+    prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(resid) + lam * cp.sum(groups)))
+    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    Z = (C.value[:, :K] + 1j * C.value[:, K:]).reshape(B, T, K)
+    return prob.value, Z
 
 
 def toolchain_missing(reason: str) -> None:

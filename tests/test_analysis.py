@@ -1,14 +1,14 @@
-"""csc.analysis: phase velocity, lag-1 autocorrelation, factorisation statistics."""
-import subprocess
-import sys
-from pathlib import Path
+"""csc.analysis: phase velocity, lag-1 autocorrelation, factorisation statistics; the
+csc-factorization tool."""
+import json
 
 import numpy as np
 import pytest
 
 from csc import analysis
-
-ROOT = Path(__file__).resolve().parents[1]
+from csc.cli import factorization
+from csc.testing.movies import drifting_grating, write_frame_folder
+from csc.video.train import TrainConfig, train
 
 
 def drifting_codes(rng, n_seq=20, T=40, K=6, rates=None, amp=None):
@@ -158,41 +158,42 @@ def test_real_sparse_codes_small():
     assert 0 < np.mean(C != 0) < 1
 
 
-def test_script_bad_input(tmp_path):
+def _one_line_error(capsys, code):
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "error" in err, (code, err)
+    return err
+
+
+def test_factorization_tool_bad_input(tmp_path, capsys):
     bad = tmp_path / "model.npz"
     bad.write_bytes(b"not a model")
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "factorization_stats.py"),
-                          str(bad)], capture_output=True, text=True, timeout=60)
-    assert res.returncode == 2
-    assert len(res.stderr.strip().splitlines()) == 1 and "error" in res.stderr
+    _one_line_error(capsys, factorization.main([str(bad)]))
 
 
-def test_script_bad_option():
-    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "factorization_stats.py"),
-                          "x.npz", "--n-sequences", "many"], capture_output=True, text=True,
-                         timeout=60)
-    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+def test_factorization_tool_bad_option(capsys):
+    err = _one_line_error(capsys, factorization.main(["x.npz", "--n-sequences", "many"]))
+    assert "--n-sequences" in err
+    _one_line_error(capsys, factorization.main(["x.npz", "--n-iter", "0"]))
 
 
-def test_script_end_to_end_on_a_tiny_run(tmp_path, capsys):
-    import importlib.util
-    import json
-
-    from csc.video.train import TrainConfig, train
-    from csc.testing.movies import drifting_grating, write_frame_folder
-
+def test_factorization_tool_end_to_end_on_a_tiny_run(tmp_path, capsys):
     write_frame_folder(tmp_path / "videos" / "grating",
                        drifting_grating(24, 24, wavelength=6.0, speed=1.0))
     cfg = TrainConfig(video_dir=str(tmp_path / "videos"), out=str(tmp_path / "run"),
                       patch_size=6, n_frames=4, n_components=4, batch_size=4, n_updates=5,
                       max_iter=5, whiten_patches=500, seed=1)
     train(cfg, progress=False)
-    spec = importlib.util.spec_from_file_location("fs", ROOT / "scripts" / "factorization_stats.py")
-    fs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fs)
+    model = str(tmp_path / "run" / "model.npz")
+    # the run's videos moved: a clear error, then --video-dir points to them
+    err = _one_line_error(capsys, factorization.main([model, "--video-dir",
+                                                      str(tmp_path / "gone")]))
+    assert "gone" in err
+    (tmp_path / "run" / "config.json").rename(tmp_path / "config.json")
+    assert "config.json" in _one_line_error(capsys, factorization.main([model]))
+    (tmp_path / "config.json").rename(tmp_path / "run" / "config.json")
     out_json = tmp_path / "stats.json"
-    rc = fs.main([str(tmp_path / "run" / "model.npz"), "--n-sequences", "10",
-                  "--fit-sequences", "10", "--n-iter", "1", "--json", str(out_json)])
+    rc = factorization.main([model, "--n-sequences", "10", "--fit-sequences", "10",
+                             "--n-iter", "1", "--json", str(out_json)])
     assert rc == 0
     table = capsys.readouterr().out
     assert "lag-1 autocorrelation of amplitude" in table and "phase (tangential)" in table

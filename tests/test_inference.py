@@ -1,11 +1,11 @@
 """encode: the convex optimum, monotone descent and stationarity, precision and determinism."""
 import numpy as np
 import pytest
+from conftest import group_lasso_cvxpy, random_problem
 
 import csc
-from csc.core.proxes import prox_codes
 from csc.core.energy import recon_gradient_codes, slowness_l2_gradient
-from conftest import random_problem
+from csc.core.proxes import prox_codes
 
 ALL_PRIORS = [
     dict(sparsity="l1", lam=0.4),
@@ -16,28 +16,12 @@ ALL_PRIORS = [
 ]
 
 
-def _group_lasso_cvxpy(X, D, w, lam):
-    """Optimal energy of the convex case by an independent conic solver (Clarabel via cvxpy)."""
-    cp = pytest.importorskip("cvxpy")
-    B, T, M = X.shape
-    K = D.shape[0]
-    W = np.concatenate([D.real, D.imag])  # (2K, M)
-    C = cp.Variable((B * T, 2 * K))
-    Xf = X.reshape(B * T, M)
-    resid = cp.multiply(Xf - C @ W, np.sqrt(w)[None, :])
-    groups = cp.hstack([cp.norm(cp.hstack([C[:, [k]], C[:, [K + k]]]), 2, axis=1)
-                        for k in range(K)])
-    prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(resid) + lam * cp.sum(groups)))
-    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
-    return prob.value
-
-
 def test_convex_case_reaches_the_optimum(rng):
     X, D, _, w = random_problem(rng, B=3, T=4, K=6, M=12)
     lam = 0.5
     Z, info = csc.encode(X, D, lam=lam, weights=w, max_iter=20000, tol=1e-10, return_info=True)
     ours = csc.energy(X, Z, D, lam=lam, weights=w)["total"]
-    ref = _group_lasso_cvxpy(X, D, w, lam)
+    ref, _ = group_lasso_cvxpy(X, D, w, lam)
     assert info.converged
     assert abs(ours - ref) <= 1e-5 * abs(ref)
     assert ours <= ref * (1 + 1e-7)  # never "better than optimal" beyond solver noise

@@ -1,19 +1,28 @@
 """From videos to a model: the clip cache and sampler, the command line, checkpoints and resume."""
+import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import csc
-from csc.video.train import TrainConfig, train
+from csc.cli import learn, second_layer
+from csc.testing.movies import (
+    drifting_grating,
+    pink_noise,
+    transformed_movie,
+    write_frame_folder,
+    write_video,
+)
 from csc.video.reader import VideoError
 from csc.video.sampling import build_clip_cache, sample_sequences
-from csc.testing.movies import drifting_grating, pink_noise, transformed_movie, write_frame_folder
-from csc.testing.movies import write_video
+from csc.video.train import OUTPUTS, TrainConfig, train
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "learn_dictionary.py"
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "learn_dictionary.py"
 TINY = ["--patch-size", "6", "--n-frames", "4", "--n-components", "4", "--batch-size", "4",
         "--n-updates", "3", "--max-iter", "5", "--whiten-patches", "500", "--quiet"]
 
@@ -32,9 +41,24 @@ def video_dir(tmp_path_factory):
     return root
 
 
-def _run(*args, cwd=None):
+@pytest.fixture
+def run(capsys):
+    """csc-learn in this process: run(*args) → (returncode, stdout, stderr)."""
+    def run(*args):
+        capsys.readouterr()
+        code = learn.main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+    return run
+
+
+def _run_script(*args):
+    """scripts/learn_dictionary.py in a fresh interpreter, importing this checkout's csc."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+                          text=True, env=env, timeout=300)
 
 
 # --------------------------------------------------------------------------- cache and sampler
@@ -78,9 +102,11 @@ def test_cache_errors_name_the_problem(tmp_path, video_dir):
 
 # --------------------------------------------------------------------------- command line
 def test_end_to_end_run_writes_every_output(tmp_path, video_dir):
+    """Through the scripts/ wrapper, as the README documents it."""
     out = tmp_path / "run"
-    res = _run(video_dir, "--out", out, *TINY)
+    res = _run_script(video_dir, "--out", out, *TINY)
     assert res.returncode == 0, res.stderr
+    assert "wrote" in res.stdout
     for name in ("model.npz", "config.json", "bases.png", "bases.gif", "training.png",
                  "train.log"):
         assert (out / name).stat().st_size > 0, name
@@ -104,44 +130,72 @@ def _assert_one_line_error(res, *fragments):
         assert f in err, err
 
 
-def test_bad_inputs_end_with_one_clear_line(tmp_path, video_dir):
+def test_bad_inputs_end_with_one_clear_line(tmp_path, video_dir, run):
     out = tmp_path / "out"
-    _assert_one_line_error(_run(tmp_path / "missing", "--out", out, *TINY), "no such")
+    _assert_one_line_error(run(tmp_path / "missing", "--out", out, *TINY), "no such")
     (tmp_path / "empty").mkdir()
-    _assert_one_line_error(_run(tmp_path / "empty", "--out", out, *TINY), "no video")
+    _assert_one_line_error(run(tmp_path / "empty", "--out", out, *TINY), "no video")
     (tmp_path / "corrupt").mkdir()
     (tmp_path / "corrupt" / "bad.mp4").write_bytes(b"\x00not a video" * 100)
-    _assert_one_line_error(_run(tmp_path / "corrupt", "--out", out, *TINY), "bad.mp4")
-    _assert_one_line_error(_run(video_dir, "--out", out, *TINY, "--patch-size", "64"),
+    _assert_one_line_error(run(tmp_path / "corrupt", "--out", out, *TINY), "bad.mp4")
+    _assert_one_line_error(run(video_dir, "--out", out, *TINY, "--patch-size", "64"),
                            "smaller than the patch")
-    _assert_one_line_error(_run(video_dir, "--out", out, *TINY, "--n-frames", "500"),
+    _assert_one_line_error(run(video_dir, "--out", out, *TINY, "--n-frames", "500"),
                            "--n-frames")
     write_frame_folder(tmp_path / "flat", np.full((10, 16, 16), 0.5))
-    _assert_one_line_error(_run(tmp_path / "flat", "--out", out, *TINY), "constant")
-    _assert_one_line_error(_run(video_dir, "--out", out, *TINY, "--lam", "-1"), "lam")
+    _assert_one_line_error(run(tmp_path / "flat", "--out", out, *TINY), "constant")
+    _assert_one_line_error(run(video_dir, "--out", out, *TINY, "--lam", "-1"), "lam")
+    _assert_one_line_error(run(video_dir, "--out", out, *TINY, "--sparsity", "l0"),
+                           "--sparsity")
+    _assert_one_line_error(run(video_dir, *TINY), "--out")
 
 
-def test_corrupt_file_beside_a_good_one_is_skipped_with_a_warning(tmp_path, video_dir):
+def test_corrupt_file_beside_a_good_one_is_skipped_with_a_warning(tmp_path, video_dir, run):
     root = tmp_path / "mixed"
     root.mkdir()
     (root / "pan.mp4").write_bytes((video_dir / "pan.mp4").read_bytes())
     (root / "broken.avi").write_bytes(b"garbage" * 50)
     out = tmp_path / "run"
-    res = _run(root, "--out", out, *TINY)
+    res = run(root, "--out", out, *TINY)
     assert res.returncode == 0, res.stderr
     assert "broken.avi" in (out / "train.log").read_text()
 
 
-def test_existing_run_is_not_overwritten_and_bad_model_file_is_refused(tmp_path, video_dir):
+def test_existing_run_is_not_overwritten_and_bad_model_file_is_refused(tmp_path, video_dir,
+                                                                        run):
     out = tmp_path / "run"
-    assert _run(video_dir, "--out", out, *TINY).returncode == 0
+    assert run(video_dir, "--out", out, *TINY).returncode == 0
     before = (out / "model.npz").read_bytes()
-    _assert_one_line_error(_run(video_dir, "--out", out, *TINY), "--resume", "--force")
+    _assert_one_line_error(run(video_dir, "--out", out, *TINY), "--resume", "--force")
     assert (out / "model.npz").read_bytes() == before
-    assert _run(video_dir, "--out", out, *TINY, "--force").returncode == 0
+    assert run(video_dir, "--out", out, *TINY, "--force").returncode == 0
     (out / "model.npz").write_bytes(b"junk")
-    _assert_one_line_error(_run("--out", out, "--resume", "--quiet"), "not a csc model")
-    _assert_one_line_error(_run("--out", tmp_path / "none", "--resume"), "nothing to resume")
+    _assert_one_line_error(run("--out", out, "--resume", "--quiet"), "not a csc model")
+    _assert_one_line_error(run("--out", tmp_path / "none", "--resume"), "nothing to resume")
+
+
+def test_force_with_bad_settings_leaves_the_previous_run_intact(tmp_path, video_dir, run):
+    """--force deletes the previous run only once every setting, the videos included, has been
+    checked: each bad invocation below fails and leaves every output byte for byte."""
+    out = tmp_path / "run"
+    assert run(video_dir, "--out", out, *TINY).returncode == 0
+    before = {name: (out / name).read_bytes() for name in OUTPUTS}
+    (tmp_path / "corrupt").mkdir()
+    (tmp_path / "corrupt" / "bad.mp4").write_bytes(b"\x00not a video" * 100)
+    bad = [
+        ([video_dir, *TINY, "--lam", "-1"], "lam"),  # a setting
+        ([video_dir, *TINY, "--n-updates", "0"], "--n-updates"),
+        ([video_dir, *TINY, "--whitening", "zca"], "--whitening"),  # an option argparse refuses
+        ([tmp_path / "missing", *TINY], "no such"),  # the video folder
+        ([tmp_path / "corrupt", *TINY], "bad.mp4"),  # its videos
+        ([video_dir, *TINY, "--patch-size", "64"], "smaller than the patch"),  # the clip cache
+    ]
+    for args, fragment in bad:
+        _assert_one_line_error(run(*args, "--out", out, "--force"), fragment)
+        assert {name: (out / name).read_bytes() for name in OUTPUTS} == before, fragment
+    res = run(video_dir, "--out", out, *TINY, "--seed", "1", "--force")
+    assert res.returncode == 0, res.stderr
+    assert (out / "model.npz").read_bytes() != before["model.npz"]
 
 
 # --------------------------------------------------------------------------- checkpoint / resume
@@ -171,14 +225,13 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path, vide
 
 
 # --------------------------------------------------------------------------- second layer
-def test_second_layer_is_learned_stored_and_loaded(tmp_path, video_dir):
+def test_second_layer_is_learned_stored_and_loaded(tmp_path, video_dir, run, capsys):
     out = tmp_path / "run"
-    assert _run(video_dir, "--out", out, *TINY, "--n-frames", "6").returncode == 0
-    script = SCRIPT.with_name("learn_second_layer.py")
-    res = subprocess.run([sys.executable, str(script), str(out / "model.npz"), "--n-motion", "2",
-                          "--n-form", "2", "--n-sequences", "8", "--n-updates", "3"],
-                         capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr
+    assert run(video_dir, "--out", out, *TINY, "--n-frames", "6").returncode == 0
+    capsys.readouterr()
+    code = second_layer.main([str(out / "model.npz"), "--n-motion", "2", "--n-form", "2",
+                              "--n-sequences", "8", "--n-updates", "3"])
+    assert code == 0, capsys.readouterr().err
     model = csc.load(out / "model.npz")
     assert model.motion_units.components_.shape == (4, 2)
     assert model.form_units.components_.shape == (4, 2)
@@ -187,5 +240,5 @@ def test_second_layer_is_learned_stored_and_loaded(tmp_path, video_dir):
     assert (out / "motion_units.png").stat().st_size > 0
     assert (out / "form_units.png").stat().st_size > 0
     # the first layer can still be resumed from the same file
-    assert _run("--out", out, "--resume", "--n-updates", "4", "--quiet").returncode == 0
+    assert run("--out", out, "--resume", "--n-updates", "4", "--quiet").returncode == 0
     assert csc.load(out / "model.npz").coder.n_updates_ == 4

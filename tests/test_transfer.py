@@ -1,4 +1,5 @@
-"""Transform transfer (csc.transfer): sign convention, velocity estimates, prediction vs baseline.
+"""Transform transfer (csc.analysis.transfer): sign convention, velocity estimates, prediction vs
+baseline; the csc-transfer demo's input checks.
 
 The model is planted, not learned: a PCA whitener fitted on 1/f noise patches (so natural-like
 images come out white, as in a learned model) and a dictionary of complex Gabor quadrature pairs
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from csc.analysis import transfer
+from csc.cli import transfer as transfer_demo
 from csc.testing.movies import drifting_grating, pink_noise, transformed_movie
 from csc.testing.planted import gabor_bank, planted_gabor_model
 
@@ -173,16 +175,11 @@ def test_bad_input(model):
 
 
 @pytest.mark.parametrize("args", [["--method", "warp"], ["--transform", "shear"],
-                                  ["--model", "no/such/model.npz"], ["--n-frames", "1"], []])
-def test_demo_bad_input(tmp_path, args):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "scripts" / "transfer_demo.py"
+                                  ["--model", "no/such/model.npz"], ["--n-frames", "1"],
+                                  ["--zoom", "two"], []])
+def test_demo_bad_input(tmp_path, capsys, args):
     out = [] if not args else ["--out", str(tmp_path / "out")]
-    proc = subprocess.run([sys.executable, str(script), *out, *args], capture_output=True,
-                          text=True, timeout=60)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
+    assert transfer_demo.main([*out, *args]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "error" in lines[0]
+    assert (args[0] if args else "--out") in lines[0]

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from csc.core.model import dictionary_from_real, dictionary_to_real, reconstruct
 from csc.learning import normalize_units
-from csc.core.model import dictionary_from_real, reconstruct
+from csc.learning.estimator import ComplexSparseCoding
+from csc.testing.movies import pink_noise
+from csc.video.pixel_model import PixelModel
+from csc.video.whitening import PCAWhitener
 
 
 def random_dictionary(n_components: int, n_features: int, rng: np.random.Generator,
@@ -20,16 +24,19 @@ def random_dictionary(n_components: int, n_features: int, rng: np.random.Generat
 
 def planted_data(n_components: int = 8, n_features: int = 32, n_sequences: int = 200,
                  n_frames: int = 16, p_active: float = 0.25, noise: float = 0.01,
-                 random_state: int | None = 0):
+                 random_state: int | None = 0, normalize: str = "pair"):
     """Movies from a planted dictionary with sparse, slowly varying amplitudes and drifting phases.
 
     Each (sequence, unit) is active with probability `p_active`; an active unit's amplitude is a
     smooth bump over the sequence (0.5 to 1.5), its phase drifts at a random rate in ±0.6 rad/frame.
+    `noise` is the standard deviation of the white Gaussian noise added to every pixel; the
+    dictionary is normalised by `normalize` (see `csc.learning.normalize_units`: "pair" makes
+    R_k ⟂ I_k with unit norms, "complex" makes ‖R_k‖² + ‖I_k‖² = 1).
     Returns X float32 (n_sequences, n_frames, n_features), D complex128 (n_components,
     n_features), Z complex128 (n_sequences, n_frames, n_components).
     """
     rng = np.random.default_rng(random_state)
-    D = random_dictionary(n_components, n_features, rng)
+    D = random_dictionary(n_components, n_features, rng, normalize)
     shape = (n_sequences, 1, n_components)
     active = rng.random(shape) < p_active
     t = np.arange(n_frames)[None, :, None]
@@ -85,12 +92,6 @@ def planted_gabor_model(p: int = 16, lam: float = 40.0):
     noise patches (so natural-like images come out white, as for a learned model) and the complex
     Gabor quadrature pairs of `gabor_bank` (2 wavelengths × 8 orientations × 3 × 3 positions)
     drawn in whitened pixel space. For testing transform transfer where the truth is known."""
-    from csc.learning.estimator import ComplexSparseCoding
-    from csc.core.model import dictionary_to_real
-    from csc.video.pixel_model import PixelModel
-    from csc.testing.movies import pink_noise
-    from csc.video.whitening import PCAWhitener
-
     P = p
     rng = np.random.default_rng(0)
     image = pink_noise((256, 256), rng)

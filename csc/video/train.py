@@ -1,13 +1,15 @@
 """A training run from a video collection to a learned `PixelModel` in a run folder.
 
-`scripts/learn_dictionary.py` is its command line. The run is reproducible from its `TrainConfig`
-(saved as config.json), checkpoints atomically to model.npz every `checkpoint_every` updates, and
-a resumed run ends with the same dictionary as an uninterrupted one.
+`csc.cli.learn` (`csc-learn`, `scripts/learn_dictionary.py`) is its command line. The run is
+reproducible from its `TrainConfig` (saved as config.json), checkpoints atomically to model.npz
+every `checkpoint_every` updates, and a resumed run ends with the same dictionary as an
+uninterrupted one.
 """
 from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -15,14 +17,13 @@ from typing import Callable
 
 import numpy as np
 
-from csc.learning.estimator import ComplexSparseCoding
-from csc.io import load, load_extra
-from csc.video.pixel_model import PixelModel
-from csc.core.priors import make_prior
 from csc.backends.backend import get_backend
+from csc.core.priors import make_prior
+from csc.io import load, load_extra
+from csc.learning.estimator import ComplexSparseCoding
+from csc.video.pixel_model import PixelModel
 from csc.video.sampling import ClipCache, DeviceClips, build_clip_cache, sample_sequences
 from csc.video.whitening import make_whitener
-from csc.resources import data_dir
 
 log = logging.getLogger("csc.train")
 
@@ -81,7 +82,7 @@ class TrainConfig:
             raise RunError(str(exc)) from None
 
     @classmethod
-    def from_json(cls, path: Path) -> "TrainConfig":
+    def from_json(cls, path: Path) -> TrainConfig:
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
@@ -101,20 +102,37 @@ def resume_config(out: str | Path, n_updates: int | None = None) -> TrainConfig:
     return cfg
 
 
-def prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
-    """Create `out`, refusing to overwrite a run that saved a model without --resume or --force
-    (what a run that failed before its first checkpoint left is replaced silently)."""
-    existing = [name for name in OUTPUTS if (out / name).exists()]
+def check_run_dir(out: Path, *, resume: bool, force: bool) -> None:
+    """Refuse a run folder that cannot take this run, before anything is read or deleted: `out`
+    is a file, nothing to resume, or a run that saved a model without --resume or --force (what a
+    run that failed before its first checkpoint left is replaced silently)."""
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out} exists and is not a folder")
     if resume:
         if not (out / "model.npz").exists():
             raise RunError(f"nothing to resume: {out / 'model.npz'} does not exist")
         return
+    existing = [name for name in OUTPUTS if (out / name).exists()]
     if "model.npz" in existing and not force:
         raise RunError(f"{out} already holds a run ({', '.join(existing)}); use --resume to "
                        f"continue it or --force to overwrite it")
+
+
+def clear_run_dir(out: Path) -> None:
+    """Create `out` and delete the outputs of a previous run in it."""
     out.mkdir(parents=True, exist_ok=True)
-    for name in existing:
-        (out / name).unlink()
+    for name in OUTPUTS:
+        (out / name).unlink(missing_ok=True)
+
+
+def _hold_log_records() -> logging.handlers.MemoryHandler:
+    """A handler on the csc logger that keeps the records until train.log can be opened (the run
+    folder is cleared only once every check has passed)."""
+    held = logging.handlers.MemoryHandler(capacity=1_000_000, flushLevel=logging.CRITICAL + 1)
+    root = logging.getLogger("csc")
+    root.addHandler(held)
+    root.setLevel(logging.INFO)
+    return held
 
 
 def _add_log_file(path: Path) -> logging.Handler:
@@ -161,27 +179,34 @@ def train(cfg: TrainConfig, *, resume: bool = False, force: bool = False, progre
           on_update: Callable[[int], None] | None = None) -> PixelModel:
     """Run (or resume) training; writes every output into `cfg.out`. Returns the model.
 
-    on_update(n_done) is called after every update (tests use it to simulate a crash).
+    Everything that can be checked before learning is checked before a previous run in `cfg.out`
+    is deleted (with `force`): the settings, the run folder, the videos (the clip cache is built)
+    and, when resuming, the saved model. on_update(n_done) is called after every update (tests use
+    it to simulate a crash).
     """
     out = Path(cfg.out)
-    prepare_run_dir(out, resume=resume, force=force)
-    handler = _add_log_file(out / "train.log")
+    cfg.validate()
+    if not resume and cfg.n_updates == 0:
+        raise RunError("--n-updates 0 learns nothing: ask for at least one update")
+    check_run_dir(out, resume=resume, force=force)
+    t0 = time.perf_counter()
+    held = _hold_log_records()
     try:
-        cfg.validate()
-        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
-        t0 = time.perf_counter()
         cache = build_cache(cfg)
         batch_rng = np.random.default_rng([cfg.seed, 2])
-        if resume:
-            model = load(out / "model.npz")
-            if not isinstance(model, PixelModel):
-                raise RunError(f"{out / 'model.npz'} is a csc model without a whitener; it was "
-                               f"not written by learn_dictionary.py")
-            batch_rng.bit_generator.state = load_extra(out / "model.npz")["batch_rng"]
-            model.coder.n_updates = cfg.n_updates
-            log.info("resuming at update %d of %d", model.coder.n_updates_, cfg.n_updates)
-        else:
-            model = new_model(cfg, cache)
+        model = _resumed_model(cfg, out, batch_rng) if resume else new_model(cfg, cache)
+    except BaseException:
+        held.close()  # no target: the held records are dropped with the failed run
+        raise
+    finally:
+        logging.getLogger("csc").removeHandler(held)
+    if not resume:
+        clear_run_dir(out)
+    handler = _add_log_file(out / "train.log")
+    held.setTarget(handler)
+    held.close()  # writes the held records to train.log
+    try:
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
         _learn(model, cfg, cache, batch_rng, out, progress, on_update)
         log.info("learning done in %.1f s", time.perf_counter() - t0)
         write_figures(model, out)
@@ -189,6 +214,18 @@ def train(cfg: TrainConfig, *, resume: bool = False, force: bool = False, progre
     finally:
         logging.getLogger("csc").removeHandler(handler)
         handler.close()
+
+
+def _resumed_model(cfg: TrainConfig, out: Path, batch_rng: np.random.Generator) -> PixelModel:
+    """The model saved in `out`, set to learn up to `cfg.n_updates`; restores `batch_rng`."""
+    model = load(out / "model.npz")
+    if not isinstance(model, PixelModel):
+        raise RunError(f"{out / 'model.npz'} is a csc model without a whitener; it was "
+                       f"not written by learn_dictionary.py")
+    batch_rng.bit_generator.state = load_extra(out / "model.npz")["batch_rng"]
+    model.coder.n_updates = cfg.n_updates
+    log.info("resuming at update %d of %d", model.coder.n_updates_, cfg.n_updates)
+    return model
 
 
 def _learn(model: PixelModel, cfg: TrainConfig, cache: ClipCache, batch_rng, out: Path,
@@ -219,24 +256,32 @@ def _learn(model: PixelModel, cfg: TrainConfig, cache: ClipCache, batch_rng, out
         if on_update is not None:
             on_update(done)
     bar.close()
-    if cfg.n_updates == 0 or start >= cfg.n_updates:
-        if not hasattr(coder, "components_"):
-            raise RunError("--n-updates 0 learns nothing: ask for at least one update")
+    if start >= cfg.n_updates:  # a resumed run already done: the model is saved as it is
         model.save(out / "model.npz", extra={"batch_rng": batch_rng.bit_generator.state})
 
 
-def run_sequences(model_path: str | Path, n_sequences: int, seed: int = 1234,
-                  video_dir: str | None = None) -> tuple[PixelModel, np.ndarray]:
-    """The model of a run and `n_sequences` pixel sequences (n_sequences, n_frames, p, p) drawn
-    like its training batches (from `video_dir`, default the run's own videos), for analyses."""
+def load_run(model_path: str | Path,
+             video_dir: str | None = None) -> tuple[PixelModel, TrainConfig, ClipCache]:
+    """The model of a run, its settings (config.json beside the model) and its clip cache, rebuilt
+    as training built it (from `video_dir`, default the run's own videos), for analyses."""
     model_path = Path(model_path)
     model = load(model_path)
     if not isinstance(model, PixelModel):
         raise RunError(f"{model_path} has no whitener: it was not written by learn_dictionary.py")
-    cfg = TrainConfig.from_json(model_path.parent / "config.json")
+    cfg_path = model_path.parent / "config.json"
+    if not cfg_path.exists():
+        raise RunError(f"{cfg_path} not found (the run's config.json must sit beside the model)")
+    cfg = TrainConfig.from_json(cfg_path)
     if video_dir is not None:
         cfg.video_dir = video_dir
-    cache = build_cache(cfg)
+    return model, cfg, build_cache(cfg)
+
+
+def run_sequences(model_path: str | Path, n_sequences: int, seed: int = 1234,
+                  video_dir: str | None = None) -> tuple[PixelModel, np.ndarray]:
+    """The model of a run and `n_sequences` pixel sequences (n_sequences, n_frames, p, p) float32
+    drawn like its training batches with `np.random.default_rng(seed)` (see `load_run`)."""
+    model, cfg, cache = load_run(model_path, video_dir)
     P = sample_sequences(cache, n_sequences, cfg.n_frames, cfg.patch_size,
                          np.random.default_rng(seed))
     return model, P

@@ -1,0 +1,28 @@
+"""What every command-line tool shares: bad input ends with one line on stderr and exit status 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+USAGE_ERROR = 2  # exit status of a tool given bad input
+
+
+class UsageError(ValueError):
+    """A bad option or argument; str() is one line for the user."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """`argparse.ArgumentParser` whose errors raise `UsageError` (instead of printing the usage
+    block and exiting), so that a tool reports them like any other bad input, with `fail`."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def fail(prog: str, error: BaseException | str) -> int:
+    """Print `prog: error: <first line of error>` on stderr; return the exit status 2."""
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else repr(error)
+    print(f"{prog}: error: {line}", file=sys.stderr)
+    return USAGE_ERROR
