@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from csc.backends.backend import to_numpy
+from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.backends.cuda import ops, source
 from csc.backends.cuda.launcher import KERNELS, check_source
 from csc.core.energy import energy
@@ -181,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="exit 1 (instead of 0) when NVRTC cannot be checked (default: on "
                              "when CSC_REQUIRE_NVCC=1)")
     args = parser.parse_args(argv)
+    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
 
     status = 0
     ok, line = check_kernel_sources()

@@ -1,4 +1,5 @@
 """From videos to a model: the clip cache and sampler, the command line, checkpoints and resume."""
+import logging
 import os
 import subprocess
 import sys
@@ -209,7 +210,10 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path, vide
                            n_components=4, batch_size=4, n_updates=10, max_iter=5,
                            whiten_patches=500, checkpoint_every=3, seed=5)
 
+    level = logging.getLogger("csc").level
     full = train(config(tmp_path / "full"), progress=False)
+    assert logging.getLogger("csc").level == level  # the run's INFO logging is undone
+    assert "learning done" in (tmp_path / "full" / "train.log").read_text()
 
     def crash_after_7(done):
         if done == 7:
@@ -222,6 +226,7 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path, vide
     assert resumed.coder.n_updates_ == 10
     np.testing.assert_array_equal(resumed.components_, full.components_)
     assert resumed.coder.history_ == full.coder.history_
+    assert logging.getLogger("csc").level == level  # after a crash too
 
 
 # --------------------------------------------------------------------------- second layer

@@ -40,3 +40,18 @@ def test_passive_openmp_is_applied_on_request_and_a_user_setting_wins(preset, ex
     code = ("import os; from csc.backends.cpu.threads import prefer_passive_openmp; "
             "prefer_passive_openmp(); print(os.environ['OMP_WAIT_POLICY'])")
     assert _python(code, env) == expected
+
+
+@pytest.mark.parametrize("preset, warned", [(None, True), ("PASSIVE", False)])
+def test_cpu_backend_warns_once_when_openmp_would_spin(preset, warned):
+    """The library sets nothing, but says once what an unset OMP_WAIT_POLICY costs."""
+    env = {} if preset is None else {"OMP_WAIT_POLICY": preset}
+    code = ("import numpy as np, csc, os; from csc.testing.planted import random_dictionary; "
+            "D = random_dictionary(4, 8, np.random.default_rng(0)); X = np.ones((1, 3, 8)); "
+            "csc.encode(X, D); csc.encode(X, D); print(os.environ.get('OMP_WAIT_POLICY'))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       env={**{k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"},
+                            **env})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(preset)  # unchanged
+    assert r.stderr.count("OMP_WAIT_POLICY is not set") == (1 if warned else 0)

@@ -15,6 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from csc.backends.cpu import fused
+from csc.backends.cpu.threads import warn_if_openmp_spins
+from csc.backends.cuda import ops
+
 log = logging.getLogger("csc")
 
 BACKENDS = ("auto", "cpu", "gpu")
@@ -53,23 +57,18 @@ def array_module(a) -> ModuleType:
 
 
 def _cpu_backend() -> Backend:
-    from csc.backends.cpu import fused
-
+    warn_if_openmp_spins()
     return Backend("cpu", np, fused)
 
 
 def _gpu_backend() -> Backend:
-    import cupy
-
-    from csc.backends.cuda import ops
+    import cupy  # optional: only on GPU machines
 
     return Backend("gpu", cupy, ops)
 
 
 def gpu_status() -> tuple[bool, str]:
     """(True, device) when CuPy imports and sees a CUDA device, else (False, the reason)."""
-    from csc.backends.cuda import ops
-
     return ops.available()
 
 

@@ -19,6 +19,7 @@ from csc.analysis import geometry as bg
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.io import load
 from csc.video.pixel_model import PixelModel
+from csc.backends.cpu.threads import prefer_passive_openmp
 
 PROG = "csc-analyze"
 
@@ -39,6 +40,7 @@ def measures(B: np.ndarray) -> dict[str, np.ndarray]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the table (and write --json); 0 on success, 2 on bad input."""
+    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
     ap = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     ap.add_argument("model")
     ap.add_argument("--json", default=None)

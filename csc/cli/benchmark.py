@@ -35,6 +35,7 @@ from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.testing.bench.problem import LAM_RATIO, SEQ_LEN
 from csc.testing.bench.suite import Config, bench_size, environment
 from csc.testing.bench.timing import TARGET_REL, gemm_floor_best
+from csc.backends.cpu.threads import prefer_passive_openmp
 
 PROG = "csc-benchmark"
 
@@ -150,6 +151,7 @@ def memory_table(sizes: Sequence[dict]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the tables and write the JSON report; 2 on bad options."""
+    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
     try:
         args = build_parser().parse_args(argv)
         cfg = make_config(args)

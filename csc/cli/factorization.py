@@ -31,6 +31,7 @@ from csc.core.inference import encode
 from csc.video.reader import VideoError
 from csc.video.sampling import sample_sequences
 from csc.video.train import RunError, load_run
+from csc.backends.cpu.threads import prefer_passive_openmp
 
 PROG = "csc-factorization"
 
@@ -52,6 +53,7 @@ def build_parser() -> ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the table (and write --json); 0 on success, 2 on bad input."""
+    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
     try:
         args = build_parser().parse_args(argv)
         if args.n_sequences < 1 or args.fit_sequences < 1 or args.n_iter < 1:

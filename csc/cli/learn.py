@@ -9,6 +9,7 @@ With no VIDEO_DIR it learns from the sample clips bundled in data/. RUN_DIR rece
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -17,6 +18,7 @@ from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.resources import data_dir
 from csc.video.reader import VideoError
 from csc.video.train import RunError, TrainConfig, resume_config, train
+from csc.backends.cpu.threads import prefer_passive_openmp
 
 PROG = "csc-learn"
 DEFAULTS = TrainConfig(video_dir="", out="")
@@ -67,22 +69,16 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The run's settings: the saved ones with --resume, else the options."""
     if args.resume:
         return resume_config(args.out, args.n_updates)
-    video_dir = args.video_dir if args.video_dir is not None else str(data_dir())
-    return TrainConfig(
-        video_dir=video_dir, out=args.out, patch_size=args.patch_size, n_frames=args.n_frames,
-        n_components=args.n_components,
-        n_updates=DEFAULTS.n_updates if args.n_updates is None else args.n_updates,
-        batch_size=args.batch_size, sparsity=args.sparsity, lam=args.lam, sigma=args.sigma,
-        slowness=args.slowness, kappa=args.kappa, learning=args.learning,
-        normalize=args.normalize, whitening=args.whitening, noise_variance=args.noise_variance,
-        whiten_patches=args.whiten_patches,
-        downsample=args.downsample, max_frames_per_video=args.max_frames_per_video,
-        cache_frames=args.cache_frames, max_iter=args.max_iter, backend=args.backend,
-        seed=args.seed, checkpoint_every=args.checkpoint_every)
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    values["video_dir"] = args.video_dir if args.video_dir is not None else str(data_dir())
+    if args.n_updates is None:
+        values["n_updates"] = DEFAULTS.n_updates
+    return TrainConfig(**values)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Train; 0 on success, 2 on bad input (one line on stderr), 130 when interrupted."""
+    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
     try:
         args = build_parser().parse_args(argv)
     except UsageError as exc:

@@ -21,12 +21,14 @@ from csc.io import load_extra
 from csc.plotting.second_layer import save_second_layer_png, signed_peak_frequency
 from csc.video.reader import VideoError
 from csc.video.train import RunError, run_sequences
+from csc.backends.cpu.threads import prefer_passive_openmp
 
 PROG = "csc-second-layer"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Learn, store and draw the second layer; 0 on success, 2 on bad input."""
+    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
     ap = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     ap.add_argument("model")
     ap.add_argument("--n-motion", type=int, default=16, help="motion units")

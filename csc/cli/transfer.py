@@ -41,6 +41,7 @@ from csc.testing.movies import natural_still, pink_noise, transformed_movie, wri
 from csc.testing.planted import planted_gabor_model
 from csc.video.pixel_model import PixelModel
 from csc.video.train import RunError, TrainConfig, train
+from csc.backends.cpu.threads import prefer_passive_openmp
 
 PROG = "csc-transfer"
 
@@ -255,6 +256,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; 0 on success, 2 on bad input (one line on stderr)."""
+    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
     try:
         args = build_parser().parse_args(argv)
         check_args(args)

@@ -8,6 +8,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import json
+import contextlib
 import logging
 import logging.handlers
 import time
@@ -16,11 +17,13 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from tqdm import tqdm
 
 from csc.backends.backend import get_backend
-from csc.core.priors import make_prior
+from csc.core.priors import PRIOR_KEYS, make_prior
 from csc.io import load, load_extra
 from csc.learning.estimator import ComplexSparseCoding
+from csc.plotting.bases import save_bases_gif, save_bases_png, save_training_png
 from csc.video.pixel_model import PixelModel
 from csc.video.sampling import ClipCache, DeviceClips, build_clip_cache, sample_sequences
 from csc.video.whitening import make_whitener
@@ -129,18 +132,14 @@ def _hold_log_records() -> logging.handlers.MemoryHandler:
     """A handler on the csc logger that keeps the records until train.log can be opened (the run
     folder is cleared only once every check has passed)."""
     held = logging.handlers.MemoryHandler(capacity=1_000_000, flushLevel=logging.CRITICAL + 1)
-    root = logging.getLogger("csc")
-    root.addHandler(held)
-    root.setLevel(logging.INFO)
+    logging.getLogger("csc").addHandler(held)
     return held
 
 
 def _add_log_file(path: Path) -> logging.Handler:
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    root = logging.getLogger("csc")
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    logging.getLogger("csc").addHandler(handler)
     return handler
 
 
@@ -166,13 +165,24 @@ def new_model(cfg: TrainConfig, cache: ClipCache) -> PixelModel:
                              noise_variance=cfg.noise_variance).fit(patches)
     log.info("whitening: %s, %d features from %d-pixel patches", cfg.whitening,
              whitener.n_features, cfg.patch_size**2)
+    prior = {key: getattr(cfg, key) for key in PRIOR_KEYS if key != "weights"}
     coder = ComplexSparseCoding(
-        cfg.n_components, sparsity=cfg.sparsity, lam=cfg.lam, sigma=cfg.sigma,
-        slowness=cfg.slowness, kappa=cfg.kappa, weights=whitener.weights_,
-        learning=cfg.learning, normalize=cfg.normalize, n_updates=cfg.n_updates,
+        cfg.n_components, **prior, weights=whitener.weights_, learning=cfg.learning, normalize=cfg.normalize, n_updates=cfg.n_updates,
         batch_size=cfg.batch_size, max_iter=cfg.max_iter, tol=cfg.tol, random_state=cfg.seed,
         backend=cfg.backend)
     return PixelModel(coder, whitener)
+
+
+@contextlib.contextmanager
+def _csc_logging_at_info():
+    """The csc logger passes INFO records (to train.log) for the run, then gets its level back."""
+    logger = logging.getLogger("csc")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, force: bool = False, progress: bool = True,
@@ -184,6 +194,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, force: bool = False, progre
     and, when resuming, the saved model. on_update(n_done) is called after every update (tests use
     it to simulate a crash).
     """
+    with _csc_logging_at_info():
+        return _train(cfg, resume, force, progress, on_update)
+
+
+def _train(cfg: TrainConfig, resume: bool, force: bool, progress: bool,
+           on_update: Callable[[int], None] | None) -> PixelModel:
     out = Path(cfg.out)
     cfg.validate()
     if not resume and cfg.n_updates == 0:
@@ -230,8 +246,6 @@ def _resumed_model(cfg: TrainConfig, out: Path, batch_rng: np.random.Generator) 
 
 def _learn(model: PixelModel, cfg: TrainConfig, cache: ClipCache, batch_rng, out: Path,
            progress: bool, on_update) -> None:
-    from tqdm import tqdm
-
     coder = model.coder
     backend = get_backend(cfg.backend)
     on_device = DeviceClips(cache, backend) if backend.name == "gpu" else None
@@ -289,8 +303,6 @@ def run_sequences(model_path: str | Path, n_sequences: int, seed: int = 1234,
 
 def write_figures(model: PixelModel, out: Path) -> None:
     """bases.png, bases.gif and training.png of a model into `out`."""
-    from csc.plotting.bases import save_bases_gif, save_bases_png, save_training_png
-
     bases = model.bases_pixels()
     save_bases_png(bases, out / "bases.png")
     save_bases_gif(bases, out / "bases.gif")
