@@ -3,11 +3,11 @@ import logging
 
 import numpy as np
 import pytest
+from conftest import random_problem
 
 import csc
 from csc.backends import backend
 from csc.backends.backend import get_backend, gpu_status
-from conftest import random_problem
 
 GPU_OK, GPU_WHY = gpu_status()
 needs_gpu = pytest.mark.skipif(not GPU_OK, reason=f"no usable GPU: {GPU_WHY}")

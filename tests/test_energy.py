@@ -1,12 +1,16 @@
 """The model and the energy: definitions, and every smooth gradient against finite differences."""
 import numpy as np
 import pytest
+from conftest import random_problem
 
 import csc
-from csc.core.energy import (cauchy_gradient, recon_gradient_codes, recon_gradient_dictionary,
-                        slowness_l2_gradient)
+from csc.core.energy import (
+    cauchy_gradient,
+    recon_gradient_codes,
+    recon_gradient_dictionary,
+    slowness_l2_gradient,
+)
 from csc.core.proxes import prox_codes
-from conftest import random_problem
 
 
 def test_reconstruct_is_amplitude_phase_sum(rng):

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import toolchain_missing
+
 from csc.core.priors import SLOW_L1, SLOW_L2, SLOW_NONE, SPARSE_CAUCHY, SPARSE_L1
 from csc.resources import kernels_dir
 from csc.testing import host_kernels as hb

@@ -8,24 +8,19 @@
 """
 import ctypes
 import ctypes.util
-import glob
-import os
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import toolchain_missing
 
 import csc
-from conftest import toolchain_missing
-from csc.backends.cuda import source
-from csc.core import inference, priors
-from csc.resources import kernels_dir
 from csc.backends.backend import Backend
 from csc.backends.cpu import fused
 from csc.backends.cuda import launcher as L
-from csc.backends.cuda import ops
+from csc.backends.cuda import ops, source
 from csc.backends.cuda.launcher import KERNELS, Arg, Launcher, Signature, check_source
+from csc.core import inference, priors
+from csc.resources import kernels_dir
 
 FUSED_CU = kernels_dir() / "fused.cu"
 
@@ -488,7 +483,8 @@ def test_emulated_sample_patches_match_slicing(emulated_ops, rng):
 
 @pytest.mark.parametrize("prior", PRIORS, ids=lambda p: f"{p['sparsity']}-{p['slowness']}")
 def test_emulated_ops_drive_encode_like_the_cpu(emulated_ops, monkeypatch, rng, prior):
-    """Full FISTA with csc.backends.cuda.ops as the backend's ops (NumPy arrays, host-emulated kernels)."""
+    """Full FISTA with csc.backends.cuda.ops as the backend's ops (NumPy arrays, host-emulated
+    kernels)."""
     from csc.testing.planted import random_dictionary
 
     D = random_dictionary(12, 24, rng, normalize="complex")

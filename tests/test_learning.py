@@ -1,13 +1,13 @@
 """Dictionary learning: planted recovery, the rules' steps, normalisations, reproducibility."""
 import numpy as np
 import pytest
+from conftest import random_problem
 
 import csc
 from csc.core.energy import recon_gradient_dictionary
-from csc.learning import OnlineRule, SGDRule, normalize_units
 from csc.core.model import codes_to_real, dictionary_from_real, dictionary_to_real
+from csc.learning import OnlineRule, SGDRule, normalize_units
 from csc.testing.planted import planted_data, random_dictionary, subspace_similarity
-from conftest import random_problem
 
 
 @pytest.fixture(scope="module")

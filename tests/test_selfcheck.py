@@ -5,10 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-
 from conftest import toolchain_missing
+
 from csc import selfcheck
 from csc.backends import backend as backend_mod
 from csc.backends.cuda import ops, source

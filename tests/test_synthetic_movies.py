@@ -67,7 +67,8 @@ def test_frame0_is_the_crop_and_translation_is_exact(texture):
     movie = transformed_movie(texture, 5, 32, shift=(2, -1))
     assert movie.shape == (5, 32, 32) and movie.dtype == np.float32
     for t in range(5):  # centred crop starts at (96 - 32) // 2 = 32; content moves by t * shift
-        np.testing.assert_allclose(movie[t], texture[32 - 2 * t:64 - 2 * t, 32 + t:64 + t], atol=1e-6)
+        np.testing.assert_allclose(movie[t], texture[32 - 2 * t:64 - 2 * t, 32 + t:64 + t],
+                                   atol=1e-6)
 
 
 @pytest.mark.parametrize("order", [1, 3])
@@ -133,7 +134,8 @@ def smooth_movie(height: int, width: int, n_frames: int = 10) -> np.ndarray:
     rng = np.random.default_rng(0)
     texture = gaussian_filter(rng.standard_normal((height + 40, width + 40)), 3, mode="wrap")
     texture = np.clip(0.5 + 0.15 * texture / texture.std(), 0, 1)
-    return np.stack([np.roll(texture, (t, t), axis=(0, 1))[:height, :width] for t in range(n_frames)])
+    return np.stack([np.roll(texture, (t, t), axis=(0, 1))[:height, :width]
+                     for t in range(n_frames)])
 
 
 def has_encoder(codec: str) -> bool:
@@ -163,7 +165,8 @@ def test_write_video_round_trip(tmp_path, ext, shape):
 def test_write_video_rgb(tmp_path, ext):
     gray = smooth_movie(32, 32, 6)
     movie = np.stack([gray, 1 - gray, gray**2], axis=-1)
-    back = np.stack(list(iio.imiter(write_video(tmp_path / f"rgb{ext}", movie), plugin="pyav"))) / 255
+    frames = iio.imiter(write_video(tmp_path / f"rgb{ext}", movie), plugin="pyav")
+    back = np.stack(list(frames)) / 255
     assert back.shape == movie.shape and np.abs(back - movie).mean() < 0.05
 
 
@@ -178,7 +181,8 @@ def test_write_video_errors(tmp_path):
         write_video(tmp_path / "movie.mp4", movie[0])
 
 
-@pytest.mark.parametrize("ext, tolerance", [(".png", 0.5 / 255), (".tif", 0.5 / 255), (".jpg", 0.02)])
+@pytest.mark.parametrize("ext, tolerance",
+                         [(".png", 0.5 / 255), (".tif", 0.5 / 255), (".jpg", 0.02)])
 def test_write_frame_folder_round_trip(tmp_path, ext, tolerance):
     movie = smooth_movie(24, 20, 4)
     folder = write_frame_folder(tmp_path / "clip", movie, ext=ext)

@@ -3,8 +3,13 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from csc.video.whitening import (OFWhitener, PCAWhitener, make_whitener, raised_cosine_rolloff,
-                           whitener_from_arrays)
+from csc.video.whitening import (
+    OFWhitener,
+    PCAWhitener,
+    make_whitener,
+    raised_cosine_rolloff,
+    whitener_from_arrays,
+)
 
 
 @pytest.fixture(scope="module")

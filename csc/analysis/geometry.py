@@ -86,12 +86,6 @@ def unit_frequency(B: np.ndarray, *, pad: int = 1, signed: bool = True) -> np.nd
     return f
 
 
-def peak_frequency(B: np.ndarray) -> np.ndarray:
-    """`unit_frequency(B, signed=False)`. Kept only for scripts/analyze_bases.py and
-    scripts/learn_second_layer.py until they call `unit_frequency`; remove then."""
-    return unit_frequency(B, signed=False)
-
-
 def dc_fraction(B: np.ndarray) -> np.ndarray:
     """Share of the spectral power at zero frequency: 0 for a band-pass unit, 1 for a flat blob."""
     FR, FI, _, _ = _spectra(B)

@@ -1,8 +1,9 @@
 """The one backend seam: which array module (`xp`) and which fused passes an algorithm runs on.
 
 `get_backend("auto" | "cpu" | "gpu")`; the environment variable `CSC_BACKEND` overrides "auto".
-CPU: NumPy (BLAS GEMMs) + the Numba fused passes of `csc.backends.cpu`. GPU: CuPy (cuBLAS GEMMs) + the
-CUDA kernels of `kernels/` launched through `csc.backends.cuda.launcher` (see `csc.backends.cuda.ops`).
+CPU: NumPy (BLAS GEMMs) + the Numba fused passes of `csc.backends.cpu`. GPU: CuPy (cuBLAS
+GEMMs) + the CUDA kernels of `kernels/` launched through `csc.backends.cuda.launcher` (see
+`csc.backends.cuda.ops`).
 """
 from __future__ import annotations
 

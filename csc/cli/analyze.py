@@ -16,10 +16,10 @@ from typing import Sequence
 import numpy as np
 
 from csc.analysis import geometry as bg
+from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.io import load
 from csc.video.pixel_model import PixelModel
-from csc.backends.cpu.threads import prefer_passive_openmp
 
 PROG = "csc-analyze"
 
@@ -32,7 +32,7 @@ def measures(B: np.ndarray) -> dict[str, np.ndarray]:
         "envelope width (px)": bg.envelope_width(B),
         "orientation selectivity": bg.orientation_selectivity(B),
         "DC share of spectrum": bg.dc_fraction(B),
-        "peak frequency (cycles/px)": np.hypot(*bg.peak_frequency(B).T),
+        "peak frequency (cycles/px)": np.hypot(*bg.unit_frequency(B, signed=False).T),
         "R/I amplitude-spectrum similarity": sim,
         "R/I phase offset (deg)": offset,
     }

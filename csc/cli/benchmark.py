@@ -31,11 +31,11 @@ import time
 from dataclasses import asdict
 from typing import Sequence
 
+from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.testing.bench.problem import LAM_RATIO, SEQ_LEN
 from csc.testing.bench.suite import Config, bench_size, environment
 from csc.testing.bench.timing import TARGET_REL, gemm_floor_best
-from csc.backends.cpu.threads import prefer_passive_openmp
 
 PROG = "csc-benchmark"
 

@@ -26,12 +26,12 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from csc import analysis
+from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.core.inference import encode
 from csc.video.reader import VideoError
 from csc.video.sampling import sample_sequences
 from csc.video.train import RunError, load_run
-from csc.backends.cpu.threads import prefer_passive_openmp
 
 PROG = "csc-factorization"
 

@@ -9,16 +9,16 @@ With no VIDEO_DIR it learns from the sample clips bundled in data/. RUN_DIR rece
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Sequence
 
+from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.resources import data_dir
 from csc.video.reader import VideoError
 from csc.video.train import RunError, TrainConfig, resume_config, train
-from csc.backends.cpu.threads import prefer_passive_openmp
 
 PROG = "csc-learn"
 DEFAULTS = TrainConfig(video_dir="", out="")

@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
+from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.learning.estimator import ComplexSparseCoding
 from csc.testing.planted import planted_data, subspace_similarity
-from csc.backends.cpu.threads import prefer_passive_openmp
 
 PROG = "csc-planted"
 

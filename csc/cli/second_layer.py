@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Sequence
 
 from csc.analysis import geometry as bg
-from csc.analysis.factorization import phase_velocity
+from csc.analysis.phases import phase_velocity
 from csc.analysis.second_layer import FormUnits, MotionUnits, log_amplitude_features
+from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.io import load_extra
-from csc.plotting.second_layer import save_second_layer_png, signed_peak_frequency
+from csc.plotting.second_layer import save_second_layer_png
 from csc.video.reader import VideoError
 from csc.video.train import RunError, run_sequences
-from csc.backends.cpu.threads import prefer_passive_openmp
 
 PROG = "csc-second-layer"
 
@@ -55,9 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     centres = bg.envelope_centre(B)
     out = Path(args.model).parent
     # motion weights act on phase velocities, which turn with the signed frequency
-    save_second_layer_png(model.motion_units.components_, centres, signed_peak_frequency(B),
+    save_second_layer_png(model.motion_units.components_, centres, bg.unit_frequency(B),
                           out / "motion_units.png", title="motion units", mirror="odd")
-    save_second_layer_png(model.form_units.components_, centres, bg.peak_frequency(B),
+    save_second_layer_png(model.form_units.components_, centres, bg.unit_frequency(B, signed=False),
                           out / "form_units.png", title="form units", mirror="even")
     print(f"stored {args.n_motion} motion and {args.n_form} form units in {args.model}; wrote "
           f"{out / 'motion_units.png'} and {out / 'form_units.png'}")

@@ -33,15 +33,15 @@ from typing import Sequence
 import numpy as np
 
 from csc.analysis import transfer
-from csc.analysis.factorization import phase_velocity
+from csc.analysis.phases import phase_velocity
 from csc.analysis.second_layer import MotionUnits
+from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.io import load
 from csc.testing.movies import natural_still, pink_noise, transformed_movie, write_video
 from csc.testing.planted import planted_gabor_model
 from csc.video.pixel_model import PixelModel
 from csc.video.train import RunError, TrainConfig, train
-from csc.backends.cpu.threads import prefer_passive_openmp
 
 PROG = "csc-transfer"
 

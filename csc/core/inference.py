@@ -19,8 +19,14 @@ import numpy as np
 
 from csc.backends.backend import Backend, get_backend
 from csc.core.energy import slowness_penalty, sparse_penalty
-from csc.core.model import (check_codes, check_data, check_dictionary, codes_from_real, codes_to_real,
-                    dictionary_to_real)
+from csc.core.model import (
+    check_codes,
+    check_data,
+    check_dictionary,
+    codes_from_real,
+    codes_to_real,
+    dictionary_to_real,
+)
 from csc.core.priors import SLOWNESS_CODE, SPARSITY_CODE, Prior, make_prior
 
 

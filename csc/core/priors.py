@@ -98,8 +98,8 @@ def make_prior(sparsity: str = "l1", lam: float = 0.1, sigma: float = 0.4,
         raise ValueError(f"unknown slowness {slowness!r}; choose one of {SLOWNESSES}")
     if sparsity == "cauchy" and slowness == "l1":
         raise ValueError(
-            "sparsity='cauchy' with slowness='l1' is not supported: its amplitude prox has no exact "
-            "solver; use slowness='l2' (the paper's) or sparsity='l1'"
+            "sparsity='cauchy' with slowness='l1' is not supported: its amplitude prox has no "
+            "exact solver; use slowness='l2' (the paper's) or sparsity='l1'"
         )
     lam = _positive_float("lam", lam, allow_zero=True)
     sigma = _positive_float("sigma", sigma, allow_zero=False)

@@ -11,13 +11,12 @@ from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from csc import io
-
 from csc.backends.backend import BACKENDS, get_backend, to_numpy
 from csc.core.energy import energy_terms
 from csc.core.inference import encode, fista, lipschitz_constant
-from csc.learning import NORMALIZATIONS, RULES, normalize_units
 from csc.core.model import check_codes, check_data, dictionary_from_real, reconstruct
 from csc.core.priors import PRIOR_KEYS, Prior, make_prior
+from csc.learning import NORMALIZATIONS, RULES, normalize_units
 
 INITS = ("data", "random")
 #: integer parameters and their smallest allowed value
@@ -196,7 +195,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         idx = self._rng.choice(n, size=self.batch_size, replace=n < self.batch_size)
         return X[np.sort(idx)]
 
-    def fit(self, X, y=None) -> "ComplexSparseCoding":
+    def fit(self, X, y=None) -> ComplexSparseCoding:
         """Learn from X float (n_sequences, n_frames, n_features): `n_updates` updates on random
         batches of `batch_size` sequences, from a fresh random dictionary."""
         prior = self._check_params()
@@ -207,7 +206,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
             self._update(self.sample_batch(X), prior)
         return self
 
-    def partial_fit(self, X, y=None) -> "ComplexSparseCoding":
+    def partial_fit(self, X, y=None) -> ComplexSparseCoding:
         """One dictionary update with all of X (n_sequences, n_frames, n_features) as the batch."""
         prior = self._check_params()
         X = check_data(X)
@@ -267,7 +266,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         return arrays
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "ComplexSparseCoding":
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ComplexSparseCoding:
         """Rebuild a model from `to_arrays` output (learning state included)."""
         state = io.from_json_array(arrays["state"])
         model = cls(**io.from_json_array(arrays["params"]))

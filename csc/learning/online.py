@@ -1,4 +1,5 @@
-"""Online dictionary learning (Mairal et al. 2010) for complex units: 2×2 block coordinate descent."""
+"""Online dictionary learning (Mairal et al. 2010) for complex units: 2×2 block coordinate
+descent."""
 from __future__ import annotations
 
 from typing import Any

@@ -34,7 +34,8 @@ def tile(images: np.ndarray, n_cols: int | None = None, pad: int = 1,
 
 def bases_image(bases: np.ndarray) -> np.ndarray:
     """Complex bases (K, p, p) → a grid where each unit shows its real part, imaginary part and
-    amplitude envelope |R + iI| side by side (each triple scaled together). float (H, W) in [0,1]."""
+    amplitude envelope |R + iI| side by side (each triple scaled together). float (H, W) in
+    [0, 1]."""
     K, p, _ = bases.shape
     triples = np.zeros((K, p, 3 * p + 2))
     for k, b in enumerate(bases):
@@ -48,8 +49,8 @@ def bases_image(bases: np.ndarray) -> np.ndarray:
     grid = np.ones((math.ceil(K / n_cols) * (p + 2), n_cols * (3 * p + 4)))
     for k in range(K):
         r, c = divmod(k, n_cols)
-        grid[r * (p + 2) + 1: r * (p + 2) + 1 + p, c * (3 * p + 4) + 1: c * (3 * p + 4) + 3 * p + 3] \
-            = triples[k]
+        row, col = r * (p + 2) + 1, c * (3 * p + 4) + 1
+        grid[row: row + p, col: col + 3 * p + 2] = triples[k]
     return grid
 
 

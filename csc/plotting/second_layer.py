@@ -9,14 +9,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from csc.analysis.geometry import unit_frequency
 from csc.plotting.bases import new_figure
-
-
-def signed_peak_frequency(B: np.ndarray) -> np.ndarray:
-    """`csc.analysis.geometry.unit_frequency(B)`. Kept only for scripts/learn_second_layer.py until
-    it calls `unit_frequency`; remove then."""
-    return unit_frequency(B)
 
 
 def save_second_layer_png(components: np.ndarray, centres: np.ndarray, frequencies: np.ndarray,
@@ -81,7 +74,8 @@ def save_second_layer_png(components: np.ndarray, centres: np.ndarray, frequenci
         if mirror is not None:
             sign = -1.0 if mirror == "odd" else 1.0
             ax_freq.scatter(-frequencies[order, 1], -frequencies[order, 0], c="none",
-                            edgecolors=matplotlib.colormaps["RdBu_r"](0.5 + 0.5 * sign * w[order] / lim),
+                            edgecolors=matplotlib.colormaps["RdBu_r"](
+                                0.5 + 0.5 * sign * w[order] / lim),
                             s=size[order], linewidths=0.8)
         ax_freq.axhline(0, color="0.8", lw=0.5, zorder=0)
         ax_freq.axvline(0, color="0.8", lw=0.5, zorder=0)

@@ -152,8 +152,8 @@ def build_host_library(out_dir: str | os.PathLike) -> ctypes.CDLL:
             fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
             os.close(fd)
             try:
-                _run_nvcc([*HOST_FLAGS, "-I", str(kernels_dir()), str(kernels_dir() / HOST_LIB_SOURCE),
-                           "-o", tmp])
+                _run_nvcc([*HOST_FLAGS, "-I", str(kernels_dir()),
+                           str(kernels_dir() / HOST_LIB_SOURCE), "-o", tmp])
                 os.replace(tmp, lib_path)
             finally:
                 if os.path.exists(tmp):

@@ -91,7 +91,8 @@ def natural_still(name: str | np.ndarray = "camera", size: int | None = None) ->
     return image.astype(np.float32)
 
 
-def pink_noise(shape: tuple[int, int], rng: np.random.Generator, exponent: float = 1.0) -> np.ndarray:
+def pink_noise(shape: tuple[int, int], rng: np.random.Generator,
+               exponent: float = 1.0) -> np.ndarray:
     """A random texture with a 1/f^exponent amplitude spectrum (like natural images).
 
     Returns float32 `shape` in [0, 1]: mean 0.5, standard deviation 0.15 before clipping; it

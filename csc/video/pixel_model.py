@@ -69,7 +69,7 @@ class PixelModel:
         return arrays
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "PixelModel":
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> PixelModel:
         """Rebuild a model from `to_arrays` output."""
         model = cls(ComplexSparseCoding.from_arrays(arrays),
                     whitener_from_arrays(io.strip_prefix("whitener_", arrays)))

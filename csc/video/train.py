@@ -7,8 +7,8 @@ uninterrupted one.
 """
 from __future__ import annotations
 
-import json
 import contextlib
+import json
 import logging
 import logging.handlers
 import time
@@ -167,7 +167,8 @@ def new_model(cfg: TrainConfig, cache: ClipCache) -> PixelModel:
              whitener.n_features, cfg.patch_size**2)
     prior = {key: getattr(cfg, key) for key in PRIOR_KEYS if key != "weights"}
     coder = ComplexSparseCoding(
-        cfg.n_components, **prior, weights=whitener.weights_, learning=cfg.learning, normalize=cfg.normalize, n_updates=cfg.n_updates,
+        cfg.n_components, **prior, weights=whitener.weights_, learning=cfg.learning,
+        normalize=cfg.normalize, n_updates=cfg.n_updates,
         batch_size=cfg.batch_size, max_iter=cfg.max_iter, tol=cfg.tol, random_state=cfg.seed,
         backend=cfg.backend)
     return PixelModel(coder, whitener)

@@ -1,4 +1,5 @@
-"""Whitening of image patches (docs/design.md §4): PCA as in the paper, or the Olshausen–Field filter.
+"""Whitening of image patches (docs/design.md §4): PCA as in the paper, or the Olshausen–Field
+filter.
 
 A whitener maps pixel patches (..., p, p) to feature vectors (..., n_features) and back, and gives
 the per-feature reconstruction weights the model's energy uses. Both kinds save to and load from
@@ -33,7 +34,7 @@ class PCAWhitener:
         self.cutoff = cutoff
         self.rolloff = rolloff
 
-    def fit(self, patches: np.ndarray) -> "PCAWhitener":
+    def fit(self, patches: np.ndarray) -> PCAWhitener:
         """patches: float (n, p, p) or (n, p·p), n ≥ 2."""
         P = np.asarray(patches, dtype=np.float64).reshape(len(patches), -1)
         if P.shape[1] != self.patch_size**2:
@@ -82,7 +83,7 @@ class PCAWhitener:
                     weights=self.weights_)
 
     @classmethod
-    def from_arrays(cls, a: dict[str, np.ndarray]) -> "PCAWhitener":
+    def from_arrays(cls, a: dict[str, np.ndarray]) -> PCAWhitener:
         w = cls(int(a["patch_size"]), float(a["noise_variance"]), float(a["cutoff"]),
                 float(a["rolloff"]))
         w.mean_, w.components_ = a["mean"], a["components"]
@@ -118,7 +119,7 @@ class OFWhitener:
         f = np.hypot(fx, fy) / 0.5  # in units of the Nyquist frequency
         self._filter = f * np.exp(-((f / f0) ** 4))
 
-    def fit(self, patches: np.ndarray) -> "OFWhitener":
+    def fit(self, patches: np.ndarray) -> OFWhitener:
         filtered = self._apply(np.asarray(patches, dtype=np.float64), self._filter)
         scale = float(np.std(filtered))
         if scale <= 0:
@@ -151,7 +152,7 @@ class OFWhitener:
                     scale=np.array(self.scale_))
 
     @classmethod
-    def from_arrays(cls, a: dict[str, np.ndarray]) -> "OFWhitener":
+    def from_arrays(cls, a: dict[str, np.ndarray]) -> OFWhitener:
         w = cls(int(a["patch_size"]), float(a["noise_variance"]), float(a["f0"]))
         w.scale_ = float(a["scale"])
         w.weights_ = np.full(w.n_features, 1.0 / w.noise_variance, dtype=np.float32)

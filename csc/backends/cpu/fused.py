@@ -133,7 +133,8 @@ def _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, si
 
 @njit(parallel=True, cache=True)
 def _code_step_chain(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, kappa, partials):
-    """l1 sparsity + l1 (TV) slowness: the prox couples the frames of each (sequence, unit) chain."""
+    """l1 sparsity + l1 (TV) slowness: the prox couples the frames of each (sequence, unit)
+    chain."""
     N, K2 = Y.shape
     K = K2 // 2
     n_seq = N // n_frames

@@ -1,4 +1,5 @@
-"""Fused passes on the GPU: the CuPy twin of `csc.backends.cpu.fused` (same functions, same signatures).
+"""Fused passes on the GPU: the CuPy twin of `csc.backends.cpu.fused` (same functions and
+signatures).
 
 The CUDA C kernels of `kernels/fused.cu` are compiled once per process with `cupy.RawModule`
 (NVRTC) and every launch goes through the typed `Launcher` (csc/backends/cuda/launcher.py). Data are
@@ -17,16 +18,13 @@ Nothing imports CuPy until a GPU function runs; `available()` says whether one c
 """
 from __future__ import annotations
 
-import os
-import re
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from csc.core.priors import SLOW_L1
 from csc.backends.cuda.launcher import Launcher, check_source
 from csc.backends.cuda.source import NVRTC_OPTIONS, kernel_source
+from csc.core.priors import SLOW_L1
 
 #: Threads per block for every kernel.
 BLOCK = 128
@@ -78,8 +76,8 @@ def get_launcher() -> Launcher:
         source = kernel_source()
         problems = check_source(source)
         if problems:
-            raise RuntimeError("kernels/fused.cu does not match csc.backends.cuda.launcher.KERNELS:\n"
-                               + "\n".join(problems))
+            raise RuntimeError("kernels/fused.cu does not match "
+                               "csc.backends.cuda.launcher.KERNELS:\n" + "\n".join(problems))
         module = cupy.RawModule(code=source, options=NVRTC_OPTIONS)
         _state["module"] = module
         _state["launcher"] = Launcher(module.get_function, block=BLOCK, array_type=cupy.ndarray)
