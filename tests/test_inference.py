@@ -27,18 +27,6 @@ def test_convex_case_reaches_the_optimum(rng):
     assert ours <= ref * (1 + 1e-7)  # never "better than optimal" beyond solver noise
 
 
-def test_lam_max_gives_zero_codes(rng):
-    X, D, _, w = random_problem(rng)
-    Wd = np.concatenate([D.real, D.imag]) * w  # W diag(w): gradient at zero is −W diag(w) x
-    corr = X.reshape(-1, X.shape[-1]) @ Wd.T
-    K = D.shape[0]
-    lam_max = np.max(np.hypot(corr[:, :K], corr[:, K:]))
-    Z = csc.encode(X, D, lam=lam_max * 1.0001, weights=w)
-    assert np.all(Z == 0)
-    Z = csc.encode(X, D, lam=lam_max * 0.99, weights=w)
-    assert np.count_nonzero(Z) > 0
-
-
 @pytest.mark.parametrize("prior", ALL_PRIORS, ids=lambda p: f"{p['sparsity']}-"
                          f"{p.get('slowness', 'none')}")
 def test_energy_decreases_monotonically(rng, prior):

@@ -7,7 +7,6 @@ from csc.analysis.geometry import unit_frequency
 from csc.analysis.phases import phase_velocity, wrap
 from csc.analysis.second_layer import (
     FormUnits,
-    InvalidParameterError,
     MotionUnits,
     energy_form,
     energy_motion,
@@ -16,6 +15,7 @@ from csc.analysis.second_layer import (
     infer_motion,
     log_amplitude_features,
 )
+from csc.core.params import InvalidParameterError
 from csc.plotting.second_layer import match_columns, save_recovery_png, save_second_layer_png
 
 

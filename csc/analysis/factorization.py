@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from csc.analysis.phases import check_codes, phase_velocity
+from csc.analysis.phases import check_code_sequences, phase_velocity
 
 __all__ = ["lag1_autocorrelation", "change_decomposition", "factorization_stats",
            "real_sparse_codes"]
@@ -73,7 +73,7 @@ def change_decomposition(Z) -> tuple[np.ndarray, np.ndarray]:
     or offset counts wholly as amplitude change (still exact: |Δz| = |Δa| there).
     Returns (radial, tangential), float64 (n_seq, T−1, K) each.
     """
-    Z = check_codes(Z).astype(np.complex128)
+    Z = check_code_sequences(Z).astype(np.complex128)
     A = np.abs(Z)
     delta, _ = phase_velocity(Z)  # 0 where either code is 0
     radial = (A[:, 1:] - A[:, :-1]) * np.cos(delta / 2)
@@ -98,7 +98,7 @@ def factorization_stats(Z, Z_real=None) -> dict:
       phase_share_active: the phase share over pairs where both codes are non-zero only;
       active_fraction (and active_fraction_real_sc): share of codes that are non-zero.
     """
-    Z = check_codes(Z)
+    Z = check_code_sequences(Z)
     if not np.iscomplexobj(Z):
         raise ValueError("Z must be complex")
     out: dict = {}

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from csc.core.model import check_codes
+
 __all__ = ["amplitude", "phase", "wrap", "phase_velocity", "DEFAULT_REL_THRESHOLD"]
 
 DEFAULT_REL_THRESHOLD = 0.1
@@ -35,15 +37,13 @@ def wrap(d: ArrayLike) -> np.ndarray:
                                                    copy=False)
 
 
-def check_codes(Z: ArrayLike) -> np.ndarray:
-    """Z as an array of shape (n_sequences, n_frames ≥ 2, K) with finite values, else ValueError."""
+def check_code_sequences(Z: ArrayLike) -> np.ndarray:
+    """Z as codes (n_sequences, n_frames ≥ 2, K) with finite values (`csc.core.model.check_codes`
+    and at least two frames), else ValueError."""
     Z = np.asarray(Z)
-    if Z.ndim != 3:
-        raise ValueError(f"codes must have shape (n_sequences, n_frames, K), got {Z.shape}")
+    Z = check_codes(Z, None, Z.shape[-1] if Z.ndim else 0)
     if Z.shape[1] < 2:
         raise ValueError(f"codes need at least 2 frames, got {Z.shape[1]}")
-    if not np.all(np.isfinite(Z)):
-        raise ValueError("codes contain NaN or Inf")
     return Z
 
 
@@ -75,7 +75,7 @@ def phase_velocity(Z: ArrayLike, threshold: ArrayLike | None = None, *,
     Per-unit relative thresholds are the default because units' amplitude scales differ widely
     (a global maximum would mask out the weaker units entirely).
     """
-    Z = check_codes(Z)
+    Z = check_code_sequences(Z)
     A = np.abs(Z)
     thr = _threshold(A, threshold, rel_threshold)
     delta = np.angle(Z[:, 1:] * np.conj(Z[:, :-1]))

@@ -27,13 +27,13 @@ from __future__ import annotations
 import json
 import math
 import numbers
-from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
+
+from csc.core.params import check_number
 
 LOG_AMPLITUDE_FLOOR = -4.0
 
@@ -187,26 +187,6 @@ def infer_form(ell, B, *, noise_var=0.2, lam=2.0, slowness=5.0, max_iter=200, to
 
 
 # --------------------------------------------------------------------------- estimators
-class InvalidParameterError(ValueError, TypeError):
-    """A hyper-parameter of the wrong type or out of range (a ValueError, and a TypeError as
-    scikit-learn raises for wrong types)."""
-
-
-def _check_number(value: Any, name: str, target_type: type, min_val: float,
-                  include_min: bool = True) -> None:
-    """`sklearn.utils.check_scalar` that also refuses bools, NaN and ±inf, raising
-    `InvalidParameterError` with check_scalar's one-line message."""
-    if isinstance(value, bool) or (isinstance(value, numbers.Real)
-                                   and not math.isfinite(value)):
-        kind = "an integer" if target_type is numbers.Integral else "a finite number"
-        raise InvalidParameterError(f"{name} must be {kind}, got {value!r}")
-    try:
-        check_scalar(value, name, target_type, min_val=min_val,
-                     include_boundaries="left" if include_min else "neither")
-    except (TypeError, ValueError) as exc:
-        raise InvalidParameterError(str(exc)) from None
-
-
 def _normalize_columns(D: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(D, axis=0)
     return D / np.where(n > 1e-12, n, 1.0)
@@ -220,16 +200,16 @@ class _SecondLayerBase(BaseEstimator):
 
     def _check_params(self) -> None:
         """Check the hyper-parameters shared by both kinds (called by fit and partial_fit)."""
-        _check_number(self.n_components, "n_components", numbers.Integral, 1)
-        _check_number(self.n_updates, "n_updates", numbers.Integral, 0)
-        _check_number(self.batch_size, "batch_size", numbers.Integral, 1)
-        _check_number(self.max_iter, "max_iter", numbers.Integral, 1)
-        _check_number(self.transform_max_iter, "transform_max_iter", numbers.Integral, 1)
-        _check_number(self.learning_rate, "learning_rate", numbers.Real, 0, include_min=False)
-        _check_number(self.slowness, "slowness", numbers.Real, 0)
-        _check_number(self.tol, "tol", numbers.Real, 0)
+        check_number(self.n_components, "n_components", numbers.Integral, 1)
+        check_number(self.n_updates, "n_updates", numbers.Integral, 0)
+        check_number(self.batch_size, "batch_size", numbers.Integral, 1)
+        check_number(self.max_iter, "max_iter", numbers.Integral, 1)
+        check_number(self.transform_max_iter, "transform_max_iter", numbers.Integral, 1)
+        check_number(self.learning_rate, "learning_rate", numbers.Real, 0, include_min=False)
+        check_number(self.slowness, "slowness", numbers.Real, 0)
+        check_number(self.tol, "tol", numbers.Real, 0)
         if self.random_state is not None:  # a seed stored in the model file's JSON
-            _check_number(self.random_state, "random_state", numbers.Integral, 0)
+            check_number(self.random_state, "random_state", numbers.Integral, 0)
 
     def _reset_state(self) -> None:
         self._rng = np.random.default_rng(self.random_state)
@@ -333,8 +313,8 @@ class MotionUnits(_SecondLayerBase):
 
     def _check_params(self) -> None:
         super()._check_params()
-        _check_number(self.kappa_vm, "kappa_vm", numbers.Real, 0, include_min=False)
-        _check_number(self.prior_scale, "prior_scale", numbers.Real, 0, include_min=False)
+        check_number(self.kappa_vm, "kappa_vm", numbers.Real, 0, include_min=False)
+        check_number(self.prior_scale, "prior_scale", numbers.Real, 0, include_min=False)
 
     def _energy_kwargs(self) -> dict[str, float]:
         return dict(kappa_vm=self.kappa_vm, prior_scale=self.prior_scale,
@@ -441,8 +421,8 @@ class FormUnits(TransformerMixin, _SecondLayerBase):
 
     def _check_params(self) -> None:
         super()._check_params()
-        _check_number(self.noise_var, "noise_var", numbers.Real, 0, include_min=False)
-        _check_number(self.lam, "lam", numbers.Real, 0)
+        check_number(self.noise_var, "noise_var", numbers.Real, 0, include_min=False)
+        check_number(self.lam, "lam", numbers.Real, 0)
 
     def _energy_kwargs(self) -> dict[str, float]:
         return dict(noise_var=self.noise_var, lam=self.lam, slowness=self.slowness)

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from csc import io
@@ -15,6 +14,7 @@ from csc.backends.backend import BACKENDS, get_backend, to_numpy
 from csc.core.energy import energy_terms
 from csc.core.inference import encode, fista, lipschitz_constant
 from csc.core.model import check_codes, check_data, dictionary_from_real, reconstruct
+from csc.core.params import check_number
 from csc.core.priors import PRIOR_KEYS, Prior, make_prior
 from csc.learning import NORMALIZATIONS, RULES, normalize_units
 
@@ -25,20 +25,6 @@ _INT_PARAMS = {"n_components": 1, "n_updates": 0, "batch_size": 1, "max_iter": 1
 #: (parameter, allowed values) of the string parameters
 _CHOICES = {"learning": tuple(RULES), "normalize": NORMALIZATIONS, "init": INITS,
             "backend": BACKENDS}
-
-
-def _check_number(estimator, name: str, kind: type, minimum: float) -> None:
-    """scikit-learn's `check_scalar`, with a ValueError for every bad value (a bool or a
-    non-finite number too) so that callers catch one exception type."""
-    value = getattr(estimator, name)
-    try:
-        if isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be a number, not a bool")
-        check_scalar(value, name, kind, min_val=minimum)
-    except TypeError as exc:
-        raise ValueError(str(exc)) from None
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
 
 
 @io.register("coder")
@@ -104,9 +90,9 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
     def _check_params(self) -> Prior:
         """Validate every parameter (ValueError naming it); returns the prior."""
         for name, minimum in _INT_PARAMS.items():
-            _check_number(self, name, Integral, minimum)
+            check_number(getattr(self, name), name, Integral, minimum)
         for name in ("tol", "transform_tol"):
-            _check_number(self, name, Real, 0.0)
+            check_number(getattr(self, name), name, Real, 0.0)
         for name, choices in _CHOICES.items():
             if getattr(self, name) not in choices:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose one of "
