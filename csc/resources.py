@@ -9,8 +9,6 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-VIDEO_SUFFIXES = (".mpg", ".avi")
-
 
 def kernels_dir() -> Path:
     """Folder holding the CUDA sources (`fused.cu`, `amplitude.cuh`)."""
@@ -21,7 +19,3 @@ def data_dir() -> Path:
     """Folder holding the bundled sample clips and their provenance (README.md)."""
     return Path(str(files("csc.data")))
 
-
-def sample_clips() -> list[Path]:
-    """The bundled sample clips, sorted by name."""
-    return sorted(p for p in data_dir().iterdir() if p.suffix in VIDEO_SUFFIXES)

@@ -24,7 +24,6 @@ serialise to plain arrays (`to_arrays` / `from_arrays`) for model files. Their i
 """
 from __future__ import annotations
 
-import json
 import math
 import numbers
 
@@ -33,6 +32,7 @@ from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from csc import io
 from csc.core.params import check_number
 
 LOG_AMPLITUDE_FLOOR = -4.0
@@ -249,8 +249,8 @@ class _SecondLayerBase(BaseEstimator):
         stats = getattr(self, "feature_stats_", None)  # how the inputs were normalised, if set
         if stats is not None:
             state["feature_stats_"] = {k: np.asarray(v).tolist() for k, v in stats.items()}
-        return {"kind": np.array(self._KIND), "params": np.array(json.dumps(self.get_params())),
-                "state": np.array(json.dumps(state)),
+        return {"kind": np.array(self._KIND), "params": io.json_array(self.get_params()),
+                "state": io.json_array(state),
                 "components": np.asarray(self.components_, np.float64)}
 
     @classmethod
@@ -258,11 +258,11 @@ class _SecondLayerBase(BaseEstimator):
         kind = str(arrays["kind"]) if "kind" in arrays else cls._KIND
         if kind != cls._KIND:
             raise ValueError(f"arrays hold a {kind!r} model, not {cls._KIND!r}")
-        model = cls(**json.loads(str(arrays["params"])))
+        model = cls(**io.from_json_array(arrays["params"]))
         model._reset_state()
         model.components_ = np.array(arrays["components"], dtype=np.float64)
         if "state" in arrays:
-            state = json.loads(str(arrays["state"]))
+            state = io.from_json_array(arrays["state"])
             model.n_updates_ = int(state["n_updates_"])
             model.history_ = state["history_"]
             model._rng.bit_generator.state = state["rng"]
