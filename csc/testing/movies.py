@@ -7,7 +7,8 @@ displayed, measured from the +column axis.
 - `drifting_grating`: a sinusoidal grating drifting along its normal (optionally Gaussian-windowed).
 - `natural_still`, `pink_noise`: still images to move around (scikit-image's bundled photos, or a
   1/f random texture that needs nothing).
-- `transformed_movie`: what a camera panning / rotating / zooming over a still sees.
+- `transformed_movie`: what a camera panning / rotating / zooming over a still sees (the
+  renderer of `csc.video.camera`, re-exported here).
 - `demo_movies`: a few named movies of the above.
 - `write_video`, `write_frame_folder`: save a movie as a video file or a folder of numbered images.
 
@@ -20,9 +21,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
+from csc.video.camera import resize_still, transformed_movie
 from csc.video.reader import to_gray
+
+__all__ = ["VIDEO_CODECS", "demo_movies", "drifting_grating", "natural_still", "pink_noise",
+           "transformed_movie", "write_frame_folder", "write_video"]
 
 # Encoder per video extension; all read back with `iio.imiter(path, plugin="pyav")`.
 # GIF is written by Pillow instead (lossless for gray frames, 256 colours for RGB).
@@ -69,7 +73,8 @@ def natural_still(name: str | np.ndarray = "camera", size: int | None = None) ->
     `name` is one of scikit-image's bundled images (a function of `skimage.data`: "camera",
     "astronaut", "coffee", "chelsea", "rocket", "grass", "gravel", "brick", "moon", ...) or an
     image array (H, W[, 3 or 4], uint8 / uint16 / float in [0, 1]). Colour becomes BT.601 luma.
-    With `size`, the image is low-pass filtered and resampled so that its shorter side is `size`.
+    With `size`, the image is low-pass filtered and resampled so that its shorter side is `size`
+    (`csc.video.camera.resize_still`).
     Raises ImportError when a name is given and scikit-image is not installed.
     """
     if isinstance(name, str):
@@ -84,10 +89,7 @@ def natural_still(name: str | np.ndarray = "camera", size: int | None = None) ->
         name = loader()
     image = to_gray(name)
     if size is not None:
-        scale = size / min(image.shape)
-        if scale < 1:  # anti-alias before shrinking
-            image = ndimage.gaussian_filter(image, sigma=(1 / scale - 1) / 2)
-        image = np.clip(ndimage.zoom(image, scale, order=1), 0, 1)
+        image = resize_still(image, size)
     return image.astype(np.float32)
 
 
@@ -105,40 +107,6 @@ def pink_noise(shape: tuple[int, int], rng: np.random.Generator,
     spectrum = f**-exponent * np.exp(2j * np.pi * rng.random(f.shape))
     image = np.fft.irfft2(spectrum, s=shape)
     return np.clip(0.5 + 0.15 * image / image.std(), 0, 1).astype(np.float32)
-
-
-def transformed_movie(image: np.ndarray, n_frames: int, size: int, *,
-                      shift: tuple[float, float] = (0.0, 0.0), rotation: float = 0.0,
-                      zoom: float = 1.0, center: tuple[float, float] | None = None,
-                      order: int = 1) -> np.ndarray:
-    """A size×size crop of a still under a constant motion: float32 (n_frames, size, size).
-
-    `image` is (H, W) or (H, W, 3) in [0, 1] (or uint8/uint16), converted as `natural_still` does.
-
-    Frame t shows the image rotated by t * rotation (radians per frame, counter-clockwise as
-    displayed) and magnified by zoom ** t (zoom > 1 zooms in), both about `center` (row, col),
-    then translated by t * shift (rows, cols) pixels: frame t (p) = frame 0 (p - t * shift) for a
-    pure translation. Frame 0 is the crop itself; by default the crop is centred in the image and
-    pixel-aligned: frame 0 is exactly image[r0:r0 + size, c0:c0 + size] with r0 = (H - size) // 2
-    and c0 = (W - size) // 2 (a `center` is pixel-aligned when center - (size - 1) / 2 is
-    integral). Pixels come from `scipy.ndimage.affine_transform` (spline `order` 1 or 3, mode
-    "reflect" beyond the borders) and are clipped to [0, 1].
-    """
-    image = to_gray(image)
-    if center is None:
-        center = tuple((n - size) // 2 + (size - 1) / 2 for n in image.shape)
-    center, shift = np.asarray(center, float), np.asarray(shift, float)
-    middle = np.full(2, (size - 1) / 2)
-    frames = np.empty((n_frames, size, size), np.float32)
-    for t in range(n_frames):
-        # output p <- input center + S^-1 R^-1 (p - middle - t shift); R rotates (row, col)
-        # counter-clockwise on screen, where rows point down
-        c, s = np.cos(rotation * t), np.sin(rotation * t)
-        matrix = np.array([[c, s], [-s, c]]) / zoom**t  # = (zoom^t R)^-1
-        offset = center - matrix @ (middle + t * shift)
-        ndimage.affine_transform(image, matrix, offset, output=frames[t], order=order,
-                                 mode="reflect")
-    return np.clip(frames, 0, 1, out=frames)
 
 
 def demo_movies(n_frames: int, size: int, rng: np.random.Generator,
