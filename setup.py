@@ -15,7 +15,8 @@ setup(
     packages=[*find_packages(include=["csc", "csc.*"]), "csc.kernels", "csc.data"],
     package_dir={"csc.kernels": "kernels", "csc.data": "data"},
     package_data={"csc.kernels": ["*.cu", "*.cuh", "*.md"],
-                  "csc.data": ["*.mpg", "*.avi", "*.md", "LICENSE*"]},
+                  "csc.data": ["*.md", "LICENSE*", "videos/*", "heldout/*", "stills/*",
+                               "pretrained/*"]},
     install_requires=[
         "numpy>=1.24",
         "scipy>=1.10",

@@ -247,3 +247,89 @@ def test_second_layer_is_learned_stored_and_loaded(tmp_path, video_dir, run, cap
     # the first layer can still be resumed from the same file
     assert run("--out", out, "--resume", "--n-updates", "4", "--quiet").returncode == 0
     assert csc.load(out / "model.npz").coder.n_updates_ == 4
+
+
+def test_cauchy_alone_and_the_paper_preset_run_from_the_command_line(tmp_path, video_dir, run):
+    """`--sparsity cauchy` alone takes the paper's constants (λ 10, σ 0.4, l2 slowness, κ 0.5);
+    `--preset paper` sets every setting of the paper, and options given beside it win."""
+    res = run(video_dir, "--out", tmp_path / "cauchy", "--sparsity", "cauchy", *TINY)
+    assert res.returncode == 0, res.stderr
+    cfg = TrainConfig.from_json(tmp_path / "cauchy" / "config.json")
+    assert (cfg.sparsity, cfg.lam, cfg.sigma, cfg.slowness, cfg.kappa) == (
+        "cauchy", 10.0, 0.4, "l2", 0.5)
+    assert (cfg.learning, cfg.init) == ("online", "data")  # the rest stays at the defaults
+    res = run(video_dir, "--out", tmp_path / "paper", "--preset", "paper", "--lam", "5", *TINY)
+    assert res.returncode == 0, res.stderr
+    cfg = TrainConfig.from_json(tmp_path / "paper" / "config.json")
+    assert (cfg.sparsity, cfg.lam, cfg.slowness, cfg.kappa, cfg.learning, cfg.init,
+            cfg.weighting, cfg.noise_variance) == ("cauchy", 5.0, "l2", 0.5, "sgd", "random",
+                                                   "paper", 0.01)
+    model = csc.load(tmp_path / "paper" / "model.npz")
+    assert model.coder.init == "random" and model.coder.learning == "sgd"
+    assert model.whitener.weighting == "paper"
+    log = (tmp_path / "paper" / "train.log").read_text()
+    assert "quadrature pairs" in log and "localisation" in log  # the units, at each checkpoint
+    res = run(video_dir, "--out", tmp_path / "bad", "--preset", "papers", *TINY)
+    _assert_one_line_error(res, "--preset")
+    res = run(video_dir, "--out", tmp_path / "bad", "--sparsity", "cauchy", "--slowness", "l1",
+              *TINY)
+    _assert_one_line_error(res, "cauchy")
+
+
+def test_synthetic_camera_joins_the_videos_at_its_share(tmp_path, video_dir):
+    """The camera's clips are added beside the real clips and weighted so that `camera_share` of
+    the sequences come from them; a share of 1 (camera alone) is refused."""
+    from csc.video.sampling import sample_positions
+    from csc.video.train import build_cache
+
+    cfg = TrainConfig(video_dir=str(video_dir), out=str(tmp_path / "run"), patch_size=6,
+                      n_frames=4, camera_share=0.3, cache_frames=400)
+    cache = build_cache(cfg)
+    n_camera = cache.stats["camera_clips"]
+    n_real = len(cache.clips) - n_camera
+    assert n_real >= 2 and n_camera == round(0.3 * 400 / 8)
+    assert all(c.shape == (8, 64, 64) for c in cache.clips[n_real:])
+    pos = sample_positions(cache, 20000, 4, 6, np.random.default_rng(0))
+    assert np.mean(pos[:, 0] >= n_real) == pytest.approx(0.3, abs=0.015)
+    cfg.camera_share = 1.0
+    with pytest.raises(ValueError, match="never alone"):
+        cfg.validate()
+
+
+def test_cli_refuses_the_camera_alone_and_bad_stills(tmp_path, video_dir, run):
+    res = run(video_dir, "--out", tmp_path / "a", "--camera-share", "1", *TINY)
+    _assert_one_line_error(res, "--camera-share")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = run(video_dir, "--out", tmp_path / "b", "--stills", empty, *TINY)
+    _assert_one_line_error(res, str(empty))
+
+
+def test_analyze_reports_the_papers_measures_on_held_out_video_and_stills(tmp_path, video_dir,
+                                                                         run, capsys):
+    import imageio.v3 as iio
+
+    from csc.cli import analyze
+
+    res = run(video_dir, "--out", tmp_path / "run", *TINY)
+    assert res.returncode == 0, res.stderr
+    stills = tmp_path / "stills"
+    stills.mkdir()
+    iio.imwrite(stills / "noise.png",
+                (255 * pink_noise((96, 96), np.random.default_rng(3))).astype(np.uint8))
+    capsys.readouterr()
+    code = analyze.main([str(tmp_path / "run" / "model.npz"), "--video-dir", str(video_dir),
+                         "--stills", str(stills), "--n-sequences", "8",
+                         "--json", str(tmp_path / "m.json")])
+    out = capsys.readouterr().out
+    assert code == 0
+    for row in ("quadrature pairs, whitened space", "localisation, median, pixels space",
+                "variance explained, held-out video",
+                "persistence gain, held-out stills, synthetic camera"):
+        assert row in out, out
+    import json
+    saved = json.loads((tmp_path / "m.json").read_text())
+    assert set(saved["heldout"]) == {"video", "camera"}
+    assert 0 <= saved["paper"]["learned whitened"]["quadrature"] <= 1
+    assert analyze.main([str(tmp_path / "run" / "model.npz"), "--stills",
+                         str(tmp_path / "nothing")]) == 2

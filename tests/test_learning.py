@@ -56,10 +56,38 @@ def test_sgd_step_is_the_negative_energy_gradient(rng):
     grad = recon_gradient_dictionary(X, Z, D, w)
     cos = np.vdot(step, -grad).real / (np.linalg.norm(step) * np.linalg.norm(grad))
     assert cos == pytest.approx(1.0, abs=1e-12)
-    # the first step's largest relative unit change is the target
+    # the first step's largest element change is the target (the authors' rule)
+    assert np.abs(W - W_before).max() == pytest.approx(rule.targets[0], rel=1e-10)
+
+
+def test_sgd_unit_measure_targets_the_relative_unit_change(rng):
+    X, D, Z, w = random_problem(rng, B=2, T=5, K=4, M=9)
+    W = dictionary_to_real(D).astype(np.float64)
+    C = codes_to_real(Z, np.float64)
+    Xf = X.reshape(-1, 9)
+    rule = SGDRule(measure="unit")
+    W_before = W.copy()
+    rule.update(W, C.T @ ((Xf - C @ W) * w) / len(C), progress=0.0)
+    step = dictionary_from_real(W - W_before)
     unit = np.linalg.norm(np.concatenate([D.real, D.imag], 1), axis=1)
     change = np.linalg.norm(np.concatenate([step.real, step.imag], 1), axis=1) / unit
     assert change.max() == pytest.approx(rule.targets[0], rel=1e-10)
+
+
+def test_sgd_target_switches_for_the_last_fifth_and_adapts_eta():
+    """targets[0] until 80% of the planned updates, targets[1] after; η × 0.95 after a change
+    above the target, × 1.02 after one below."""
+    rule = SGDRule()
+    W = np.zeros((2, 3))
+    dW = np.array([[1.0, -2.0, 0.5], [0.0, 0.0, 0.0]])
+    assert rule.update(W, dW, progress=0.0) == pytest.approx(0.05)  # η starts at 0.05 / 2
+    assert rule.eta == pytest.approx(0.025 * 1.02)  # not above the target: × 1.02
+    assert rule.update(W, dW, progress=0.79) == pytest.approx(0.051)  # above 0.05: × 0.95
+    assert rule.eta == pytest.approx(0.025 * 1.02 * 0.95)
+    assert rule.update(W, dW, progress=0.8) > rule.targets[1]  # now above 0.0125: × 0.95
+    assert rule.eta == pytest.approx(0.025 * 1.02 * 0.95**2)
+    with pytest.raises(ValueError, match="measure"):
+        SGDRule(measure="row")
 
 
 def test_online_block_update_is_the_exact_block_minimiser(rng):

@@ -87,3 +87,25 @@ def test_constant_patches_are_refused():
         PCAWhitener(4).fit(np.ones((100, 4, 4)))
     with pytest.raises(ValueError, match="unknown whitening"):
         make_whitener("zca", 4)
+
+
+def test_paper_weighting_is_flat_above_eight_times_the_cutoff(patches):
+    """Weights 1/noise_variance on every component whose variance exceeds 8 × the cutoff, then a
+    falling raised cosine down to the cutoff (the authors' learn_whitening); "tail" rolls off only
+    the last tenth."""
+    paper = PCAWhitener(8).fit(patches)
+    tail = PCAWhitener(8, weighting="tail").fit(patches)
+    pixel_variance = np.mean(np.var(patches.reshape(len(patches), -1), axis=0))
+    flat = paper.variances_ > 8 * 1.25 * 0.01 * pixel_variance
+    assert 0 < flat.sum() < paper.n_features
+    np.testing.assert_allclose(paper.weights_[flat], 100.0)
+    rolled = paper.weights_[~flat]
+    assert np.all(np.diff(rolled) < 0) and 0 < rolled[-1] < 100 * 0.1
+    np.testing.assert_allclose(rolled * 0.01, raised_cosine_rolloff(len(rolled), 1.0), rtol=1e-6)
+    np.testing.assert_allclose(tail.weights_ * 0.01,
+                               raised_cosine_rolloff(tail.n_features, 0.1), rtol=1e-6)
+    back = whitener_from_arrays(paper.to_arrays())
+    assert back.weighting == "paper"
+    np.testing.assert_array_equal(back.weights_, paper.weights_)
+    with pytest.raises(ValueError, match="weighting"):
+        PCAWhitener(8, weighting="flat")

@@ -124,3 +124,36 @@ def quadrature(B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sin = np.abs(np.sin(np.angle(FI) - np.angle(FR)))
     mean_sin = (weight * sin).sum(axis=(1, 2)) / np.maximum(weight.sum(axis=(1, 2)), 1e-30)
     return sim, np.degrees(np.arcsin(np.clip(mean_sin, 0, 1)))
+
+
+def quadrature_pairs(B: np.ndarray, *, min_correlation: float = 0.8,
+                     tolerance_deg: float = 30.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which units are quadrature pairs: I is R shifted by a quarter period.
+
+    B: complex (K, p, p). Returns float64 (K,) `correlation`, float64 (K,) `offset` (degrees, in
+    [0, 180]) and bool (K,) `is_pair`:
+    - correlation: Pearson correlation of the amplitude spectra |FFT(R)| and |FFT(I)| over the
+      non-DC frequencies (1 = same frequencies at the same strengths);
+    - offset: |∠(FFT(I) / FFT(R))| at the spectral peak of |FFT(R)| + |FFT(I)| off DC (the sign
+      flips between f and −f for real R and I, so only its size is kept);
+    - is_pair: correlation ≥ `min_correlation` and |offset − 90| ≤ `tolerance_deg`.
+    A Gabor pair (cosine and sine under one envelope) scores (≈1, 90, True); two unrelated
+    patterns score a low correlation, a pattern and a scaled copy an offset of 0 or 180.
+    """
+    B = np.asarray(B)
+    K = B.shape[0]
+    FR, FI, _, _ = _spectra(B)
+    aR = np.abs(FR).reshape(K, -1)[:, 1:]
+    aI = np.abs(FI).reshape(K, -1)[:, 1:]
+    aR = aR - aR.mean(axis=1, keepdims=True)
+    aI = aI - aI.mean(axis=1, keepdims=True)
+    correlation = (aR * aI).sum(1) / np.maximum(
+        np.sqrt((aR**2).sum(1) * (aI**2).sum(1)), 1e-300)
+    power = (np.abs(FR) + np.abs(FI)).reshape(K, -1)
+    power[:, 0] = -1.0  # off DC
+    peak = power.argmax(axis=1)
+    rows = np.arange(K)
+    ratio = FI.reshape(K, -1)[rows, peak] * np.conj(FR.reshape(K, -1)[rows, peak])
+    offset = np.abs(np.degrees(np.angle(ratio)))
+    is_pair = (correlation >= min_correlation) & (np.abs(offset - 90.0) <= tolerance_deg)
+    return correlation, offset, is_pair

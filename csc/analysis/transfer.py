@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from csc.analysis.first_layer import whitened_bases
 from csc.analysis.geometry import unit_frequency
 from csc.analysis.phases import amplitude, phase, phase_velocity, wrap
 
@@ -60,31 +61,6 @@ METHODS = ("translation", "motion")
 
 
 # --------------------------------------------------------------------------- unit frequencies
-def whitened_bases(model, space: str = "whitened") -> np.ndarray:
-    """complex (K, p, p): each unit of a `PixelModel` drawn as a pixel patch.
-
-    space="pixels": `model.bases_pixels()` (dewhitened, what decoding paints); "whitened": the
-    unit as it looks in whitened pixel space (PCA: E d_k, the ZCA view; Olshausen–Field: the
-    features are filtered pixels already), which is where codes are inferred: for images with a
-    natural 1/f spectrum, whitened input is white, so a unit's phase turns at this view's
-    frequency. Dewhitened bases carry a low-frequency tilt (× √variance) and their spectral peak
-    underestimates that frequency (and so overestimates velocities).
-    """
-    if space == "pixels":
-        return model.bases_pixels()
-    if space != "whitened":
-        raise ValueError(f"unknown space {space!r}; choose 'whitened' or 'pixels'")
-    D = np.asarray(model.components_)
-    w = model.whitener
-    p = model.patch_size
-    E = getattr(w, "components_", None)
-    if getattr(w, "kind", None) == "pca" and E is not None:
-        return (D @ np.asarray(E, np.float64).T).reshape(len(D), p, p)
-    if D.shape[1] == p * p:
-        return D.reshape(len(D), p, p)
-    return model.bases_pixels()
-
-
 def unit_frequencies(bases, pad: int = 8, space: str = "whitened"
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Signed spatial frequency of each complex unit and how well it is in quadrature.

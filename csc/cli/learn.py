@@ -16,9 +16,16 @@ from typing import Sequence
 
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
-from csc.resources import data_dir
+from csc.resources import videos_dir
 from csc.video.reader import VideoError
-from csc.video.train import RunError, TrainConfig, resume_config, train
+from csc.video.train import (
+    PRIOR_DEFAULTS,
+    RUN_PRESETS,
+    RunError,
+    TrainConfig,
+    resume_config,
+    train,
+)
 
 PROG = "csc-learn"
 DEFAULTS = TrainConfig(video_dir="", out="")
@@ -38,20 +45,37 @@ def build_parser() -> ArgumentParser:
                     help=f"dictionary updates (default {d.n_updates}; with --resume: the new "
                          f"total, default the saved one)")
     ap.add_argument("--batch-size", type=int, default=d.batch_size, help="sequences per update")
+    ap.add_argument("--preset", choices=tuple(RUN_PRESETS), default=None,
+                    help="every setting of the paper at once (options given as well override it)")
     ap.add_argument("--sparsity", choices=("l1", "cauchy"), default=d.sparsity)
-    ap.add_argument("--lam", type=float, default=d.lam)
-    ap.add_argument("--sigma", type=float, default=d.sigma, help="Cauchy scale")
-    ap.add_argument("--slowness", choices=("l2", "l1", "none"), default=d.slowness)
-    ap.add_argument("--kappa", type=float, default=d.kappa)
+    prior_help = "; ".join(f"{s}: {v}" for s, v in PRIOR_DEFAULTS.items())
+    ap.add_argument("--lam", type=float, default=None,
+                    help=f"sparsity weight (default per --sparsity; {prior_help})")
+    ap.add_argument("--sigma", type=float, default=None, help="Cauchy scale (default 0.4)")
+    ap.add_argument("--slowness", choices=("l2", "l1", "none"), default=None,
+                    help="slowness prior on amplitude changes (default per --sparsity)")
+    ap.add_argument("--kappa", type=float, default=None,
+                    help="slowness weight (default per --sparsity)")
     ap.add_argument("--learning", choices=("sgd", "online"), default=d.learning)
     ap.add_argument("--normalize", choices=("pair", "complex"), default=d.normalize)
+    ap.add_argument("--init", choices=("data", "random"), default=d.init,
+                    help="starting dictionary: pairs of consecutive frames, or Gaussian")
     ap.add_argument("--whitening", choices=("pca", "of"), default=d.whitening)
+    ap.add_argument("--weighting", choices=("paper", "tail"), default=d.weighting,
+                    help="PCA reconstruction weights: the paper's roll-off from 8x the cutoff, or "
+                         "a roll-off over the last tenth of the kept components")
     ap.add_argument("--noise-variance", type=float, default=d.noise_variance)
     ap.add_argument("--whiten-patches", type=int, default=d.whiten_patches,
                     help="patches the whitener is fitted on")
     ap.add_argument("--downsample", type=int, default=d.downsample,
                     help="integer spatial downsampling factor")
     ap.add_argument("--max-frames-per-video", type=int, default=None)
+    ap.add_argument("--camera-share", type=float, default=d.camera_share,
+                    help="share of the training frames from the synthetic camera (natural stills "
+                         "panned, rotated and zoomed; beside the videos, never alone; 0: none)")
+    ap.add_argument("--stills", default=None,
+                    help="folder of still images for the synthetic camera (default: the bundled "
+                         "ones)")
     ap.add_argument("--cache-frames", type=int, default=d.cache_frames,
                     help="frames held in memory to sample sequences from")
     ap.add_argument("--max-iter", type=int, default=d.max_iter, help="inference iterations")
@@ -65,12 +89,26 @@ def build_parser() -> ArgumentParser:
     return ap
 
 
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The options, with a --preset's settings as the defaults of the options not given, and the
+    prior constants not given (nor set by the preset) taken from `PRIOR_DEFAULTS[--sparsity]`."""
+    ap = build_parser()
+    preset = ap.parse_known_args(argv)[0].preset
+    if preset is not None:
+        ap.set_defaults(**RUN_PRESETS[preset])
+    args = ap.parse_args(argv)
+    for name in ("lam", "sigma", "slowness", "kappa"):
+        if getattr(args, name) is None:
+            setattr(args, name, PRIOR_DEFAULTS[args.sparsity].get(name, getattr(DEFAULTS, name)))
+    return args
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The run's settings: the saved ones with --resume, else the options."""
     if args.resume:
         return resume_config(args.out, args.n_updates)
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
-    values["video_dir"] = args.video_dir if args.video_dir is not None else str(data_dir())
+    values["video_dir"] = args.video_dir if args.video_dir is not None else str(videos_dir())
     if args.n_updates is None:
         values["n_updates"] = DEFAULTS.n_updates
     return TrainConfig(**values)
@@ -80,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Train; 0 on success, 2 on bad input (one line on stderr), 130 when interrupted."""
     prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
     try:
-        args = build_parser().parse_args(argv)
+        args = parse_args(argv)
     except UsageError as exc:
         return fail(PROG, exc)
     try:

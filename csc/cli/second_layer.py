@@ -1,15 +1,18 @@
 """Learn the second layer (motion units and form units) on the codes of a learned model.
 
-    csc-second-layer RUN_DIR/model.npz [--n-motion 16] [--n-form 16]
-    python scripts/learn_second_layer.py RUN_DIR/model.npz [--n-motion 16] [--n-form 16]
+    csc-second-layer [RUN_DIR/model.npz] [--out DIR] [--n-motion 16] [--n-form 16]
+    python scripts/learn_second_layer.py [RUN_DIR/model.npz] [--out DIR] [...]
 
 Draws sequences from the run's videos, encodes them with the model, learns motion units on the
 masked phase velocities and form units on the log-amplitudes (Cadieu & Olshausen §5), stores both
 in the model file (so `csc.load` returns them as `model.motion_units` / `model.form_units`) and
-draws RUN_DIR/motion_units.png and RUN_DIR/form_units.png.
+draws RUN_DIR/motion_units.png and RUN_DIR/form_units.png. With no model, the shipped pretrained
+one (`csc.pretrained()`) is used on the bundled training clips, and its copy with the second
+layer goes to --out (default runs/pretrained-second-layer).
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -20,6 +23,7 @@ from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.io import load_extra
 from csc.plotting.second_layer import save_second_layer_png
+from csc.resources import pretrained_dir, videos_dir
 from csc.video.reader import VideoError
 from csc.video.train import RunError, run_sequences
 
@@ -30,7 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Learn, store and draw the second layer; 0 on success, 2 on bad input."""
     prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
     ap = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    ap.add_argument("model")
+    ap.add_argument("model", nargs="?", default=None,
+                    help="RUN_DIR/model.npz; default: the pretrained model")
+    ap.add_argument("--out", default="runs/pretrained-second-layer",
+                    help="where the pretrained model's copy goes (only without a model)")
     ap.add_argument("--n-motion", type=int, default=16, help="motion units")
     ap.add_argument("--n-form", type=int, default=16, help="form units")
     ap.add_argument("--n-sequences", type=int, default=256, help="sequences to learn from")
@@ -38,7 +45,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     try:
         args = ap.parse_args(argv)
-        model, P = run_sequences(args.model, args.n_sequences, seed=args.seed)
+        video_dir = None
+        if args.model is None:  # the pretrained run folder, copied: package data stays as is
+            out = Path(args.out)
+            if out.exists() and not out.is_dir():
+                raise UsageError(f"--out {out} exists and is not a folder")
+            out.mkdir(parents=True, exist_ok=True)
+            for name in ("model.npz", "config.json"):
+                shutil.copyfile(pretrained_dir() / name, out / name)
+            args.model, video_dir = str(out / "model.npz"), str(videos_dir())
+        model, P = run_sequences(args.model, args.n_sequences, seed=args.seed,
+                                 video_dir=video_dir)
         Z = model.encode_patches(P)
         delta, mask = phase_velocity(Z)
         ell, stats = log_amplitude_features(Z)

@@ -1,12 +1,12 @@
 """Transform transfer demo: carry a source pattern's motion over to an unseen target pattern.
 
-    csc-transfer [--model RUN_DIR/model.npz] --out DIR
+    csc-transfer [--model RUN_DIR/model.npz | pretrained | planted | small] --out DIR
         [--method translation motion] [--transform translation rotation dilation]
     python scripts/transfer_demo.py [options]
 
 For every transform, a source patch (1/f noise) undergoes it (`transformed_movie`); the phase
-changes of its codes are applied to the codes of an unseen target (a crop of a photograph, or
-another noise texture without scikit-image) by `csc.analysis.transfer.predict`, and the
+changes of its codes are applied to the codes of an unseen target (a crop of the held-out
+photograph `data/heldout/coffee.png`) by `csc.analysis.transfer.predict`, and the
 prediction is scored against the target really undergoing the same transform, next to the static
 baseline (the target repeated), the phase-only oracle (the true target's own phases on its
 first-frame amplitudes: the ceiling for any predicted phase change) and the oracle (the true
@@ -16,11 +16,12 @@ Writes DIR/transfer_<transform>_<method>.gif (source | prediction | truth, upsca
 DIR/scores.json (per-frame correlation and SNR of prediction, static baseline and oracle), and
 prints a Markdown table of means over the predicted frames (t ≥ 1: frame 0 is the target itself).
 
-Without --model a small model is learned first (csc.video.train, a few hundred updates on synthetic
-movies of stills and noise panned, rotated and zoomed, under ~2 min on 2 cores), into
-DIR/model/. The "motion" method uses the model's motion units (`model.motion_units`, from
-csc-second-layer); when the model has none, motion units are fitted here on the phase
-velocities of synthetic moving sequences (with --model, they are not saved into its file).
+The default model is the shipped pretrained one (`csc.pretrained()`). With --model small a small
+model is learned first (csc.video.train, a few hundred updates on synthetic movies of stills and
+noise panned, rotated and zoomed, under ~2 min on 2 cores), into DIR/model/. The "motion"
+method uses the model's motion units (`model.motion_units`, from csc-second-layer); when the
+model has none, motion units are fitted here on the phase velocities of synthetic moving
+sequences (they are not saved into the model's file).
 """
 from __future__ import annotations
 
@@ -32,14 +33,17 @@ from typing import Sequence
 
 import numpy as np
 
+from csc import pretrained
 from csc.analysis import transfer
 from csc.analysis.phases import phase_velocity
 from csc.analysis.second_layer import MotionUnits
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.io import load
+from csc.resources import heldout_dir
 from csc.testing.movies import natural_still, pink_noise, transformed_movie, write_video
 from csc.testing.planted import planted_gabor_model
+from csc.video.camera import load_stills, resize_still
 from csc.video.pixel_model import PixelModel
 from csc.video.train import RunError, TrainConfig, train
 
@@ -51,22 +55,24 @@ TRANSFORMS = {  # per-frame parameters of transformed_movie
     "dilation": dict(zoom=1.03),
 }
 METHODS = ("translation", "motion")
+MODELS = ("pretrained", "planted", "small")  # --model values that are not files
 
 
 def build_parser() -> ArgumentParser:
     ap = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--model", default=None,
-                    help="a learned model (RUN_DIR/model.npz), or 'planted' for a dictionary of "
-                         "complex Gabor quadrature pairs with known frequencies; default: learn "
-                         "a small one")
+    ap.add_argument("--model", default="pretrained",
+                    help="a learned model (RUN_DIR/model.npz), 'pretrained' (the shipped model, "
+                         "csc.pretrained()), 'planted' for a dictionary of complex Gabor "
+                         "quadrature pairs with known frequencies, or 'small' to learn a small one "
+                         "on synthetic movies first")
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--method", nargs="+", default=list(METHODS), help=f"of {METHODS}")
     ap.add_argument("--transform", nargs="+", default=list(TRANSFORMS),
                     help=f"of {tuple(TRANSFORMS)}")
     ap.add_argument("--n-frames", type=int, default=8, help="frames of each movie")
     ap.add_argument("--n-updates", type=int, default=300,
-                    help="updates of the small model learned without --model")
+                    help="updates of the model learned with --model small")
     ap.add_argument("--n-motion", type=int, default=16,
                     help="motion units fitted when the model has none")
     ap.add_argument("--min-quality", type=float, default=0.5,
@@ -93,7 +99,7 @@ def check_args(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder")
-    if args.model not in (None, "planted") and not Path(args.model).is_file():
+    if args.model not in MODELS and not Path(args.model).is_file():
         raise UsageError(f"--model {args.model}: no such file")
 
 
@@ -174,9 +180,11 @@ def run(args: argparse.Namespace) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    if args.model is None:
+    if args.model == "small":
         model = learn_small_model(out, args.n_updates, args.seed, args.quiet)
         model_name = str(out / "model" / "model.npz")
+    elif args.model == "pretrained":
+        model, model_name = pretrained(), "pretrained (csc.pretrained())"
     elif args.model == "planted":
         model, model_name = planted_gabor_model(), "planted Gabor quadrature pairs"
     else:
@@ -202,12 +210,9 @@ def run(args: argparse.Namespace) -> dict:
 
     rng = np.random.default_rng([args.seed, 30])
     source_image = pink_noise((4 * p, 4 * p), rng)
-    try:
-        target_image = natural_still("astronaut", 4 * p)
-        target_name = "astronaut (scikit-image)"
-    except ImportError:
-        target_image = pink_noise((4 * p, 4 * p), rng)
-        target_name = "1/f noise"
+    # the held-out still: no shipped model and no default run has seen it
+    target_image = resize_still(load_stills(heldout_dir())[0], 4 * p)
+    target_name = "coffee.png (held out)"
 
     result = {"model": model_name, "patch_size": p, "n_frames": args.n_frames,
               "source": "1/f noise", "target": target_name, "motion_units": mu_source,

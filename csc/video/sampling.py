@@ -20,10 +20,13 @@ _CONSTANT_STD = 1e-4  # a clip whose pixel std is below this (on [0, 1] frames) 
 
 @dataclass
 class ClipCache:
-    """clips: float32 arrays (T_i, H_i, W_i), each within one scene; stats: what was read."""
+    """clips: float32 arrays (T_i, H_i, W_i), each within one scene; stats: what was read;
+    weights: None, or float64 (n_clips,) relative weights of a start frame in each clip (see
+    `sample_positions`)."""
 
     clips: list[np.ndarray]
     stats: dict = field(default_factory=dict)
+    weights: np.ndarray | None = None
 
     @property
     def n_frames(self) -> int:
@@ -92,12 +95,15 @@ def sample_positions(cache: ClipCache, n_sequences: int, n_frames: int, patch_si
                      rng: np.random.Generator) -> np.ndarray:
     """Where to cut random sequences: int32 (n_sequences, 4) rows (clip, t0, y0, x0).
 
-    A clip is drawn with probability proportional to its number of start frames, then a start
-    frame and a position uniformly. Reproducible from `rng`.
+    A clip is drawn with probability proportional to its number of start frames (times its
+    `cache.weights`, when set), then a start frame and a position uniformly. Reproducible from
+    `rng`.
     """
     starts = np.array([len(c) - n_frames + 1 for c in cache.clips], dtype=np.float64)
     if np.any(starts < 1):
         raise ValueError(f"a cached clip is shorter than n_frames={n_frames}")
+    if cache.weights is not None:
+        starts = starts * cache.weights
     which = rng.choice(len(cache.clips), size=n_sequences, p=starts / starts.sum())
     pos = np.empty((n_sequences, 4), dtype=np.int32)
     for i, c in enumerate(which):

@@ -19,16 +19,33 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
+from csc.analysis.first_layer import basis_measures, whitened_bases
 from csc.backends.backend import get_backend
-from csc.core.priors import PRIOR_KEYS, make_prior
+from csc.core.priors import PAPER_PRIOR, PRIOR_KEYS, make_prior
 from csc.io import load, load_extra
-from csc.learning.estimator import ComplexSparseCoding
+from csc.learning import NORMALIZATIONS, RULES
+from csc.learning.estimator import INITS, ComplexSparseCoding
 from csc.plotting.bases import save_bases_gif, save_bases_png, save_training_png
+from csc.resources import stills_dir
+from csc.video.camera import camera_clips, load_stills
 from csc.video.pixel_model import PixelModel
 from csc.video.sampling import ClipCache, DeviceClips, build_clip_cache, sample_sequences
-from csc.video.whitening import make_whitener
+from csc.video.whitening import WEIGHTINGS, WHITENINGS, make_whitener
 
 log = logging.getLogger("csc.train")
+
+#: the prior constants a sparse prior comes with, where the settings leave them unset: the
+#: default l1 prior's, and the paper's for its Cauchy prior
+PRIOR_DEFAULTS = {
+    "l1": {"lam": 60.0, "slowness": "l1", "kappa": 20.0},
+    "cauchy": {k: PAPER_PRIOR[k] for k in ("lam", "sigma", "slowness", "kappa")},
+}
+#: every setting of the paper at once (`--preset paper`); see docs/design.md §9 for the scale
+RUN_PRESETS = {
+    "paper": {**{k: v for k, v in PAPER_PRIOR.items() if k != "weights"},
+              "noise_variance": 1.0 / PAPER_PRIOR["weights"], "whitening": "pca",
+              "weighting": "paper", "learning": "sgd", "init": "random", "normalize": "pair"},
+}
 
 OUTPUTS = ("model.npz", "config.json", "bases.png", "bases.gif", "training.png", "train.log")
 
@@ -46,7 +63,7 @@ class TrainConfig:
     patch_size: int = 16
     n_frames: int = 16
     n_components: int = 128
-    n_updates: int = 1000
+    n_updates: int = 3000
     batch_size: int = 32
     sparsity: str = "l1"
     lam: float = 60.0
@@ -55,12 +72,16 @@ class TrainConfig:
     kappa: float = 20.0
     learning: str = "online"
     normalize: str = "pair"
+    init: str = "data"
     whitening: str = "pca"
+    weighting: str = "paper"
     noise_variance: float = 0.01
     whiten_patches: int = 100_000
     downsample: int = 1
     max_frames_per_video: int | None = None
     cache_frames: int = 4000
+    camera_share: float = 0.8
+    stills: str | None = None
     max_iter: int = 30
     tol: float = 1e-3
     backend: str = "auto"
@@ -73,12 +94,19 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise RunError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")
+        if not 0 <= self.camera_share < 1:
+            raise RunError(f"--camera-share must be in [0, 1): synthetic camera clips are used "
+                           f"beside real video, never alone; got {self.camera_share}")
         if self.n_updates < 0:
             raise RunError(f"--n-updates must be >= 0, got {self.n_updates}")
         if self.patch_size < 2:
             raise RunError("--patch-size must be at least 2")
-        if self.whitening not in ("pca", "of"):
-            raise RunError(f"unknown --whitening {self.whitening!r}; choose pca or of")
+        for name, choices in (("whitening", WHITENINGS), ("weighting", WEIGHTINGS),
+                              ("init", INITS), ("learning", tuple(RULES)),
+                              ("normalize", NORMALIZATIONS)):
+            if getattr(self, name) not in choices:
+                raise RunError(f"unknown --{name} {getattr(self, name)!r}; choose one of "
+                               f"{', '.join(choices)}")
         try:
             make_prior(self.sparsity, self.lam, self.sigma, self.slowness, self.kappa)
         except ValueError as exc:
@@ -91,6 +119,9 @@ class TrainConfig:
         except (OSError, ValueError) as exc:
             raise RunError(f"cannot read {path}: {exc}") from None
         known = {f.name for f in fields(cls)}
+        # runs saved before the paper's weighting and the synthetic camera existed
+        data.setdefault("weighting", "tail")
+        data.setdefault("camera_share", 0.0)
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
@@ -154,21 +185,58 @@ def build_cache(cfg: TrainConfig) -> ClipCache:
                              cache_frames=cfg.cache_frames, seed=cfg.seed, on_skip=skipped)
     log.info("clip cache: %d clips, %d frames (%s)", len(cache.clips), cache.n_frames,
              cache.stats)
+    if cfg.camera_share > 0:
+        add_camera_clips(cache, cfg)
     return cache
+
+
+def camera_cache(cfg: TrainConfig, folder: str | Path, n_frames_total: int,
+                 seed: int | None = None) -> ClipCache:
+    """A cache of synthetic camera clips (`csc.video.camera`) over the stills in `folder`,
+    holding about `n_frames_total` frames: clips of 2 × n_frames frames (many short clips: many
+    stills, places and motions) of max(4 × patch, 64) pixels square, the stills shrunk to at
+    most 512 pixels on their shorter side (before --downsample). Reproducible from `seed`
+    (default the run's)."""
+    stills = load_stills(folder, max_side=512 // cfg.downsample)
+    clip_len = 2 * cfg.n_frames
+    size = max(4 * cfg.patch_size, 64)
+    n_clips = max(round(n_frames_total / clip_len), 1)
+    rng = np.random.default_rng([cfg.seed if seed is None else seed, 3])
+    clips = camera_clips(stills, n_clips, clip_len, size, rng)
+    log.info("synthetic camera: %d clips of %d frames, %dx%d pixels, from %d stills in %s",
+             n_clips, clip_len, size, size, len(stills), folder)
+    return ClipCache(clips, {"camera_clips": n_clips, "stills": len(stills)})
+
+
+def add_camera_clips(cache: ClipCache, cfg: TrainConfig) -> None:
+    """Add `camera_cache` clips over `cfg.stills` (default: the bundled stills) filling
+    `camera_share` × `cache_frames` frames to the cache of real clips, weighted so that
+    `camera_share` of the sequences drawn come from them."""
+    folder = cfg.stills if cfg.stills is not None else stills_dir()
+    camera = camera_cache(cfg, folder, round(cfg.camera_share * cfg.cache_frames))
+    real_starts = sum(len(c) - cfg.n_frames + 1 for c in cache.clips)
+    camera_starts = sum(len(c) - cfg.n_frames + 1 for c in camera.clips)
+    cache.weights = np.concatenate([
+        np.full(len(cache.clips), (1 - cfg.camera_share) / real_starts),
+        np.full(len(camera.clips), cfg.camera_share / camera_starts)])
+    cache.clips.extend(camera.clips)
+    cache.stats["camera_clips"] = len(camera.clips)
+    log.info("%.0f%% of the sequences from the synthetic camera", 100 * cfg.camera_share)
 
 
 def new_model(cfg: TrainConfig, cache: ClipCache) -> PixelModel:
     """Fit the whitener on up to `whiten_patches` single-frame patches; an untrained coder."""
     rng = np.random.default_rng([cfg.seed, 1])
     patches = sample_sequences(cache, cfg.whiten_patches, 1, cfg.patch_size, rng)[:, 0]
-    whitener = make_whitener(cfg.whitening, cfg.patch_size,
-                             noise_variance=cfg.noise_variance).fit(patches)
+    options = {"weighting": cfg.weighting} if cfg.whitening == "pca" else {}
+    whitener = make_whitener(cfg.whitening, cfg.patch_size, noise_variance=cfg.noise_variance,
+                             **options).fit(patches)
     log.info("whitening: %s, %d features from %d-pixel patches", cfg.whitening,
              whitener.n_features, cfg.patch_size**2)
     prior = {key: getattr(cfg, key) for key in PRIOR_KEYS if key != "weights"}
     coder = ComplexSparseCoding(
         cfg.n_components, **prior, weights=whitener.weights_, learning=cfg.learning,
-        normalize=cfg.normalize, n_updates=cfg.n_updates,
+        normalize=cfg.normalize, init=cfg.init, n_updates=cfg.n_updates,
         batch_size=cfg.batch_size, max_iter=cfg.max_iter, tol=cfg.tol, random_state=cfg.seed,
         backend=cfg.backend)
     return PixelModel(coder, whitener)
@@ -266,8 +334,10 @@ def _learn(model: PixelModel, cfg: TrainConfig, cache: ClipCache, batch_rng, out
         bar.update(1)
         if done % cfg.checkpoint_every == 0 or done == cfg.n_updates:
             model.save(out / "model.npz", extra={"batch_rng": batch_rng.bit_generator.state})
-            log.info("update %d: energy/frame %.5g, SNR %.2f dB, active %.4f (checkpoint)",
-                     done, h["energy"][-1], h["snr"][-1], h["active"][-1])
+            units = basis_measures(whitened_bases(model))
+            log.info("update %d: energy/frame %.5g, SNR %.2f dB, active %.4f, quadrature pairs "
+                     "%.2f, localisation %.3f (checkpoint)", done, h["energy"][-1], h["snr"][-1],
+                     h["active"][-1], units["quadrature"], units["localisation"])
         if on_update is not None:
             on_update(done)
     bar.close()
@@ -275,10 +345,13 @@ def _learn(model: PixelModel, cfg: TrainConfig, cache: ClipCache, batch_rng, out
         model.save(out / "model.npz", extra={"batch_rng": batch_rng.bit_generator.state})
 
 
-def load_run(model_path: str | Path,
-             video_dir: str | None = None) -> tuple[PixelModel, TrainConfig, ClipCache]:
-    """The model of a run, its settings (config.json beside the model) and its clip cache, rebuilt
-    as training built it (from `video_dir`, default the run's own videos), for analyses."""
+def load_run(model_path: str | Path, video_dir: str | None = None, stills: str | None = None
+             ) -> tuple[PixelModel, TrainConfig, ClipCache]:
+    """The model of a run, its settings (config.json beside the model) and a clip cache for
+    analyses: with neither `video_dir` nor `stills`, rebuilt as training built it (the run's
+    videos, and its synthetic camera clips); with `video_dir`, the videos there only; with
+    `stills`, only synthetic camera clips over the stills there (drawn with another seed than
+    training's)."""
     model_path = Path(model_path)
     model = load(model_path)
     if not isinstance(model, PixelModel):
@@ -287,16 +360,20 @@ def load_run(model_path: str | Path,
     if not cfg_path.exists():
         raise RunError(f"{cfg_path} not found (the run's config.json must sit beside the model)")
     cfg = TrainConfig.from_json(cfg_path)
+    if stills is not None:
+        return model, cfg, camera_cache(cfg, stills, cfg.cache_frames // 2, seed=cfg.seed + 1)
     if video_dir is not None:
-        cfg.video_dir = video_dir
+        cfg.video_dir, cfg.camera_share = video_dir, 0.0
     return model, cfg, build_cache(cfg)
 
 
 def run_sequences(model_path: str | Path, n_sequences: int, seed: int = 1234,
-                  video_dir: str | None = None) -> tuple[PixelModel, np.ndarray]:
+                  video_dir: str | None = None, stills: str | None = None
+                  ) -> tuple[PixelModel, np.ndarray]:
     """The model of a run and `n_sequences` pixel sequences (n_sequences, n_frames, p, p) float32
-    drawn like its training batches with `np.random.default_rng(seed)` (see `load_run`)."""
-    model, cfg, cache = load_run(model_path, video_dir)
+    drawn like its training batches with `np.random.default_rng(seed)`, from the cache
+    `load_run(model_path, video_dir, stills)` builds."""
+    model, cfg, cache = load_run(model_path, video_dir, stills)
     P = sample_sequences(cache, n_sequences, cfg.n_frames, cfg.patch_size,
                          np.random.default_rng(seed))
     return model, P

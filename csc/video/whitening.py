@@ -12,14 +12,22 @@ import numpy as np
 from csc.backends.backend import array_module
 
 WHITENINGS = ("pca", "of")
+#: how a PCA whitener weights its kept components in the reconstruction error
+WEIGHTINGS = ("paper", "tail")
 
 
 class PCAWhitener:
     """PCA whitening: x = diag(λ^{-½}) Eᵀ (p − μ); dewhitening p = E diag(λ^{½}) x + μ.
 
     Components are kept while their variance exceeds `cutoff` × `noise_variance` × the mean pixel
-    variance (paper: 1.25 × 0.01). Reconstruction weights are ρ_m / noise_variance with ρ = 1 on the
-    kept components, rolling off as a raised cosine over the last `rolloff` fraction of them.
+    variance (paper: 1.25 × 0.01). Reconstruction weights are ρ_m / noise_variance, with ρ
+    (`weighting`):
+    - "paper" (the authors' code): ρ = 1 on the components whose variance exceeds `flat` (8) × the
+      cutoff, then a raised cosine over the remaining kept components, falling toward 0 at the
+      cutoff (ρ_j = ½(1 + cos(π j / (m + 1))), j = 1..m, so no kept component weighs exactly 0).
+      The components near the cutoff are mostly noise and compression artefacts: they change
+      more from frame to frame than the image does, and units made to fit them do not form;
+    - "tail": ρ = 1, rolling off as the same raised cosine over the last `rolloff` fraction.
 
     Fitted attributes: mean_ float32 (p·p,), components_ float32 (p·p, n_features) (E),
     variances_ float32 (n_features,) (λ), weights_ float32 (n_features,).
@@ -28,11 +36,15 @@ class PCAWhitener:
     kind = "pca"
 
     def __init__(self, patch_size: int, noise_variance: float = 0.01, cutoff: float = 1.25,
-                 rolloff: float = 0.1):
+                 rolloff: float = 0.1, weighting: str = "paper", flat: float = 8.0):
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"unknown weighting {weighting!r}; choose one of {WEIGHTINGS}")
         self.patch_size = patch_size
         self.noise_variance = noise_variance
         self.cutoff = cutoff
         self.rolloff = rolloff
+        self.weighting = weighting
+        self.flat = flat
 
     def fit(self, patches: np.ndarray) -> PCAWhitener:
         """patches: float (n, p, p) or (n, p·p), n ≥ 2."""
@@ -47,12 +59,17 @@ class PCAWhitener:
         pixel_variance = float(np.trace(cov)) / cov.shape[0]
         if pixel_variance <= 0:
             raise ValueError("the patches are constant: nothing to whiten")
-        keep = max(int(np.sum(evals > self.cutoff * self.noise_variance * pixel_variance)), 1)
+        threshold = self.cutoff * self.noise_variance * pixel_variance
+        keep = max(int(np.sum(evals > threshold)), 1)
+        if self.weighting == "paper":
+            rolled = keep - min(int(np.sum(evals > self.flat * threshold)), keep)
+            rho = raised_cosine_rolloff(keep, rolled / keep)
+        else:
+            rho = raised_cosine_rolloff(keep, self.rolloff)
         self.mean_ = mean.astype(np.float32)
         self.components_ = evecs[:, :keep].astype(np.float32)
         self.variances_ = evals[:keep].astype(np.float32)
-        self.weights_ = (raised_cosine_rolloff(keep, self.rolloff) / self.noise_variance
-                         ).astype(np.float32)
+        self.weights_ = (rho / self.noise_variance).astype(np.float32)
         return self
 
     @property
@@ -78,21 +95,24 @@ class PCAWhitener:
     def to_arrays(self) -> dict[str, np.ndarray]:
         return dict(kind=np.array(self.kind), patch_size=np.array(self.patch_size),
                     noise_variance=np.array(self.noise_variance), cutoff=np.array(self.cutoff),
-                    rolloff=np.array(self.rolloff), mean=self.mean_,
+                    rolloff=np.array(self.rolloff), weighting=np.array(self.weighting),
+                    flat=np.array(self.flat), mean=self.mean_,
                     components=self.components_, variances=self.variances_,
                     weights=self.weights_)
 
     @classmethod
     def from_arrays(cls, a: dict[str, np.ndarray]) -> PCAWhitener:
+        # files written before the "paper" weighting existed used the "tail" one
         w = cls(int(a["patch_size"]), float(a["noise_variance"]), float(a["cutoff"]),
-                float(a["rolloff"]))
+                float(a["rolloff"]), str(a.get("weighting", "tail")), float(a.get("flat", 8.0)))
         w.mean_, w.components_ = a["mean"], a["components"]
         w.variances_, w.weights_ = a["variances"], a["weights"]
         return w
 
 
 def raised_cosine_rolloff(n: int, fraction: float) -> np.ndarray:
-    """(n,) weights: 1, then a raised cosine falling toward 0 over the last `fraction` of n."""
+    """(n,) weights: 1, then a raised cosine falling toward 0 over the last `fraction` of n
+    (the last m = round(fraction · n) get ½(1 + cos(π j / (m + 1))), j = 1..m)."""
     rho = np.ones(n)
     m = int(round(fraction * n))
     if m > 0:
@@ -178,5 +198,5 @@ def whitener_from_arrays(a: dict[str, np.ndarray]):
     raise ValueError(f"unknown whitener kind {kind!r} in the file")
 
 
-__all__ = ["PCAWhitener", "OFWhitener", "make_whitener", "whitener_from_arrays",
+__all__ = ["WEIGHTINGS", "PCAWhitener", "OFWhitener", "make_whitener", "whitener_from_arrays",
            "raised_cosine_rolloff", "WHITENINGS"]
