@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 
 def pretrained() -> PixelModel:
-    """The shipped `PixelModel`, learned on natural motion (the bundled clips and the synthetic
+    """The shipped `PixelModel`, learned on natural motion (the bundled clip and the synthetic
     camera over the bundled stills; the command that made it is in the README). Its run folder,
     with the config.json of that run, is `csc.resources.pretrained_dir()`."""
     return load(pretrained_dir() / "model.npz")

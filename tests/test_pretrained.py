@@ -9,7 +9,7 @@ import csc
 from csc.analysis import first_layer
 from csc.cli import second_layer
 from csc.cli import transfer as transfer_demo
-from csc.resources import pretrained_dir
+from csc.resources import pretrained_dir, videos_dir
 
 
 def _sha(path):
@@ -45,6 +45,9 @@ def test_second_layer_defaults_to_a_copy_of_the_pretrained_model(tmp_path, capsy
     assert model.motion_units.components_.shape[1] == 4
     assert (out / "motion_units.png").stat().st_size > 0
     assert _sha(pretrained_dir() / "model.npz") == before
+    # the copy draws its sequences as the model was trained: the installed clips (and camera)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["video_dir"] == str(videos_dir()) and cfg["camera_share"] > 0
 
 
 def test_transfer_demo_defaults_to_the_pretrained_model(tmp_path, capsys):

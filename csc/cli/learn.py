@@ -3,7 +3,9 @@
     csc-learn [VIDEO_DIR] --out RUN_DIR [options]
     python scripts/learn_dictionary.py [VIDEO_DIR] --out RUN_DIR [options]
 
-With no VIDEO_DIR it learns from the sample clips bundled in data/. RUN_DIR receives model.npz
+With no VIDEO_DIR it learns from the clip bundled in data/videos/; by default 80% of the training
+sequences come from a synthetic camera moving over natural stills (data/stills/, --camera-share,
+--stills). RUN_DIR receives model.npz
 (load it with csc.load), config.json, bases.png, bases.gif, training.png and train.log.
 """
 from __future__ import annotations

@@ -12,7 +12,9 @@ layer goes to --out (default runs/pretrained-second-layer).
 """
 from __future__ import annotations
 
+import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
@@ -25,9 +27,23 @@ from csc.io import load_extra
 from csc.plotting.second_layer import save_second_layer_png
 from csc.resources import pretrained_dir, videos_dir
 from csc.video.reader import VideoError
-from csc.video.train import RunError, run_sequences
+from csc.video.train import RunError, TrainConfig, run_sequences
 
 PROG = "csc-second-layer"
+
+
+def copy_pretrained(out: Path) -> Path:
+    """Copy the pretrained run folder into `out` (package data stays as it is), its config
+    pointing at the installed training clips, so that sequences are drawn as in its training
+    (the clips and the synthetic camera). Returns the copy's model path."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(pretrained_dir() / "model.npz", out / "model.npz")
+    cfg = TrainConfig.from_json(pretrained_dir() / "config.json")
+    cfg.video_dir, cfg.out = str(videos_dir()), str(out)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    return out / "model.npz"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,17 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     try:
         args = ap.parse_args(argv)
-        video_dir = None
-        if args.model is None:  # the pretrained run folder, copied: package data stays as is
-            out = Path(args.out)
-            if out.exists() and not out.is_dir():
-                raise UsageError(f"--out {out} exists and is not a folder")
-            out.mkdir(parents=True, exist_ok=True)
-            for name in ("model.npz", "config.json"):
-                shutil.copyfile(pretrained_dir() / name, out / name)
-            args.model, video_dir = str(out / "model.npz"), str(videos_dir())
-        model, P = run_sequences(args.model, args.n_sequences, seed=args.seed,
-                                 video_dir=video_dir)
+        if args.model is None:
+            args.model = str(copy_pretrained(Path(args.out)))
+        model, P = run_sequences(args.model, args.n_sequences, seed=args.seed)
         Z = model.encode_patches(P)
         delta, mask = phase_velocity(Z)
         ell, stats = log_amplitude_features(Z)
