@@ -65,12 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not isinstance(model, PixelModel):
             raise RunError("the model has no whitener (not from learn_dictionary.py)")
         paper = first_layer.model_measures(model, args.seed)
-        heldout = {}
-        for source, where in (("video", {"video_dir": args.video_dir}),
-                              ("camera", {"stills": args.stills})):
-            if next(iter(where.values())) is not None:
-                _, P = run_sequences(args.model, args.n_sequences, args.seed, **where)
-                heldout[source] = first_layer.heldout_measures(model, P)
+        sources = {"video": {"video_dir": args.video_dir}, "camera": {"stills": args.stills}}
+        heldout = {
+            name: first_layer.heldout_measures(
+                model, run_sequences(args.model, args.n_sequences, args.seed, **where)[1])
+            for name, where in sources.items() if None not in where.values()}
     except (UsageError, ValueError, OSError, VideoError) as exc:
         return fail(PROG, exc)
     K = model.components_.shape[0]

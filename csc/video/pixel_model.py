@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from csc import io
+from csc.analysis.first_layer import draw_units
 from csc.analysis.second_layer import FormUnits, MotionUnits
 from csc.learning.estimator import ComplexSparseCoding
 from csc.video.whitening import whitener_from_arrays
@@ -51,10 +52,7 @@ class PixelModel:
 
     def bases_pixels(self) -> np.ndarray:
         """complex64 (n_components, p, p): each unit's real and imaginary parts in pixel space."""
-        D = self.coder.components_
-        real = self.whitener.inverse_transform(D.real, add_mean=False)
-        imag = self.whitener.inverse_transform(D.imag, add_mean=False)
-        return (real + 1j * imag).astype(np.complex64)
+        return draw_units(self.coder.components_, self.whitener, "pixels")
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays: the coder's (`ComplexSparseCoding.to_arrays`, unprefixed), the

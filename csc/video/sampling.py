@@ -32,6 +32,10 @@ class ClipCache:
     def n_frames(self) -> int:
         return sum(len(c) for c in self.clips)
 
+    def start_counts(self, n_frames: int) -> np.ndarray:
+        """float64 (n_clips,): how many sequences of `n_frames` frames can start in each clip."""
+        return np.array([len(c) - n_frames + 1 for c in self.clips], dtype=np.float64)
+
 
 def build_clip_cache(root, *, n_frames: int, patch_size: int, downsample: int = 1,
                      max_frames_per_video: int | None = None, cache_frames: int = 4000,
@@ -99,7 +103,7 @@ def sample_positions(cache: ClipCache, n_sequences: int, n_frames: int, patch_si
     `cache.weights`, when set), then a start frame and a position uniformly. Reproducible from
     `rng`.
     """
-    starts = np.array([len(c) - n_frames + 1 for c in cache.clips], dtype=np.float64)
+    starts = cache.start_counts(n_frames)
     if np.any(starts < 1):
         raise ValueError(f"a cached clip is shorter than n_frames={n_frames}")
     if cache.weights is not None:

@@ -34,12 +34,6 @@ from csc.video.whitening import WEIGHTINGS, WHITENINGS, make_whitener
 
 log = logging.getLogger("csc.train")
 
-#: the prior constants a sparse prior comes with, where the settings leave them unset: the
-#: default l1 prior's, and the paper's for its Cauchy prior
-PRIOR_DEFAULTS = {
-    "l1": {"lam": 60.0, "slowness": "l1", "kappa": 20.0},
-    "cauchy": {k: PAPER_PRIOR[k] for k in ("lam", "sigma", "slowness", "kappa")},
-}
 #: every setting of the paper at once (`--preset paper`); see docs/design.md §9 for the scale
 RUN_PRESETS = {
     "paper": {**{k: v for k, v in PAPER_PRIOR.items() if k != "weights"},
@@ -123,6 +117,14 @@ class TrainConfig:
         data.setdefault("weighting", "tail")
         data.setdefault("camera_share", 0.0)
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+#: the prior constants a sparse prior comes with, where the settings leave them unset: the
+#: default l1 prior's (`TrainConfig`'s), and the paper's for its Cauchy prior
+PRIOR_DEFAULTS = {
+    "l1": {k: getattr(TrainConfig, k) for k in ("lam", "slowness", "kappa")},
+    "cauchy": {k: PAPER_PRIOR[k] for k in ("lam", "sigma", "slowness", "kappa")},
+}
 
 
 def resume_config(out: str | Path, n_updates: int | None = None) -> TrainConfig:
@@ -214,8 +216,8 @@ def add_camera_clips(cache: ClipCache, cfg: TrainConfig) -> None:
     `camera_share` of the sequences drawn come from them."""
     folder = cfg.stills if cfg.stills is not None else stills_dir()
     camera = camera_cache(cfg, folder, round(cfg.camera_share * cfg.cache_frames))
-    real_starts = sum(len(c) - cfg.n_frames + 1 for c in cache.clips)
-    camera_starts = sum(len(c) - cfg.n_frames + 1 for c in camera.clips)
+    real_starts = cache.start_counts(cfg.n_frames).sum()
+    camera_starts = camera.start_counts(cfg.n_frames).sum()
     cache.weights = np.concatenate([
         np.full(len(cache.clips), (1 - cfg.camera_share) / real_starts),
         np.full(len(camera.clips), cfg.camera_share / camera_starts)])
