@@ -487,3 +487,23 @@ class FormUnits(TransformerMixin, _SecondLayerBase):
         self._check_fitted()
         return energy_form(self._check_data(ell), np.asarray(V, np.float64), self.components_,
                            **self._energy_kwargs())[1]
+
+
+# --------------------------------------------------------------------------- pixels to units
+def motion_activities(model, P) -> np.ndarray:
+    """Motion-unit activities W float64 (n_seq, T−1, L) of pixel movies P (n_seq, T, p, p).
+
+    model: a `PixelModel` with fitted `motion_units`. The movies are encoded, their phase
+    velocities masked, and the motion units inferred, as when the units were learned.
+    """
+    mu = getattr(model, "motion_units", None)
+    if mu is None:
+        raise ValueError("the model has no motion units: learn them with csc-second-layer")
+    delta, mask = phase_velocity_features(model.encode_patches(P))
+    return mu.transform(delta, mask)
+
+
+def phase_velocity_features(Z) -> tuple[np.ndarray, np.ndarray]:
+    """(δ, mask) of codes Z (n_seq, T, K) as the motion units take them."""
+    from csc.analysis.phases import phase_velocity
+    return phase_velocity(Z)
