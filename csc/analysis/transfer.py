@@ -14,7 +14,9 @@ then decoded to pixels. How δ̂ is predicted is the `method`:
   changes (`estimate_translation`) and every unit turns by δ̂_k = ⟨ω_k, v_t⟩, ω_k its signed
   spatial frequency (`unit_frequencies`).
 - ``"motion"``: learned motion units (`csc.analysis.second_layer.MotionUnits`): their coefficients
-  w_t are inferred from the source's phase velocities and δ̂ = D_m w_t.
+  w_t are inferred from the phase velocities of the source's codes under the second layer's prior
+  (`second_layer.second_layer_codes`; or jointly with them, `second_layer.infer_joint`) and
+  δ̂ = D_m w_t.
 
 Sign convention (derived here, checked in tests/test_transfer.py against known shifts)
 -------------------------------------------------------------------------------------
@@ -56,6 +58,7 @@ import numpy as np
 from csc.analysis.first_layer import whitened_bases
 from csc.analysis.geometry import unit_frequency
 from csc.analysis.phases import amplitude, phase, phase_velocity, wrap
+from csc.analysis.second_layer import infer_joint, second_layer_codes
 
 METHODS = ("translation", "motion")
 
@@ -192,10 +195,22 @@ def _motion_units(model, options):
     return mu
 
 
-def predicted_phase_changes(model, Z_source, method: str = "translation", **options) -> np.ndarray:
-    """δ̂ float64 (n_frames − 1, K): every unit's predicted phase change per frame transition."""
-    Z_source = _codes_2d(Z_source)
+def _motion_source(model, source, options) -> np.ndarray:
+    """Motion-unit activities W (n_frames − 1, L) of the source movie (n_frames, p, p): from
+    its codes under the second layer's prior, or, with options["joint"], inferred jointly with
+    them (`second_layer.infer_joint`)."""
+    mu = _motion_units(model, options)
+    if options.get("joint", False):
+        return infer_joint(model, source[None], motion_units=mu)[1][0]
+    return mu.transform(*mu.features(second_layer_codes(model, source[None])))[0]
+
+
+def predicted_phase_changes(model, source, method: str = "translation", **options) -> np.ndarray:
+    """δ̂ float64 (n_frames − 1, K): every unit's predicted phase change per frame transition,
+    from the source movie float (n_frames, p, p) (options: see `predict`)."""
+    source = np.asarray(source, dtype=np.float32)
     if method == "translation":
+        Z_source = _codes_2d(model.encode_patches(source[None])[0])
         omega, quality = unit_frequencies(model)
         V = estimate_translation(model, Z_source, threshold=options.get("threshold", 0.05),
                                  max_speed=options.get("max_speed", 3.0), omega=omega,
@@ -207,16 +222,8 @@ def predicted_phase_changes(model, Z_source, method: str = "translation", **opti
         return dhat
     if method == "motion":
         mu = _motion_units(model, options)
-        threshold = options.get("threshold", None)
-        delta, mask = phase_velocity(Z_source[None], threshold=threshold)
-        W = mu.transform(delta, mask)
-        dhat = np.asarray(mu.predict_velocity(W), dtype=np.float64)
-        if dhat.ndim == 3:
-            dhat = dhat[0]
-        if dhat.shape != (Z_source.shape[0] - 1, Z_source.shape[1]):
-            raise ValueError(f"motion units predicted phase velocities of shape {dhat.shape}, "
-                             f"expected {(Z_source.shape[0] - 1, Z_source.shape[1])}")
-        return dhat
+        return np.asarray(mu.predict_velocity(_motion_source(model, source, options)),
+                          dtype=np.float64)
     raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
 
 
@@ -228,15 +235,15 @@ def predict(model, source, target, method: str = "translation", **options) -> np
     max_speed=3.0, min_quality=0.5: units whose quadrature quality (`unit_frequencies`) is
     below it keep their phase, since turning the phase of a unit that is not a quadrature pair
     does not shift its pattern) or "motion" (options: motion_units=..., else model.motion_units;
-    threshold=None passed to `csc.analysis.phases.phase_velocity`). Frame 0 is the model's
+    joint=False: infer the source's codes and motion units jointly,
+    `csc.analysis.second_layer.infer_joint`). Frame 0 is the model's
     reconstruction of the target; frame t has codes a_0 e^{i(φ_0 + Σ_{s≤t} δ̂_s)}.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     source, target = _check_inputs(model, source, target)
-    Z_source = model.encode_patches(source[None])[0]
     z0 = model.encode_patches(target[None, None])[0, 0].astype(np.complex128)
-    dhat = predicted_phase_changes(model, Z_source, method, **options)
+    dhat = predicted_phase_changes(model, source, method, **options)
     turn = np.concatenate([np.zeros((1, dhat.shape[1])), np.cumsum(dhat, axis=0)])
     Z = (z0[None, :] * np.exp(1j * turn)).astype(np.complex64)
     return np.asarray(model.decode_patches(Z[None])[0], dtype=np.float32)

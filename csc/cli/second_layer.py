@@ -1,31 +1,42 @@
 """Learn the second layer (motion units and form units) on the codes of a learned model.
 
-    csc-second-layer [RUN_DIR/model.npz] [--out DIR] [--n-motion 16] [--n-form 16]
+    csc-second-layer [RUN_DIR/model.npz] [--out DIR] [--n-motion 100] [--n-form 100] [...]
     python scripts/learn_second_layer.py [RUN_DIR/model.npz] [--out DIR] [...]
 
-Draws sequences from the run's videos, encodes them with the model, learns motion units on the
-masked phase velocities and form units on the log-amplitudes (Cadieu & Olshausen §5), stores both
-in the model file (so `csc.load` returns them as `model.motion_units` / `model.form_units`) and
-draws RUN_DIR/motion_units.png and RUN_DIR/form_units.png. With no model, the shipped pretrained
+Draws sequences from the run's videos and encodes them with the model under the paper's Gaussian
+amplitude prior (β 8, `--code-prior`); learns motion units on the phase velocities of amplitudes
+above 0.2 (`--threshold`) and form units on the log-amplitudes scaled to variance 0.1 with the
+mean over units removed (Cadieu & Olshausen §5; the authors' adaptive step); stores both, and
+the code prior, in the model file (so `csc.load` returns them as `model.motion_units` /
+`model.form_units`) and draws RUN_DIR/motion_units.png and RUN_DIR/form_units.png. With no model, the shipped pretrained
 one (`csc.pretrained()`) is used on the bundled training clips, and its copy with the second
 layer goes to --out (default runs/pretrained-second-layer).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
 from csc.analysis import geometry as bg
-from csc.analysis.phases import phase_velocity
-from csc.analysis.second_layer import FormUnits, MotionUnits, log_amplitude_features
+from csc.analysis.second_layer import (
+    PAPER_CODE_PRIOR,
+    PAPER_THRESHOLD,
+    FormUnits,
+    MotionUnits,
+    second_layer_codes,
+)
+from csc.analysis.second_layer.base import STEPS
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.io import load_extra
 from csc.plotting.second_layer import save_second_layer_png
 from csc.resources import pretrained_dir, videos_dir
+from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError
 from csc.video.train import RunError, TrainConfig, run_sequences
 
@@ -46,33 +57,80 @@ def copy_pretrained(out: Path) -> Path:
     return out / "model.npz"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Learn, store and draw the second layer; 0 on success, 2 on bad input."""
-    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
-    ap = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+def build_parser() -> ArgumentParser:
+    ap = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("model", nargs="?", default=None,
                     help="RUN_DIR/model.npz; default: the pretrained model")
     ap.add_argument("--out", default="runs/pretrained-second-layer",
                     help="where the pretrained model's copy goes (only without a model)")
-    ap.add_argument("--n-motion", type=int, default=16, help="motion units")
-    ap.add_argument("--n-form", type=int, default=16, help="form units")
-    ap.add_argument("--n-sequences", type=int, default=256, help="sequences to learn from")
-    ap.add_argument("--n-updates", type=int, default=200)
+    ap.add_argument("--n-motion", type=int, default=100, help="motion units")
+    ap.add_argument("--n-form", type=int, default=100, help="form units")
+    ap.add_argument("--n-sequences", type=int, default=2000, help="sequences to learn from")
+    ap.add_argument("--n-updates", type=int, default=2000,
+                    help="updates of each layer (the authors': 45000)")
+    ap.add_argument("--batch-size", type=int, default=16, help="sequences per update")
+    ap.add_argument("--code-prior", choices=("gauss", "first-layer"), default="gauss",
+                    help="prior of the codes the second layer learns from: the paper's Gaussian "
+                         "amplitude prior, or the first layer's own")
+    ap.add_argument("--beta", type=float, default=PAPER_CODE_PRIOR["lam"],
+                    help="β of the Gaussian amplitude prior")
+    ap.add_argument("--threshold", default=str(PAPER_THRESHOLD),
+                    help="amplitude a phase velocity needs to count: a number (absolute, the "
+                         "paper's 0.2) or 'relative' (0.1 x each unit's largest)")
+    ap.add_argument("--log-variance", type=float, default=0.1,
+                    help="variance of each unit's log-amplitude for the form units")
+    ap.add_argument("--no-center-units", dest="center_units", action="store_false",
+                    help="keep the mean log-amplitude over units in each frame")
+    ap.add_argument("--step", choices=STEPS, default="adaptive",
+                    help="learning step: the authors' adaptive one, or linear decay")
     ap.add_argument("--seed", type=int, default=0)
+    return ap
+
+
+def _threshold(text: str) -> float | None:
+    if text == "relative":
+        return None
     try:
-        args = ap.parse_args(argv)
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"--threshold must be a number or 'relative', got {text!r}") from None
+    if not value >= 0:
+        raise UsageError(f"--threshold must be >= 0, got {text}")
+    return value
+
+
+def learn(args: argparse.Namespace) -> PixelModel:
+    """Encode the run's sequences and learn both layers on them; the model, with them."""
+    model, P = run_sequences(args.model, args.n_sequences, seed=args.seed)
+    model.second_layer_prior = (dict(PAPER_CODE_PRIOR, lam=args.beta)
+                                if args.code_prior == "gauss" else None)
+    t0 = time.perf_counter()
+    Z = second_layer_codes(model, P)
+    common = dict(n_updates=args.n_updates, batch_size=args.batch_size, step=args.step,
+                  random_state=args.seed)
+    mu = MotionUnits(args.n_motion, threshold=_threshold(args.threshold), **common)
+    delta, mask = mu.features(Z)
+    print(f"{len(P)} sequences encoded in {time.perf_counter() - t0:.0f} s; phase velocities "
+          f"counted: {mask.mean():.1%}", flush=True)
+    t0 = time.perf_counter()
+    model.motion_units = mu.fit(delta, mask)
+    fu = FormUnits(args.n_form, log_variance=args.log_variance, center_units=args.center_units,
+                   **common)
+    model.form_units = fu.fit(fu.fit_features(Z))
+    print(f"motion and form units learned in {time.perf_counter() - t0:.0f} s", flush=True)
+    return model
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Learn, store and draw the second layer; 0 on success, 2 on bad input."""
+    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
+    try:
+        args = build_parser().parse_args(argv)
+        _threshold(args.threshold)
         if args.model is None:
             args.model = str(copy_pretrained(Path(args.out)))
-        model, P = run_sequences(args.model, args.n_sequences, seed=args.seed)
-        Z = model.encode_patches(P)
-        delta, mask = phase_velocity(Z)
-        ell, stats = log_amplitude_features(Z)
-        model.motion_units = MotionUnits(args.n_motion, n_updates=args.n_updates,
-                                         random_state=args.seed).fit(delta, mask)
-        model.form_units = FormUnits(args.n_form, n_updates=args.n_updates,
-                                     random_state=args.seed).fit(ell)
-        # new codes must be normalised the same way: log_amplitude_features(Z, stats=...)
-        model.form_units.feature_stats_ = stats
+        model = learn(args)
         model.save(args.model, extra=load_extra(args.model))  # keeps the run resumable
     except (UsageError, RunError, VideoError, ValueError, OSError) as exc:
         return fail(PROG, exc)

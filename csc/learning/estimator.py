@@ -208,13 +208,16 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         """NotFittedError (a ValueError) before `fit` or `partial_fit`."""
         check_is_fitted(self, "components_")
 
-    def transform(self, X) -> np.ndarray:
-        """Codes of X: complex64 (n_sequences, n_frames, n_components)."""
+    def transform(self, X, **prior) -> np.ndarray:
+        """Codes of X: complex64 (n_sequences, n_frames, n_components). Prior keywords given
+        (`csc.core.priors.make_prior`) replace the model's for this call, e.g.
+        sparsity="gauss", lam=8.0 for the codes the second layer learns from."""
         self._check_fitted()
         X = check_data(X)
         self._check_features(X)
         return encode(X, self.components_, max_iter=self.transform_max_iter,
-                      tol=self.transform_tol, backend=self.backend, **self._prior_kwargs())
+                      tol=self.transform_tol, backend=self.backend,
+                      **{**self._prior_kwargs(), **prior})
 
     def inverse_transform(self, Z) -> np.ndarray:
         """Frames from codes: float32 (n_sequences, n_frames, n_features)."""

@@ -16,19 +16,28 @@ class SGDRule:
     η is adapted after each update so that the change it makes stays near a target: ×0.95 when the
     change exceeded the target, ×1.02 otherwise (Cadieu & Olshausen). The change is measured by
     `measure`: "element" (the authors' code: the largest |η ΔW_mk| over all elements) or "unit"
-    (the largest ‖η ΔW_k‖ / ‖W_k‖ over units). The target is `targets[0]` for the first `switch`
-    fraction of the planned updates and `targets[1]` after (paper: 0.05, then 0.0125 for the
-    last 20%). η starts where the first step meets the target.
+    (the largest ‖η ΔW_k‖ / ‖W_k‖ over units). The target is `targets[i]` once `i` of the
+    `switch` fractions of the planned updates have passed (first layer, the paper: 0.05, then
+    0.0125 for the last 20%; second layer, the authors' code: 0.03, 0.06 after 5 of 45 epochs,
+    0.015 for the last 5). η starts where the first step meets the target.
     """
 
-    def __init__(self, targets: tuple[float, float] = (0.05, 0.0125), switch: float = 0.8,
-                 measure: str = "element"):
+    def __init__(self, targets: tuple[float, ...] = (0.05, 0.0125),
+                 switch: float | tuple[float, ...] = 0.8, measure: str = "element"):
         if measure not in TARGET_MEASURES:
             raise ValueError(f"unknown measure {measure!r}; choose one of {TARGET_MEASURES}")
-        self.targets = targets
-        self.switch = switch
+        switches = (switch,) if np.ndim(switch) == 0 else tuple(switch)
+        if len(switches) != len(targets) - 1 or list(switches) != sorted(switches):
+            raise ValueError(f"{len(targets)} targets need {len(targets) - 1} increasing switch "
+                             f"fractions, got {switch!r}")
+        self.targets = tuple(targets)
+        self.switch = switches
         self.measure = measure
         self.eta: float | None = None
+
+    def target(self, progress: float) -> float:
+        """The target after `progress` (in [0, 1]) of the planned updates."""
+        return self.targets[sum(progress >= s for s in self.switch)]
 
     def _sizes(self, W: np.ndarray, dW: np.ndarray) -> float:
         """The largest element of |dW| ("element") or relative unit norm of dW ("unit")."""
@@ -41,9 +50,10 @@ class SGDRule:
 
     def update(self, W: np.ndarray, dW: np.ndarray, progress: float) -> float:
         """One step in place. W float64 (2K, M); dW float64 (2K, M) = Cᵀ(w ∘ E)/N for codes C
-        (N, 2K) and residual E = X − C W (N, M); progress in [0, 1] of the planned updates.
-        Returns the change made (in the rule's `measure`)."""
-        target = self.targets[0] if progress < self.switch else self.targets[1]
+        (N, 2K) and residual E = X − C W (N, M) (with measure "element", any W and dW of one
+        shape); progress in [0, 1] of the planned updates. Returns the change made (in the
+        rule's `measure`)."""
+        target = self.target(progress)
         biggest = self._sizes(W, dW)
         if biggest == 0.0:
             return 0.0

@@ -16,17 +16,21 @@ class PixelModel:
 
     coder: the fitted `ComplexSparseCoding` on whitened features; whitener: a fitted
     `csc.video.whitening` whitener; optional second layers learned on its codes (`motion_units`,
-    `form_units`), saved and loaded with it. Pixel patches are float (n_sequences, n_frames, p, p).
+    `form_units`), saved and loaded with it, and the prior keywords their codes are inferred
+    with (`second_layer_prior`, e.g. `csc.analysis.second_layer.PAPER_CODE_PRIOR`; None: the
+    first layer's own prior). Pixel patches are float (n_sequences, n_frames, p, p).
     """
 
     #: second-layer models a PixelModel may carry: file prefix → (attribute name, class)
     LAYERS = {"motion": ("motion_units", MotionUnits), "form": ("form_units", FormUnits)}
 
-    def __init__(self, coder: ComplexSparseCoding, whitener, motion_units=None, form_units=None):
+    def __init__(self, coder: ComplexSparseCoding, whitener, motion_units=None, form_units=None,
+                 second_layer_prior: dict | None = None):
         self.coder = coder
         self.whitener = whitener
         self.motion_units = motion_units  # MotionUnits or None
         self.form_units = form_units  # FormUnits or None
+        self.second_layer_prior = second_layer_prior
 
     @property
     def patch_size(self) -> int:
@@ -37,14 +41,15 @@ class PixelModel:
         """complex64 (n_components, n_features): the bases in whitened space."""
         return self.coder.components_
 
-    def encode_patches(self, P) -> np.ndarray:
-        """Pixels (n_sequences, n_frames, p, p) → complex64 codes (n_sequences, n_frames, K)."""
+    def encode_patches(self, P, **prior) -> np.ndarray:
+        """Pixels (n_sequences, n_frames, p, p) → complex64 codes (n_sequences, n_frames, K).
+        Prior keywords given replace the model's for this call (`ComplexSparseCoding.transform`)."""
         P = np.asarray(P)
         p = self.patch_size
         if P.ndim != 4 or P.shape[-2:] != (p, p):
             raise ValueError(f"patches must have shape (n_sequences, n_frames, {p}, {p}), got "
                              f"{P.shape}")
-        return self.coder.transform(self.whitener.transform(P))
+        return self.coder.transform(self.whitener.transform(P), **prior)
 
     def decode_patches(self, Z) -> np.ndarray:
         """Codes (n_sequences, n_frames, K) → float32 pixels (n_sequences, n_frames, p, p)."""
@@ -64,6 +69,8 @@ class PixelModel:
             layer = getattr(self, attr)
             if layer is not None:
                 arrays.update(io.with_prefix(f"layer_{prefix}_", layer.to_arrays()))
+        if self.second_layer_prior is not None:
+            arrays["second_layer_prior"] = io.json_array(self.second_layer_prior)
         return arrays
 
     @classmethod
@@ -75,6 +82,8 @@ class PixelModel:
             layer = io.strip_prefix(f"layer_{prefix}_", arrays)
             if layer:
                 setattr(model, attr, layer_cls.from_arrays(layer))
+        if "second_layer_prior" in arrays:
+            model.second_layer_prior = io.from_json_array(arrays["second_layer_prior"])
         return model
 
     def save(self, path, extra: dict | None = None) -> None:

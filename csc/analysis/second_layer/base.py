@@ -1,0 +1,144 @@
+"""What motion and form units share: parameter checks, batches, the learning step, the slowness
+gradient and serialisation."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from csc import io
+from csc.core.params import check_number
+from csc.learning.sgd import SGDRule
+
+STEPS = ("adaptive", "linear")
+#: the authors' second-layer schedule: 5 epochs at the target, 35 at twice it, 5 at a quarter
+#: of that (run_20.m): the targets' switch points as fractions of the updates
+ADAPTIVE_SWITCH = (5 / 45, 40 / 45)
+
+
+def time_diff_grad(W: np.ndarray) -> np.ndarray:
+    """Gradient of ½ Σ_t ‖W_t − W_{t−1}‖² over W (n_seq, T, L)."""
+    g = np.zeros_like(W)
+    d = W[:, 1:] - W[:, :-1]
+    g[:, 1:] += d
+    g[:, :-1] -= d
+    return g
+
+
+def normalize_columns(D: np.ndarray) -> np.ndarray:
+    """D (K, L) with unit-norm columns (zero columns stay zero)."""
+    n = np.linalg.norm(D, axis=0)
+    return D / np.where(n > 1e-12, n, 1.0)
+
+
+class SecondLayerBase(BaseEstimator):
+    """Shared machinery. Subclasses set `_KIND` (the model-file tag), extend `_check_params` and
+    compute the gradient G (K, L) of ⟨log-likelihood⟩ per update for `_step`.
+
+    Learning step (`step`): "adaptive" (the authors' code: D += η G, η adapted so that the
+    largest |η G| stays near the target, `step_targets` over the schedule `ADAPTIVE_SWITCH`;
+    `csc.learning.sgd.SGDRule`) or "linear" (η = `learning_rate`, decayed linearly to η/10).
+    """
+
+    _KIND = ""
+    #: parameters that files written before they existed lack, with the behaviour of then
+    _LEGACY: dict = {"step": "linear"}
+
+    def _check_params(self) -> None:
+        """Check the hyper-parameters shared by both kinds (called by fit and partial_fit)."""
+        check_number(self.n_components, "n_components", numbers.Integral, 1)
+        check_number(self.n_updates, "n_updates", numbers.Integral, 0)
+        check_number(self.batch_size, "batch_size", numbers.Integral, 1)
+        check_number(self.max_iter, "max_iter", numbers.Integral, 1)
+        check_number(self.transform_max_iter, "transform_max_iter", numbers.Integral, 1)
+        check_number(self.learning_rate, "learning_rate", numbers.Real, 0, include_min=False)
+        check_number(self.slowness, "slowness", numbers.Real, 0)
+        check_number(self.tol, "tol", numbers.Real, 0)
+        if self.step not in STEPS:
+            raise ValueError(f"unknown step {self.step!r}; choose one of {STEPS}")
+        if len(self.step_targets) != 3:
+            raise ValueError(f"step_targets must be 3 numbers, got {self.step_targets!r}")
+        for t in self.step_targets:
+            check_number(t, "step_targets", numbers.Real, 0, include_min=False)
+        if self.random_state is not None:  # a seed stored in the model file's JSON
+            check_number(self.random_state, "random_state", numbers.Integral, 0)
+
+    def _reset_state(self) -> None:
+        self._rng = np.random.default_rng(self.random_state)
+        self._rule = SGDRule(tuple(self.step_targets), ADAPTIVE_SWITCH, measure="element")
+        self.n_updates_ = 0
+        self.history_ = {"energy": [], "n_iter": [], "change": []}
+
+    def _init_components(self, K: int) -> None:
+        self._reset_state()
+        self.components_ = normalize_columns(self._rng.standard_normal((K, self.n_components)))
+
+    def _check_fitted(self) -> None:
+        check_is_fitted(self, "components_", msg="this %(name)s is not fitted yet: call fit or "
+                        "partial_fit")
+
+    def _check_K(self, K: int) -> None:
+        if K != self.components_.shape[0]:
+            raise ValueError(f"input has {K} first-layer units but the model was fitted with "
+                             f"{self.components_.shape[0]}")
+
+    def _batch_indices(self, n: int) -> np.ndarray:
+        return np.sort(self._rng.choice(n, size=self.batch_size, replace=n < self.batch_size))
+
+    def _step(self, G: np.ndarray, energy: float, n_iter: int) -> None:
+        """D += step · G, columns renormalised; records the history."""
+        D = self.components_
+        progress = min(self.n_updates_ / max(self.n_updates, 1), 1.0)
+        D_new = D.copy()
+        if self.step == "adaptive":
+            self._rule.update(D_new, G, progress)
+        else:
+            D_new += self.learning_rate * (1.0 - 0.9 * progress) * G
+        D_new = normalize_columns(D_new)
+        self.history_["energy"].append(energy)
+        self.history_["n_iter"].append(n_iter)
+        self.history_["change"].append(float(np.linalg.norm(D_new - D) / np.linalg.norm(D)))
+        self.components_ = D_new
+        self.n_updates_ += 1
+
+    # ---------------------------------------------------------------- serialisation
+    def _extra_state(self) -> dict:
+        """Subclass state beyond the components, JSON-able (see `_set_extra_state`)."""
+        return {}
+
+    def _set_extra_state(self, state: dict) -> None:
+        pass
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays (no objects): "kind", "params" (JSON of `get_params()`) and "state" (JSON
+        strings), "components" float64 (K, L). `from_arrays` rebuilds the estimator, learning
+        state included."""
+        self._check_fitted()
+        state = {"n_updates_": self.n_updates_, "history_": self.history_,
+                 "rng": self._rng.bit_generator.state, "rule": self._rule.state(),
+                 **self._extra_state()}
+        return {"kind": np.array(self._KIND), "params": io.json_array(self.get_params()),
+                "state": io.json_array(state),
+                "components": np.asarray(self.components_, np.float64)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]):
+        kind = str(arrays["kind"]) if "kind" in arrays else cls._KIND
+        if kind != cls._KIND:
+            raise ValueError(f"arrays hold a {kind!r} model, not {cls._KIND!r}")
+        params = {**cls._LEGACY, **io.from_json_array(arrays["params"])}
+        if "step_targets" in params:  # JSON has no tuples
+            params["step_targets"] = tuple(params["step_targets"])
+        model = cls(**params)
+        model._reset_state()
+        model.components_ = np.array(arrays["components"], dtype=np.float64)
+        if "state" in arrays:
+            state = io.from_json_array(arrays["state"])
+            model.n_updates_ = int(state["n_updates_"])
+            model.history_ = state["history_"]
+            model._rng.bit_generator.state = state["rng"]
+            model._rule.set_state(state.get("rule", {}))
+            model._set_extra_state(state)
+        return model
