@@ -35,13 +35,14 @@ from csc.core.inference import encode
 from csc.resources import kernels_dir
 from csc.testing.planted import random_dictionary
 
-#: The prior combinations checked (cauchy + l1 slowness is not supported by csc).
+#: The prior combinations checked (cauchy or gauss + l1 slowness is not supported by csc).
 PRIORS: tuple[dict[str, Any], ...] = (
     dict(sparsity="l1", lam=1.0, slowness="none"),
     dict(sparsity="l1", lam=1.0, slowness="l2", kappa=0.5),
     dict(sparsity="l1", lam=1.0, slowness="l1", kappa=0.5),
     dict(sparsity="cauchy", lam=1.0, sigma=0.4, slowness="none"),
     dict(sparsity="cauchy", lam=1.0, sigma=0.4, slowness="l2", kappa=0.5),
+    dict(sparsity="gauss", lam=1.0, slowness="l2", kappa=0.5),
 )
 RTOL = 1e-4
 

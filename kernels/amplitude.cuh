@@ -10,8 +10,8 @@
 #define CSC_AMPLITUDE_CUH
 
 // The prior codes come from csc's one registry (csc.core.priors.kernel_defines), as -D defines.
-#if !defined(CSC_SPARSE_L1) || !defined(CSC_SPARSE_CAUCHY) || !defined(CSC_SLOW_NONE) || \
-    !defined(CSC_SLOW_L2) || !defined(CSC_SLOW_L1)
+#if !defined(CSC_SPARSE_L1) || !defined(CSC_SPARSE_CAUCHY) || !defined(CSC_SPARSE_GAUSS) || \
+    !defined(CSC_SLOW_NONE) || !defined(CSC_SLOW_L2) || !defined(CSC_SLOW_L1)
 #error "compile with the prior codes of csc.core.priors.kernel_defines() as -D options"
 #endif
 
@@ -19,6 +19,12 @@
 __host__ __device__ inline float csc_soft_amplitude(float r, float t)
 {
     return r > t ? r - t : 0.0f;
+}
+
+// argmin_{s>=0} 1/2 (r - s)^2 + (t/2) s^2  =  r / (1 + t)   (r >= 0, t >= 0).
+__host__ __device__ inline float csc_gauss_amplitude(float r, float t)
+{
+    return r / (1.0f + t);
 }
 
 __host__ __device__ inline double csc_cauchy_objective(double s, double r, double t, double sigma2)

@@ -39,7 +39,7 @@ __host__ __device__ inline void csc_store_code(const float* X_old, float* X_new,
 }
 
 // ---------------------------------------------------------------------------------------------
-// csc_code_step_pointwise: sparsity l1 or cauchy, slowness none or l2.
+// csc_code_step_pointwise: sparsity l1, cauchy or gauss, slowness none or l2.
 //
 // One thread per chain c = b*K + k (sequence b, unit k), looping over the frames t:
 //   P = Y - tau (G + grad_slow(Y)),  X_new = prox_{tau g}(P),  Y_new = X_new + beta (X_new - X_old),
@@ -104,12 +104,18 @@ __host__ __device__ inline void csc_code_step_pointwise_body(
             pv = Y[off + K] - tau * G[off + K];
         }
         const float r = sqrtf(pu * pu + pv * pv);
-        const float s = sparsity == CSC_SPARSE_L1
-                            ? csc_soft_amplitude(r, t_sparse)
-                            : (float)csc_cauchy_amplitude(r, t_sparse, sigma);
+        float s;
+        if (sparsity == CSC_SPARSE_L1)
+            s = csc_soft_amplitude(r, t_sparse);
+        else if (sparsity == CSC_SPARSE_GAUSS)
+            s = csc_gauss_amplitude(r, t_sparse);
+        else
+            s = (float)csc_cauchy_amplitude(r, t_sparse, sigma);
         csc_store_code(X_old, X_new, Y_new, off, K, s, r, pu, pv, beta, &sums);
         if (sparsity == CSC_SPARSE_L1)
             sp += s;
+        else if (sparsity == CSC_SPARSE_GAUSS)
+            sp += 0.5 * (double)s * s;
         else
             sp += log1p((double)s * s / sigma2);
         if (l2) {
@@ -356,6 +362,15 @@ extern "C" void csc_cauchy_amplitude_array_host(const double* r, const double* t
 {
     for (int i = 0; i < n; ++i)
         out[i] = csc_cauchy_amplitude(r[i], t[i], sigma[i]);
+}
+#endif
+
+
+#ifndef __CUDACC_RTC__  // host emulation: nvcc only (NVRTC refuses host code)
+extern "C" void csc_gauss_amplitude_array_host(const float* r, const float* t, float* out, int n)
+{
+    for (int i = 0; i < n; ++i)
+        out[i] = csc_gauss_amplitude(r[i], t[i]);
 }
 #endif
 

@@ -6,6 +6,7 @@ from conftest import random_problem
 import csc
 from csc.core.energy import (
     cauchy_gradient,
+    gauss_gradient,
     recon_gradient_codes,
     recon_gradient_dictionary,
     slowness_l2_gradient,
@@ -23,7 +24,8 @@ def test_reconstruct_is_amplitude_phase_sum(rng):
 
 
 @pytest.mark.parametrize("sparsity,slowness", [("l1", "none"), ("l1", "l2"), ("l1", "l1"),
-                                               ("cauchy", "l2"), ("cauchy", "none")])
+                                               ("cauchy", "l2"), ("cauchy", "none"),
+                                               ("gauss", "none"), ("gauss", "l2")])
 def test_energy_parts_match_definition(rng, sparsity, slowness):
     X, D, Z, w = random_problem(rng)
     lam, sigma, kappa = 0.7, 0.3, 0.4
@@ -31,7 +33,8 @@ def test_energy_parts_match_definition(rng, sparsity, slowness):
                    kappa=kappa, weights=w)
     a = np.abs(Z)
     recon = 0.5 * np.sum(w * (X - (Z.conj() @ D).real) ** 2)
-    sparse = lam * (a.sum() if sparsity == "l1" else np.log(1 + a**2 / sigma**2).sum())
+    sparse = lam * {"l1": a.sum(), "cauchy": np.log(1 + a**2 / sigma**2).sum(),
+                    "gauss": 0.5 * np.sum(a**2)}[sparsity]
     da = a[:, 1:] - a[:, :-1]
     slow = {"none": 0.0, "l2": 0.5 * kappa * np.sum(da**2), "l1": kappa * np.abs(da).sum()}
     assert e["recon"] == pytest.approx(recon, rel=1e-12)
@@ -79,6 +82,24 @@ def test_cauchy_gradient_fd(rng):
     f = lambda Z_: 1.3 * np.sum(np.log1p(np.abs(Z_) ** 2 / 0.5**2))
     np.testing.assert_allclose(cauchy_gradient(Z, 1.3, 0.5), _fd_gradient(f, Z), rtol=1e-6,
                                atol=1e-7)
+
+
+def test_gauss_gradient_fd(rng):
+    _, _, Z, _ = random_problem(rng, B=2, T=3, K=3)
+    f = lambda Z_: 0.5 * 1.3 * np.sum(np.abs(Z_) ** 2)
+    np.testing.assert_allclose(gauss_gradient(Z, 1.3), _fd_gradient(f, Z), rtol=1e-6, atol=1e-7)
+
+
+def test_gauss_with_l2_slowness_smooth_gradient_fd(rng):
+    """With gauss sparsity and l2 slowness the whole prior is differentiable (away from a = 0):
+    the energy's gradient is the sum of the reference pieces."""
+    X, D, Z, w = random_problem(rng, B=2, T=4, K=3, M=6)
+    lam, kappa = 0.9, 0.6
+    f = lambda Z_: csc.energy(X, Z_, D, sparsity="gauss", lam=lam, slowness="l2", kappa=kappa,
+                              weights=w)["total"]
+    g = (recon_gradient_codes(X, Z, D, w) + gauss_gradient(Z, lam)
+         + slowness_l2_gradient(Z, kappa))
+    np.testing.assert_allclose(g, _fd_gradient(f, Z), rtol=1e-6, atol=1e-6)
 
 
 def test_kernel_gradient_step_matches_reference(rng):

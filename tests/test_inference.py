@@ -5,6 +5,8 @@ from conftest import group_lasso_cvxpy, random_problem
 
 import csc
 from csc.core.energy import recon_gradient_codes, slowness_l2_gradient
+from csc.core.model import codes_from_real, dictionary_to_real
+from csc.core.priors import make_prior
 from csc.core.proxes import prox_codes
 
 ALL_PRIORS = [
@@ -13,6 +15,8 @@ ALL_PRIORS = [
     dict(sparsity="l1", lam=0.4, slowness="l1", kappa=0.5),
     dict(sparsity="cauchy", lam=0.4, sigma=0.4),
     dict(sparsity="cauchy", lam=0.4, sigma=0.4, slowness="l2", kappa=0.5),
+    dict(sparsity="gauss", lam=0.4),
+    dict(sparsity="gauss", lam=0.4, slowness="l2", kappa=0.5),
 ]
 
 
@@ -25,6 +29,37 @@ def test_convex_case_reaches_the_optimum(rng):
     assert info.converged
     assert abs(ours - ref) <= 1e-5 * abs(ref)
     assert ours <= ref * (1 + 1e-7)  # never "better than optimal" beyond solver noise
+
+
+def _ridge_codes(X, D, w, lam):
+    """The exact optimum of the gauss prior with no slowness, a weighted ridge regression on the
+    real codes: C* = X diag(w) Wᵀ (W diag(w) Wᵀ + λ I)⁻¹, returned complex (B, T, K)."""
+    B, T, M = X.shape
+    W = dictionary_to_real(D, np.float64)  # (2K, M)
+    Xf = X.reshape(B * T, M).astype(np.float64)
+    A = (W * w) @ W.T + lam * np.eye(W.shape[0])
+    C = np.linalg.solve(A, W @ (Xf * w).T).T  # A symmetric
+    return codes_from_real(C, B, T)
+
+
+@pytest.mark.parametrize("lam", [0.05, 0.5, 8.0])
+def test_gauss_reaches_the_ridge_optimum(rng, lam):
+    X, D, _, w = random_problem(rng, B=3, T=4, K=6, M=12)
+    Z, info = csc.encode(X, D, sparsity="gauss", lam=lam, weights=w, max_iter=20000, tol=1e-12,
+                         return_info=True)
+    ref = _ridge_codes(X, D, w, lam)
+    assert info.converged
+    np.testing.assert_allclose(Z, ref, atol=1e-8 * np.abs(ref).max())
+    kw = dict(sparsity="gauss", lam=lam, weights=w)
+    ours, best = csc.energy(X, Z, D, **kw)["total"], csc.energy(X, ref, D, **kw)["total"]
+    assert ours == pytest.approx(best, rel=1e-12)
+
+
+def test_make_prior_refuses_gauss_with_tv_slowness():
+    with pytest.raises(ValueError, match="gauss.*slowness='l1' is not supported"):
+        make_prior(sparsity="gauss", slowness="l1", kappa=0.5)
+    for slowness in ("none", "l2"):
+        assert make_prior(sparsity="gauss", lam=8.0, slowness=slowness).sparsity == "gauss"
 
 
 @pytest.mark.parametrize("prior", ALL_PRIORS, ids=lambda p: f"{p['sparsity']}-"
@@ -75,7 +110,7 @@ def test_float32_and_float64_agree(rng, prior):
     e64 = csc.energy(X, Z64, D, **{k: v for k, v in kw.items() if k not in ("max_iter", "tol")})
     e32 = csc.energy(X, Z32, D, **{k: v for k, v in kw.items() if k not in ("max_iter", "tol")})
     assert e32["total"] == pytest.approx(e64["total"], rel=1e-4)
-    if prior["sparsity"] == "l1" and prior.get("slowness", "none") == "none":  # unique optimum
+    if prior["sparsity"] != "cauchy" and prior.get("slowness", "none") == "none":  # one optimum
         np.testing.assert_allclose(Z32, Z64, atol=2e-3)
 
 
@@ -99,6 +134,7 @@ def test_warm_start_is_used(rng):
     (dict(sparsity="l0"), "unknown sparsity"),
     (dict(slowness="l3"), "unknown slowness"),
     (dict(sparsity="cauchy", slowness="l1"), "not supported"),
+    (dict(sparsity="gauss", slowness="l1"), "not supported"),
     (dict(lam=-1.0), "lam"),
     (dict(sigma=0.0), "sigma"),
     (dict(kappa=np.nan), "kappa"),

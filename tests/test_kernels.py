@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from conftest import toolchain_missing
 
-from csc.core.priors import SLOW_L1, SLOW_L2, SLOW_NONE, SPARSE_CAUCHY, SPARSE_L1
+from csc.core.priors import SLOW_L1, SLOW_L2, SLOW_NONE, SPARSE_CAUCHY, SPARSE_GAUSS, SPARSE_L1
 from csc.resources import kernels_dir
 from csc.testing import host_kernels as hb
 
@@ -32,7 +32,7 @@ if not hb.nvcc_available():
 
 KERNELS = ("csc_code_step_pointwise", "csc_code_step_chain", "csc_recon_step",
            "csc_sample_patches")
-L1, CAUCHY = SPARSE_L1, SPARSE_CAUCHY
+L1, CAUCHY, GAUSS = SPARSE_L1, SPARSE_CAUCHY, SPARSE_GAUSS
 NONE, L2, TV = SLOW_NONE, SLOW_L2, SLOW_L1
 RTOL = ATOL = 1e-5
 
@@ -148,6 +148,21 @@ def test_soft_amplitude(lib):
                                   np.maximum(r - t, np.float32(0)))
 
 
+def test_gauss_amplitude_matches_cpu(lib):
+    from csc.backends.cpu.amplitude import gauss_amplitude
+
+    rng = np.random.default_rng(8)
+    r = np.concatenate([rng.uniform(0, 5, 1000), [0.0, 0.0, 2.0, 1e-30]]).astype(np.float32)
+    t = np.concatenate([rng.uniform(0, 3, 1000), [0.0, 4.0, 0.0, 0.5]]).astype(np.float32)
+    got = hb.host_gauss_amplitude(r, t, lib=lib)
+    assert got.dtype == np.float32
+    want = np.array([gauss_amplitude(a, b) for a, b in zip(r.tolist(), t.tolist())])
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)  # float32 vs float64 division
+    # the minimiser of ½(r − s)² + (t/2)s²: stationary, (1 + t)s = r
+    np.testing.assert_allclose((1 + t.astype(np.float64)) * got, r, rtol=1e-6)
+    assert got[-4] == 0.0 and got[-2] == r[-2]
+
+
 def _tv_signals(rng):
     for n in (1, 2, 3, 5, 17, 64, 200):
         for kind in ("noise", "steps", "const"):
@@ -216,8 +231,9 @@ def test_tv_denoise_strided_and_in_place(lib, stride):
 # code step vs the Numba kernels
 
 SIZES = [(1, 1, 1), (3, 5, 7), (4, 16, 40), (2, 33, 65)]  # (n_seq, n_frames, K)
-PRIORS = [(L1, NONE), (L1, L2), (CAUCHY, NONE), (CAUCHY, L2), (L1, TV)]
-PRIOR_IDS = ["l1", "l1+l2", "cauchy", "cauchy+l2", "l1+tv"]
+PRIORS = [(L1, NONE), (L1, L2), (CAUCHY, NONE), (CAUCHY, L2), (GAUSS, NONE), (GAUSS, L2),
+          (L1, TV)]
+PRIOR_IDS = ["l1", "l1+l2", "cauchy", "cauchy+l2", "gauss", "gauss+l2", "l1+tv"]
 # sigma = 0.1 puts ~30% of the Cauchy codes in the three-root regime (two candidate minima)
 PARAMS = dict(tau=0.3, beta=0.7, lam=0.5, sigma=0.1, kappa=0.8)
 
@@ -304,6 +320,25 @@ def test_code_step_matches_cpu(lib, prior, size, block):
     np.testing.assert_allclose(P_gpu, P_cpu, rtol=ptol, atol=1e-9)
 
 
+@pytest.mark.parametrize("slowness", [NONE, L2], ids=["none", "l2"])
+def test_gauss_code_step_against_closed_form(lib, slowness):
+    """Gauss prox and energy from first principles, on both sides: with no slowness X_new is
+    (Y − τG)/(1 + τλ); with either, the sparse partial is (λ/2) Σ |x_new|² per sequence."""
+    n_seq, n_frames, K = 3, 6, 10
+    rng = np.random.default_rng(9)
+    Y, G, X_old = _codes(rng, n_seq, n_frames, K)
+    p = PARAMS
+    runs = [_run_host(lib, Y, G, X_old, n_frames, GAUSS, slowness, 32),
+            _run_cpu(Y, G, X_old, n_frames, GAUSS, slowness)]
+    for X_new, _, partials in runs:
+        x = X_new.astype(np.float64)
+        sparse = 0.5 * p["lam"] * (x**2).reshape(n_seq, -1).sum(axis=1)
+        np.testing.assert_allclose(partials[:, 0], sparse, rtol=1e-5)
+        if slowness == NONE:
+            step = Y.astype(np.float64) - p["tau"] * G.astype(np.float64)
+            np.testing.assert_allclose(x, step / (1 + p["tau"] * p["lam"]), rtol=RTOL, atol=ATOL)
+
+
 @pytest.mark.parametrize("prior", PRIORS, ids=PRIOR_IDS)
 def test_code_step_in_place(lib, prior):
     """Y_new may overwrite Y and X_new X_old: each thread reads its chain before writing it."""
@@ -334,6 +369,9 @@ def test_code_step_wrappers_check_arguments(lib):
         hb.host_code_step_pointwise(*ok, 4, *args[1:], lib=lib)
     with pytest.raises(ValueError, match="slowness"):
         hb.host_code_step_pointwise(*ok, *args[:7], TV, P, lib=lib)
+    hb.host_code_step_pointwise(*ok, *args[:6], GAUSS, L2, P, lib=lib)
+    with pytest.raises(ValueError, match="sparsity"):
+        hb.host_code_step_pointwise(*ok, *args[:6], max(L1, CAUCHY, GAUSS) + 1, NONE, P, lib=lib)
 
 
 # ------------------------------------------------------------------------------------------------

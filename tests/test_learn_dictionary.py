@@ -20,7 +20,7 @@ from csc.testing.movies import (
 )
 from csc.video.reader import VideoError
 from csc.video.sampling import build_clip_cache, sample_sequences
-from csc.video.train import OUTPUTS, TrainConfig, train
+from csc.video.train import OUTPUTS, RunError, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "learn_dictionary.py"
@@ -274,6 +274,17 @@ def test_cauchy_alone_and_the_paper_preset_run_from_the_command_line(tmp_path, v
     res = run(video_dir, "--out", tmp_path / "bad", "--sparsity", "cauchy", "--slowness", "l1",
               *TINY)
     _assert_one_line_error(res, "cauchy")
+
+
+def test_gauss_alone_takes_the_papers_slow_gauss_constants():
+    """`--sparsity gauss` alone: λ = β 8, l2 slowness κ 0.5 (the authors' slow_gauss); options
+    given beside it win, and TV slowness is refused when the run is configured."""
+    args = learn.parse_args(["--out", "x", "--sparsity", "gauss"])
+    assert (args.sparsity, args.lam, args.slowness, args.kappa) == ("gauss", 8.0, "l2", 0.5)
+    args = learn.parse_args(["--out", "x", "--sparsity", "gauss", "--lam", "2", "--slowness", "l1"])
+    assert (args.lam, args.slowness) == (2.0, "l1")
+    with pytest.raises(RunError, match="gauss"):
+        learn.config_from_args(args).validate()
 
 
 def test_synthetic_camera_joins_the_videos_at_its_share(tmp_path, video_dir):

@@ -3,7 +3,15 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize, minimize_scalar
 
-from csc.backends.cpu.amplitude import cauchy_amplitude, soft_amplitude, tv_denoise
+from csc.backends.cpu.amplitude import (
+    cauchy_amplitude,
+    gauss_amplitude,
+    soft_amplitude,
+    sparse_amplitude,
+    sparse_value,
+    tv_denoise,
+)
+from csc.core.priors import SPARSE_CAUCHY, SPARSE_GAUSS, SPARSE_L1
 from csc.core.proxes import prox_codes
 
 
@@ -20,6 +28,26 @@ def test_soft_amplitude_matches_minimisation(rng):
     for r, t in rng.uniform(0, 3, (50, 2)):
         f = lambda s: 0.5 * (r - s) ** 2 + t * s
         assert soft_amplitude(r, t) == pytest.approx(_scalar_min(f, r), abs=1e-7)
+
+
+def test_gauss_amplitude_matches_minimisation(rng):
+    for r, t in np.concatenate([rng.uniform(0, 3, (50, 2)), [[0.0, 0.7], [1.3, 0.0]]]):
+        f = lambda s: 0.5 * (r - s) ** 2 + 0.5 * t * s * s
+        s = gauss_amplitude(r, t)
+        assert f(s) <= f(_scalar_min(f, r)) + 1e-14
+        assert s == pytest.approx(_scalar_min(f, r), abs=1e-7)
+
+
+def test_sparse_dispatch_matches_each_prior(rng):
+    """sparse_amplitude / sparse_value pick the prox and S_p of every sparsity code."""
+    for r, t, sigma in rng.uniform(0.05, 3, (20, 3)):
+        assert sparse_amplitude(r, t, sigma, SPARSE_L1) == soft_amplitude(r, t)
+        assert sparse_amplitude(r, t, sigma, SPARSE_GAUSS) == gauss_amplitude(r, t)
+        assert sparse_amplitude(r, t, sigma, SPARSE_CAUCHY) == cauchy_amplitude(r, t, sigma)
+        assert sparse_value(r, t, sigma, SPARSE_L1) == pytest.approx(t * r)
+        assert sparse_value(r, t, sigma, SPARSE_GAUSS) == pytest.approx(0.5 * t * r * r)
+        assert sparse_value(r, t, sigma, SPARSE_CAUCHY) == pytest.approx(
+            t * np.log1p(r * r / sigma**2))
 
 
 @pytest.mark.parametrize("regime", ["random", "three_roots"])
@@ -72,16 +100,25 @@ def test_tv_denoise_matches_qp(rng, n):
         np.testing.assert_allclose(out, ref, atol=1e-5)
 
 
+def _sparse_sum(a, sparsity, sigma):
+    """Σ S_p(a) / λ for amplitudes a."""
+    if sparsity == "l1":
+        return a.sum()
+    if sparsity == "gauss":
+        return 0.5 * np.sum(a**2)
+    return np.log1p(a**2 / sigma**2).sum()
+
+
 def _complex_objective(z, y, tau, lam, sigma, kappa, sparsity, slowness):
     a = np.abs(z)
-    g = lam * (a.sum() if sparsity == "l1" else np.log1p(a**2 / sigma**2).sum())
+    g = lam * _sparse_sum(a, sparsity, sigma)
     if slowness == "l1":
         g += kappa * np.abs(np.diff(a)).sum()
     return 0.5 * np.sum(np.abs(z - y) ** 2) + tau * g
 
 
 @pytest.mark.parametrize("sparsity,slowness", [("l1", "none"), ("cauchy", "none"),
-                                               ("l1", "l1")])
+                                               ("gauss", "none"), ("l1", "l1")])
 def test_complex_prox_matches_minimisation(rng, sparsity, slowness):
     """The prox on complex chains (B sequences × T frames × K units) minimises its defining
     problem: no better point is found by Powell's method started from it or from Y itself."""
@@ -105,10 +142,27 @@ def test_complex_prox_matches_minimisation(rng, sparsity, slowness):
 
 def test_prox_keeps_phase(rng):
     Y = rng.standard_normal((2, 4, 3)) + 1j * rng.standard_normal((2, 4, 3))
-    for kw in (dict(lam=0.3), dict(sparsity="cauchy", lam=0.3), dict(lam=0.3, slowness="l1",
-                                                                      kappa=0.5)):
+    for kw in (dict(lam=0.3), dict(sparsity="cauchy", lam=0.3), dict(sparsity="gauss", lam=0.3),
+               dict(lam=0.3, slowness="l1", kappa=0.5)):
         P = prox_codes(Y, 1.0, **kw)
         nz = np.abs(P) > 0
         np.testing.assert_allclose(np.angle(P[nz]), np.angle(Y[nz]), atol=1e-12)
         if kw.get("slowness") != "l1":  # pointwise priors only shrink (TV may raise a dip)
             assert np.all(np.abs(P) <= np.abs(Y) + 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+def test_gauss_prox_codes_is_uniform_shrinkage(rng, dtype):
+    """prox_codes with sparsity="gauss" is Y/(1 + τλ), with or without l2 slowness (smooth, so
+    not part of the prox): the minimiser of ½|z − y|² + τ(λ/2)|z|² on each code."""
+    Y = (rng.standard_normal((2, 5, 3)) + 1j * rng.standard_normal((2, 5, 3))).astype(dtype)
+    tau, lam = 0.4, 1.7
+    rtol = 1e-6 if dtype == np.complex64 else 1e-13
+    for slowness in ("none", "l2"):
+        P = prox_codes(Y, tau, sparsity="gauss", lam=lam, slowness=slowness, kappa=0.5)
+        assert P.dtype == dtype
+        np.testing.assert_allclose(P, Y / (1 + tau * lam), rtol=rtol)
+    y = complex(Y[0, 0, 0])
+    f = lambda v: 0.5 * abs(v[0] + 1j * v[1] - y) ** 2 + tau * lam / 2 * abs(v[0] + 1j * v[1]) ** 2
+    res = minimize(f, [y.real, y.imag], method="BFGS", options={"gtol": 1e-12})
+    assert complex(P[0, 0, 0]) == pytest.approx(res.x[0] + 1j * res.x[1], abs=1e-6)

@@ -49,7 +49,7 @@ def build_parser() -> ArgumentParser:
     ap.add_argument("--batch-size", type=int, default=d.batch_size, help="sequences per update")
     ap.add_argument("--preset", choices=tuple(RUN_PRESETS), default=None,
                     help="every setting of the paper at once (options given as well override it)")
-    ap.add_argument("--sparsity", choices=("l1", "cauchy"), default=d.sparsity)
+    ap.add_argument("--sparsity", choices=tuple(PRIOR_DEFAULTS), default=d.sparsity)
     prior_help = "; ".join(f"{s}: {v}" for s, v in PRIOR_DEFAULTS.items())
     ap.add_argument("--lam", type=float, default=None,
                     help=f"sparsity weight (default per --sparsity; {prior_help})")

@@ -14,9 +14,13 @@ from csc.core.priors import Prior, make_prior
 
 
 def sparse_penalty(a: np.ndarray, prior: Prior) -> float:
-    """Σ S_p(a): λ Σ a (l1) or λ Σ log(1 + a²/σ²) (cauchy). a: amplitudes, any shape."""
+    """Σ S_p(a): λ Σ a (l1), (λ/2) Σ a² (gauss) or λ Σ log(1 + a²/σ²) (cauchy).
+
+    a: amplitudes, any shape, any float dtype (summed in float64)."""
     if prior.sparsity == "l1":
         return prior.lam * float(np.sum(a, dtype=np.float64))
+    if prior.sparsity == "gauss":
+        return 0.5 * prior.lam * float(np.sum(a.astype(np.float64) ** 2))
     return prior.lam * float(np.sum(np.log1p((a.astype(np.float64) / prior.sigma) ** 2)))
 
 
@@ -91,3 +95,8 @@ def slowness_l2_gradient(Z: np.ndarray, kappa: float) -> np.ndarray:
 def cauchy_gradient(Z: np.ndarray, lam: float, sigma: float) -> np.ndarray:
     """∂/∂(u + iv) of λ Σ log(1 + |z|²/σ²): 2λ z / (σ² + |z|²)."""
     return 2 * lam * Z / (sigma**2 + np.abs(Z) ** 2)
+
+
+def gauss_gradient(Z: np.ndarray, lam: float) -> np.ndarray:
+    """∂/∂(u + iv) of (λ/2) Σ |z|²: λ z, complex like Z."""
+    return lam * Z

@@ -228,8 +228,9 @@ def encode(X, D, *, max_iter: int = 200, tol: float = 1e-4, init=None, backend: 
     """Infer complex codes for movie data under a dictionary.
 
     X: float (n_sequences, n_frames, n_features); D: complex (n_components, n_features).
-    Prior keywords (see `csc.core.priors.make_prior`): sparsity ("l1" | "cauchy"), lam, sigma,
-    slowness ("l2" | "l1" | "none"), kappa, weights (scalar or (n_features,)).
+    Prior keywords (see `csc.core.priors.make_prior`): sparsity ("l1" | "cauchy" | "gauss"), lam,
+    sigma (cauchy only), slowness ("l2" | "l1" | "none"; "l1" with "l1" sparsity only), kappa,
+    weights (scalar or (n_features,)).
     max_iter: FISTA iterations at most; tol: stop when ‖x⁺ − x‖ ≤ tol‖x⁺‖; init: complex starting
     codes like the result (default zeros); backend: "auto" | "cpu" | "gpu".
     Returns Z complex64 (n_sequences, n_frames, n_components) — complex128 when X is float64 on

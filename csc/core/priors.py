@@ -11,14 +11,15 @@ from typing import Any
 
 import numpy as np
 
-SPARSITIES = ("l1", "cauchy")
+SPARSITIES = ("l1", "cauchy", "gauss")
 SLOWNESSES = ("l2", "l1", "none")
 
 # The one registry of prior codes: the integers the compiled kernels switch on. The Numba passes
 # import them; the CUDA sources receive them as the -D defines of `kernel_defines()`.
-SPARSITY_CODE = {"l1": 0, "cauchy": 1}
+SPARSITY_CODE = {"l1": 0, "cauchy": 1, "gauss": 2}
 SLOWNESS_CODE = {"none": 0, "l2": 1, "l1": 2}
-SPARSE_L1, SPARSE_CAUCHY = SPARSITY_CODE["l1"], SPARSITY_CODE["cauchy"]
+SPARSE_L1, SPARSE_CAUCHY, SPARSE_GAUSS = (SPARSITY_CODE["l1"], SPARSITY_CODE["cauchy"],
+                                         SPARSITY_CODE["gauss"])
 SLOW_NONE, SLOW_L2, SLOW_L1 = SLOWNESS_CODE["none"], SLOWNESS_CODE["l2"], SLOWNESS_CODE["l1"]
 
 
@@ -32,6 +33,10 @@ def kernel_defines() -> dict[str, int]:
 PAPER_PRIOR: dict[str, Any] = dict(
     sparsity="cauchy", lam=10.0, sigma=0.4, slowness="l2", kappa=0.5, weights=100.0
 )
+#: The paper's prior on the first-layer codes collected for its second layer ("slow_gauss";
+#: authors' `a_gauss_beta` 8, `a_lambda_S` 0.5): Gaussian S(a) = (β/2)a², λ playing β, with the
+#: same quadratic slowness.
+PAPER_GAUSS_PRIOR: dict[str, Any] = dict(sparsity="gauss", lam=8.0, slowness="l2", kappa=0.5)
 PRESETS: dict[str, dict[str, Any]] = {"paper": PAPER_PRIOR}
 
 PRIOR_KEYS = ("sparsity", "lam", "sigma", "slowness", "kappa", "weights")
@@ -41,6 +46,8 @@ PRIOR_KEYS = ("sparsity", "lam", "sigma", "slowness", "kappa", "weights")
 class Prior:
     """Validated prior settings.
 
+    sparsity: "l1" (S_p(a) = λa), "cauchy" (λ log(1 + a²/σ²)) or "gauss" ((λ/2) a², the paper's
+    prior on the codes fed to its second layer, λ playing β); sigma is used by cauchy only.
     weights: None (all ones), a positive scalar, or a float array `(n_features,)`.
     """
 
@@ -90,7 +97,8 @@ def make_prior(sparsity: str = "l1", lam: float = 0.1, sigma: float = 0.4,
     """Validate the prior keywords and return a `Prior`.
 
     Raises ValueError for an unknown prior, negative or non-finite constants, non-positive or
-    non-finite weights, and the combination `cauchy` + `l1` slowness (no exact prox is known).
+    non-finite weights, and the combinations `cauchy` or `gauss` + `l1` slowness (only the
+    chain prox of `l1` sparsity couples the frames; the other sparsities run pointwise).
     """
     if sparsity not in SPARSITIES:
         raise ValueError(f"unknown sparsity {sparsity!r}; choose one of {SPARSITIES}")
@@ -100,6 +108,11 @@ def make_prior(sparsity: str = "l1", lam: float = 0.1, sigma: float = 0.4,
         raise ValueError(
             "sparsity='cauchy' with slowness='l1' is not supported: its amplitude prox has no "
             "exact solver; use slowness='l2' (the paper's) or sparsity='l1'"
+        )
+    if sparsity == "gauss" and slowness == "l1":
+        raise ValueError(
+            "sparsity='gauss' with slowness='l1' is not supported: the TV (chain) prox runs with "
+            "sparsity='l1' only; use slowness='l2' (the paper's slow_gauss) or slowness='none'"
         )
     lam = _positive_float("lam", lam, allow_zero=True)
     sigma = _positive_float("sigma", sigma, allow_zero=False)

@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from csc.backends.cuda.source import ARCHES, define_options
-from csc.core.priors import SLOW_L2, SLOW_NONE, SPARSE_CAUCHY, SPARSE_L1
+from csc.core.priors import SLOW_L2, SLOW_NONE, SPARSITY_CODE
 from csc.resources import kernels_dir
 
 #: Architectures the kernels must compile for (A100 and H100/H200).
@@ -185,6 +185,7 @@ HOST_SIGNATURES: dict[str, list] = {
         _int, _int, _f32p, _i64p, _i32p, _i32p, _i32p, _i32p, _i32p, _i32p, _f32p,
         _int, _int, _int],
     "csc_soft_amplitude_array_host": [_f32p, _f32p, _f32p, _int],
+    "csc_gauss_amplitude_array_host": [_f32p, _f32p, _f32p, _int],
     "csc_cauchy_amplitude_array_host": [_f64p, _f64p, _f64p, _f64p, _int],
     "csc_tv_denoise_host": [_f32p, _f32p, _int, _int, _flt],
 }
@@ -267,7 +268,7 @@ def host_code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam
                              lib: ctypes.CDLL | None = None) -> np.ndarray:
     """Host emulation of csc_code_step_pointwise. Codes float32 (N, 2K); partials float64 with
     n_seq·K·4 elements (per chain c = b·K + k), written and returned."""
-    if sparsity not in (SPARSE_L1, SPARSE_CAUCHY) or slowness not in (SLOW_NONE, SLOW_L2):
+    if sparsity not in SPARSITY_CODE.values() or slowness not in (SLOW_NONE, SLOW_L2):
         raise ValueError(f"pointwise kernel: sparsity {sparsity!r} / slowness {slowness!r} not "
                          "supported (l1 slowness goes through host_code_step_chain)")
     n_seq, n_frames, K = _codes_shape(Y, n_frames)
@@ -360,14 +361,25 @@ def host_sample_patches(frames, clip_offset, clip_h, clip_w, which, t0, y0, x0, 
     return out
 
 
-def host_soft_amplitude(r, t, *, lib: ctypes.CDLL | None = None) -> np.ndarray:
-    """csc_soft_amplitude elementwise on float32 arrays (broadcast)."""
+def _float32_amplitude(name: str, r, t, lib: ctypes.CDLL | None) -> np.ndarray:
+    """Call the exported `name(const float* r, const float* t, float* out, int n)` on r, t
+    broadcast to one shape as float32; returns out, float32 of that shape."""
     r, t = (np.ascontiguousarray(a, dtype=np.float32) for a in np.broadcast_arrays(r, t))
     out = np.empty_like(r)
-    (lib or default_library()).csc_soft_amplitude_array_host(
+    getattr(lib or default_library(), name)(
         _ptr("r", r, np.float32), _ptr("t", t, np.float32), _ptr("out", out, np.float32),
         _int32("n", r.size))
     return out
+
+
+def host_soft_amplitude(r, t, *, lib: ctypes.CDLL | None = None) -> np.ndarray:
+    """csc_soft_amplitude elementwise on float32 arrays (broadcast)."""
+    return _float32_amplitude("csc_soft_amplitude_array_host", r, t, lib)
+
+
+def host_gauss_amplitude(r, t, *, lib: ctypes.CDLL | None = None) -> np.ndarray:
+    """csc_gauss_amplitude elementwise on float32 arrays (broadcast): r / (1 + t)."""
+    return _float32_amplitude("csc_gauss_amplitude_array_host", r, t, lib)
 
 
 def host_cauchy_amplitude(r, t, sigma, *, lib: ctypes.CDLL | None = None) -> np.ndarray:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from csc.analysis.first_layer import basis_measures, whitened_bases
 from csc.backends.backend import get_backend
-from csc.core.priors import PAPER_PRIOR, PRIOR_KEYS, make_prior
+from csc.core.priors import PAPER_GAUSS_PRIOR, PAPER_PRIOR, PRIOR_KEYS, make_prior
 from csc.io import load, load_extra
 from csc.learning import NORMALIZATIONS, RULES
 from csc.learning.estimator import INITS, ComplexSparseCoding
@@ -120,10 +120,12 @@ class TrainConfig:
 
 
 #: the prior constants a sparse prior comes with, where the settings leave them unset: the
-#: default l1 prior's (`TrainConfig`'s), and the paper's for its Cauchy prior
+#: default l1 prior's (`TrainConfig`'s), the paper's for its Cauchy prior, and for the Gaussian
+#: prior the paper's slow_gauss (λ = β 8, l2 slowness κ 0.5)
 PRIOR_DEFAULTS = {
     "l1": {k: getattr(TrainConfig, k) for k in ("lam", "slowness", "kappa")},
     "cauchy": {k: PAPER_PRIOR[k] for k in ("lam", "sigma", "slowness", "kappa")},
+    "gauss": {k: PAPER_GAUSS_PRIOR[k] for k in ("lam", "slowness", "kappa")},
 }
 
 

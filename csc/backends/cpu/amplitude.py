@@ -10,13 +10,19 @@ import math
 
 from numba import njit
 
-from csc.core.priors import SPARSE_L1
+from csc.core.priors import SPARSE_GAUSS, SPARSE_L1
 
 
 @njit(cache=True, inline="always")
 def soft_amplitude(r: float, t: float) -> float:
     """argmin_s≥0 ½(r − s)² + t·s  =  max(r − t, 0)."""
     return r - t if r > t else 0.0
+
+
+@njit(cache=True, inline="always")
+def gauss_amplitude(r: float, t: float) -> float:
+    """argmin_s≥0 ½(r − s)² + (t/2)·s²  =  r / (1 + t)  (r ≥ 0, t ≥ 0)."""
+    return r / (1.0 + t)
 
 
 @njit(cache=True)
@@ -86,14 +92,18 @@ def sparse_amplitude(r: float, t: float, sigma: float, sparsity: int) -> float:
     """Magnitude prox of the sparse prior with weight t = τλ (sparsity code from priors.py)."""
     if sparsity == SPARSE_L1:
         return soft_amplitude(r, t)
+    if sparsity == SPARSE_GAUSS:
+        return gauss_amplitude(r, t)
     return cauchy_amplitude(r, t, sigma)
 
 
 @njit(cache=True, inline="always")
 def sparse_value(a: float, lam: float, sigma: float, sparsity: int) -> float:
-    """S_p(a): λa (l1) or λ log(1 + a²/σ²) (cauchy)."""
+    """S_p(a): λa (l1), (λ/2) a² (gauss) or λ log(1 + a²/σ²) (cauchy)."""
     if sparsity == SPARSE_L1:
         return lam * a
+    if sparsity == SPARSE_GAUSS:
+        return 0.5 * lam * a * a
     return lam * math.log1p(a * a / (sigma * sigma))
 
 

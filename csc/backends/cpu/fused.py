@@ -22,8 +22,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from csc.backends.cpu.amplitude import cauchy_amplitude, fused_lasso_amplitude
-from csc.core.priors import SLOW_L1, SLOW_L2, SPARSE_L1
+from csc.backends.cpu.amplitude import cauchy_amplitude, fused_lasso_amplitude, gauss_amplitude
+from csc.core.priors import SLOW_L1, SLOW_L2, SPARSE_GAUSS, SPARSE_L1
 
 # Reassociation lets LLVM vectorise the reductions; no flag that changes NaN/Inf semantics.
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
@@ -97,12 +97,15 @@ def _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, si
                 for k in range(K):
                     pu[k] = Y[n, k] - tau * G[n, k]
                     pv[k] = Y[n, K + k] - tau * G[n, K + k]
-            # 2. amplitude prox (branch-free for l1, so the loop vectorises)
+            # 2. amplitude prox (branch-free for l1 and gauss, so the loops vectorise)
             for k in range(K):
                 r[k] = math.sqrt(pu[k] * pu[k] + pv[k] * pv[k])
             if sparsity == SPARSE_L1:
                 for k in range(K):
                     s[k] = max(r[k] - t_sparse, 0.0)
+            elif sparsity == SPARSE_GAUSS:
+                for k in range(K):
+                    s[k] = gauss_amplitude(r[k], t_sparse)
             else:
                 for k in range(K):
                     s[k] = cauchy_amplitude(r[k], t_sparse, sigma)
@@ -115,6 +118,9 @@ def _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, si
             if sparsity == SPARSE_L1:
                 for k in range(K):
                     sp += s[k]
+            elif sparsity == SPARSE_GAUSS:
+                for k in range(K):
+                    sp += 0.5 * s[k] * s[k]
             else:
                 for k in range(K):
                     sp += math.log1p(s[k] * s[k] / (sigma * sigma))
@@ -176,7 +182,9 @@ def code_step(Y, G, X_old, X_new, Y_new, n_frames: int, tau: float, beta: float,
     """One fused gradient-step + prox + momentum pass; see the module docstring.
 
     Y, G, X_old, X_new, Y_new: float32 or float64 (N, 2K), C-contiguous, one dtype;
-    partials: float64 (N // n_frames, 4), written.
+    partials: float64 (N // n_frames, 4), written. slowness = SLOW_L1 runs the chain pass, which
+    is l1 sparsity only (`make_prior` refuses cauchy and gauss with it); otherwise the pointwise
+    pass takes any sparsity code.
     """
     dt = Y.dtype.type
     if slowness == SLOW_L1:
