@@ -27,6 +27,7 @@ from csc.analysis.second_layer.motion import energy_motion
 from csc.core.energy import (
     cauchy_gradient,
     energy_terms,
+    gauss_gradient,
     recon_gradient_codes,
     slowness_l2_gradient,
 )
@@ -38,7 +39,10 @@ PAPER_FEEDBACK = 0.1
 
 def _prior_gradient(Z: np.ndarray, prior) -> np.ndarray:
     """∂/∂(u + iv) of the smooth prior terms (sparse prior and l2 slowness)."""
-    g = prior.lam * Z if prior.sparsity == "gauss" else cauchy_gradient(Z, prior.lam, prior.sigma)
+    if prior.sparsity == "gauss":
+        g = gauss_gradient(Z, prior.lam)
+    else:
+        g = cauchy_gradient(Z, prior.lam, prior.sigma)
     if prior.slowness == "l2":
         g = g + slowness_l2_gradient(Z, prior.kappa)
     return g
