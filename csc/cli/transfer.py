@@ -2,7 +2,19 @@
 
     csc-transfer [--model RUN_DIR/model.npz | pretrained | planted | small] --out DIR
         [--method translation motion] [--transform translation rotation dilation]
+        [--source VIDEO --target VIDEO [--n-trials N]]
     python scripts/transfer_demo.py [options]
+
+With --source and --target (video files or folders of numbered frames; `heldout` names the
+bundled held-out clip data/heldout/tree.avi), source and target patches come from natural video:
+`csc.analysis.transfer_trials` draws --n-trials (source, target) pairs per transform, each a
+random frame and region (4 × the patch size on a side, with contrast) of each video under a random
+transform of that kind (translation 0.5-1.5 px/frame in any direction, rotation 2-5 degrees per
+frame, dilation exp(±0.02-0.05) per frame). When both are the same video the two regions never
+overlap. The table then gives means over the predicted frames and over the trials, and how many
+trials the prediction beats the static frame in; the GIFs show the first trial of each transform.
+
+Without them, the demo is the fixed one below.
 
 For every transform, a source patch (1/f noise) undergoes it (`transformed_movie`); the phase
 changes of its codes are applied to the codes of an unseen target (a crop of the held-out
@@ -34,7 +46,7 @@ from typing import Sequence
 import numpy as np
 
 from csc import pretrained
-from csc.analysis import transfer
+from csc.analysis import transfer, transfer_trials
 from csc.analysis.phases import phase_velocity
 from csc.analysis.second_layer import MotionUnits
 from csc.backends.cpu.threads import prefer_passive_openmp
@@ -45,6 +57,7 @@ from csc.testing.movies import natural_still, pink_noise, transformed_movie, wri
 from csc.testing.planted import planted_gabor_model
 from csc.video.camera import load_stills, resize_still
 from csc.video.pixel_model import PixelModel
+from csc.video.reader import VideoError
 from csc.video.train import RunError, TrainConfig, train
 
 PROG = "csc-transfer"
@@ -56,6 +69,7 @@ TRANSFORMS = {  # per-frame parameters of transformed_movie
 }
 METHODS = ("translation", "motion")
 MODELS = ("pretrained", "planted", "small")  # --model values that are not files
+HELDOUT = "heldout"  # --source/--target value naming the bundled held-out clip
 
 
 def build_parser() -> ArgumentParser:
@@ -70,6 +84,16 @@ def build_parser() -> ArgumentParser:
     ap.add_argument("--method", nargs="+", default=list(METHODS), help=f"of {METHODS}")
     ap.add_argument("--transform", nargs="+", default=list(TRANSFORMS),
                     help=f"of {tuple(TRANSFORMS)}")
+    ap.add_argument("--source", help="a video (file or folder of numbered frames) to cut the "
+                    f"source patches from, or '{HELDOUT}' for the bundled held-out clip "
+                    "tree.avi; with --target: trials on natural video instead of the fixed demo")
+    ap.add_argument("--target", help="a video to cut the target patches from (may be --source's: "
+                    f"the regions are then kept apart), or '{HELDOUT}'")
+    ap.add_argument("--n-trials", type=int, default=50,
+                    help="with --source/--target: (source, target) pairs per transform")
+    ap.add_argument("--min-contrast", type=float, default=0.5,
+                    help="with --source/--target: a patch's std must reach this fraction of the "
+                         "video's typical patch std")
     ap.add_argument("--n-frames", type=int, default=8, help="frames of each movie")
     ap.add_argument("--n-updates", type=int, default=300,
                     help="updates of the model learned with --model small")
@@ -93,7 +117,7 @@ def check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"unknown --transform {t!r}; choose from {', '.join(TRANSFORMS)}")
     if args.n_frames < 2:
         raise UsageError(f"--n-frames must be at least 2, got {args.n_frames}")
-    for name in ("n_updates", "n_motion", "zoom"):
+    for name in ("n_updates", "n_motion", "zoom", "n_trials"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be a positive integer")
     out = Path(args.out)
@@ -101,6 +125,24 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--out {out} exists and is not a folder")
     if args.model not in MODELS and not Path(args.model).is_file():
         raise UsageError(f"--model {args.model}: no such file")
+    check_videos(args)
+
+
+def video_path(value: str) -> Path:
+    """A --source/--target value as a path (`heldout`: the bundled held-out clip)."""
+    return heldout_dir() / "tree.avi" if value == HELDOUT else Path(value)
+
+
+def check_videos(args: argparse.Namespace) -> None:
+    """--source and --target go together and name existing paths."""
+    if (args.source is None) != (args.target is None):
+        raise UsageError("--source and --target go together (they may name the same video)")
+    for option in ("source", "target"):
+        value = getattr(args, option)
+        if value is not None and not video_path(value).exists():
+            raise UsageError(f"--{option} {value}: no such file")
+    if not args.min_contrast >= 0:
+        raise UsageError(f"--min-contrast must be >= 0, got {args.min_contrast}")
 
 
 def _stills(rng, size: int) -> list[np.ndarray]:
@@ -175,30 +217,28 @@ def _means(s: dict) -> dict:
     return {"correlation": float(c[1:].mean()), "snr_db": float(r[1:].mean())}
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Score every (transform, method); write the GIFs and scores.json; print the table."""
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+def load_model(args: argparse.Namespace, out: Path):
+    """(model, its name for the report) for --model."""
     if args.model == "small":
-        model = learn_small_model(out, args.n_updates, args.seed, args.quiet)
-        model_name = str(out / "model" / "model.npz")
-    elif args.model == "pretrained":
-        model, model_name = pretrained(), "pretrained (csc.pretrained())"
-    elif args.model == "planted":
-        model, model_name = planted_gabor_model(), "planted Gabor quadrature pairs"
-    else:
-        try:
-            model = load(args.model)
-        except (OSError, KeyError) as exc:
-            raise UsageError(f"cannot read --model {args.model}: {exc}") from None
-        if not isinstance(model, PixelModel):
-            raise UsageError(f"--model {args.model} has no whitener: it was not written by "
-                            f"learn_dictionary.py")
-        model_name = args.model
-    t_model = time.perf_counter() - t0
-    p = model.patch_size
-    options = {}
+        return (learn_small_model(out, args.n_updates, args.seed, args.quiet),
+                str(out / "model" / "model.npz"))
+    if args.model == "pretrained":
+        return pretrained(), "pretrained (csc.pretrained())"
+    if args.model == "planted":
+        return planted_gabor_model(), "planted Gabor quadrature pairs"
+    try:
+        model = load(args.model)
+    except (OSError, KeyError) as exc:
+        raise UsageError(f"cannot read --model {args.model}: {exc}") from None
+    if not isinstance(model, PixelModel):
+        raise UsageError(f"--model {args.model} has no whitener: it was not written by "
+                         f"learn_dictionary.py")
+    return model, args.model
+
+
+def method_options(args: argparse.Namespace, model) -> tuple[dict, str | None]:
+    """({method: keyword arguments of transfer.predict}, where the motion units come from)."""
+    options = {"translation": {"min_quality": args.min_quality}}
     mu_source = None
     if "motion" in args.method:
         mu = getattr(model, "motion_units", None)
@@ -206,18 +246,39 @@ def run(args: argparse.Namespace) -> dict:
         if mu is None:
             mu = fit_motion_units(model, args.n_motion, args.seed, args.n_frames)
             mu_source = f"fitted by the demo ({args.n_motion} units, synthetic sequences)"
-        options["motion_units"] = mu
+        options["motion"] = {"motion_units": mu}
+    return options, mu_source
 
+
+TABLE_HEAD = ("| transform | method | corr. prediction | corr. static | corr. phase-only oracle "
+              "| corr. oracle | SNR prediction (dB) | SNR static (dB) | SNR phase-only oracle (dB) "
+              "| SNR oracle (dB) |")
+
+
+def table(rows: list[tuple], beats: list[str] | None = None) -> list[str]:
+    """Markdown lines: one row (transform, method, prediction, static, phase-only oracle,
+    oracle) of {"correlation", "snr_db"} means each, and a last column `beats` when given."""
+    head, rule = TABLE_HEAD, "|---" * 10 + "|"
+    if beats is not None:
+        head, rule = head + " beats static (trials) |", rule + "---|"
+    lines = [head, rule]
+    for i, (name, method, s, st, ph, o) in enumerate(rows):
+        line = (f"| {name} | {method} | {s['correlation']:.3f} | {st['correlation']:.3f} | "
+                f"{ph['correlation']:.3f} | {o['correlation']:.3f} | {s['snr_db']:.2f} | "
+                f"{st['snr_db']:.2f} | {ph['snr_db']:.2f} | {o['snr_db']:.2f} |")
+        lines.append(line + (f" {beats[i]} |" if beats is not None else ""))
+    return lines
+
+
+def run_demo(args: argparse.Namespace, model, options: dict, out: Path) -> tuple[dict, list]:
+    """The fixed demo: a 1/f-noise source, the held-out still as target, one motion per
+    transform. Returns (the scores.json entries, table rows)."""
+    p = model.patch_size
     rng = np.random.default_rng([args.seed, 30])
     source_image = pink_noise((4 * p, 4 * p), rng)
     # the held-out still: no shipped model and no default run has seen it
     target_image = resize_still(load_stills(heldout_dir())[0], 4 * p)
-    target_name = "coffee.png (held out)"
-
-    result = {"model": model_name, "patch_size": p, "n_frames": args.n_frames,
-              "source": "1/f noise", "target": target_name, "motion_units": mu_source,
-              "note": "means are over the predicted frames t >= 1 (frame 0 is the target)",
-              "transforms": {}}
+    result = {"source": "1/f noise", "target": "coffee.png (held out)", "transforms": {}}
     rows = []
     for name in args.transform:
         params = TRANSFORMS[name]
@@ -229,8 +290,7 @@ def run(args: argparse.Namespace) -> dict:
         entry = {"parameters": {k: np.asarray(v).tolist() for k, v in params.items()},
                  "static": static_s, "oracle": oracle_s, "phase_oracle": phase_s, "methods": {}}
         for method in args.method:
-            extra = {"min_quality": args.min_quality} if method == "translation" else {}
-            pred = transfer.predict(model, source, truth[0], method=method, **options, **extra)
+            pred = transfer.predict(model, source, truth[0], method=method, **options[method])
             s = transfer.scores(pred, truth)
             m = {"prediction": s}
             if method == "translation":
@@ -242,20 +302,108 @@ def run(args: argparse.Namespace) -> dict:
             rows.append((name, method, _means(s), _means(static_s), _means(phase_s),
                          _means(oracle_s)))
         result["transforms"][name] = entry
+    return result, rows
+
+
+def load_videos(args: argparse.Namespace, patch_size: int):
+    """(source, target) `transfer_trials.VideoSample`s (one object when both are one file);
+    a bad video raises UsageError naming the option."""
+    paths = {o: video_path(getattr(args, o)) for o in ("source", "target")}
+    videos = {}
+    for option, path in paths.items():
+        same = option == "target" and path.resolve() == paths["source"].resolve()
+        try:
+            videos[option] = videos["source"] if same else transfer_trials.load_video(
+                path, patch_size, seed=args.seed)
+        except VideoError as exc:
+            raise UsageError(f"--{option}: {exc}") from None
+    return videos["source"], videos["target"]
+
+
+def _gif_writer(args: argparse.Namespace, out: Path, p: int):
+    """on_trial callback of run_trials: the GIFs of the first trial."""
+    def on_trial(i, trial, _scores, preds):
+        if i == 0:
+            source, truth = trial.movies(args.n_frames, p)
+            for method, pred in preds.items():
+                write_video(out / f"transfer_{trial.transform}_{method}.gif",
+                            side_by_side([source, pred, truth], args.zoom), fps=4)
+    return on_trial
+
+
+def trial_entry(ts: transfer_trials.TrialScores) -> dict:
+    """scores.json entry of one transform: means, trial counts, per-trial and per-frame
+    figures and each trial's frames, regions and parameters."""
+    names = [*transfer_trials.REFERENCES, *ts.methods]
+    return {
+        "mean": {k: {m: ts.mean(k, m) for m in ("correlation", "snr_db")} for k in names},
+        "beats_static": {k: ts.beats_static(k) for k in ts.methods},
+        "per_trial": {k: {m: ts.per_trial(k, m).tolist() for m in ("correlation", "snr_db")}
+                      for k in names},
+        "per_frame": {k: {"correlation": ts.correlation[k].tolist(),
+                          "snr_db": ts.snr_db[k].tolist()} for k in names},
+        "trials": [t.describe() for t in ts.trials]}
+
+
+def run_video_trials(args: argparse.Namespace, model, options: dict,
+                     out: Path) -> tuple[dict, list, list]:
+    """Natural-video trials. Returns (the scores.json entries, table rows, beats column)."""
+    p = model.patch_size
+    source, target = load_videos(args, p)
+    same = transfer_trials.same_video(source, target)
+    result = {"source": str(source.path), "target": str(target.path), "same_video": same,
+              "n_trials": args.n_trials, "region": transfer_trials.REGION_PATCHES * p,
+              "min_contrast": args.min_contrast,
+              "video_frames": {"source": source.n_frames, "target": target.n_frames},
+              "ranges": {"speed_px_per_frame": transfer_trials.SPEED,
+                         "rotation_deg_per_frame": transfer_trials.ROTATION_DEG,
+                         "abs_log_zoom_per_frame": transfer_trials.LOG_ZOOM},
+              "transforms": {}}
+    rows, beats = [], []
+    for name in args.transform:
+        try:
+            trials = transfer_trials.draw_trials(source, target, name, args.n_trials,
+                                                 seed=args.seed, min_contrast=args.min_contrast)
+        except VideoError as exc:
+            raise UsageError(str(exc)) from None
+        ts = transfer_trials.run_trials(model, trials, args.n_frames, args.method, options,
+                                        on_trial=_gif_writer(args, out, p))
+        result["transforms"][name] = trial_entry(ts)
+        mean = {k: {m: ts.mean(k, m) for m in ("correlation", "snr_db")}
+                for k in [*transfer_trials.REFERENCES, *ts.methods]}
+        for method in args.method:
+            rows.append((name, method, mean[method], mean["static"], mean["phase_oracle"],
+                         mean["oracle"]))
+            beats.append(f"{ts.beats_static(method)}/{len(trials)}")
+    return result, rows, beats
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Score every (transform, method); write the GIFs and scores.json; print the table."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    model, model_name = load_model(args, out)
+    t_model = time.perf_counter() - t0
+    options, mu_source = method_options(args, model)
+    result = {"model": model_name, "patch_size": model.patch_size, "n_frames": args.n_frames,
+              "seed": args.seed, "motion_units": mu_source,
+              "note": "means are over the predicted frames t >= 1 (frame 0 is the target)"}
+    if args.source is not None:
+        entries, rows, beats = run_video_trials(args, model, options, out)
+        result["note"] += " and over the trials"
+    else:
+        (entries, rows), beats = run_demo(args, model, options, out), None
+    result.update(entries)
     result["seconds"] = {"model": t_model, "total": time.perf_counter() - t0}
     (out / "scores.json").write_text(json.dumps(result, indent=1))
 
-    print(f"model: {model_name}; source: 1/f noise; target: {target_name}; "
-          f"{args.n_frames} frames; means over frames 1..{args.n_frames - 1}")
+    trials = f"; {args.n_trials} trials per transform" if beats is not None else ""
+    print(f"model: {model_name}; source: {result['source']}; target: {result['target']}"
+          f"{trials}; {args.n_frames} frames; means over frames 1..{args.n_frames - 1}"
+          f"{' and trials' if beats is not None else ''}")
     print()
-    print("| transform | method | corr. prediction | corr. static | corr. phase-only oracle "
-          "| corr. oracle | SNR prediction (dB) | SNR static (dB) | SNR phase-only oracle (dB) "
-          "| SNR oracle (dB) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, method, s, st, ph, o in rows:
-        print(f"| {name} | {method} | {s['correlation']:.3f} | {st['correlation']:.3f} | "
-              f"{ph['correlation']:.3f} | {o['correlation']:.3f} | {s['snr_db']:.2f} | "
-              f"{st['snr_db']:.2f} | {ph['snr_db']:.2f} | {o['snr_db']:.2f} |")
+    print("\n".join(table(rows, beats)))
     return result
 
 
