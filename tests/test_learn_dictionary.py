@@ -1,4 +1,5 @@
 """From videos to a model: the clip cache and sampler, the command line, checkpoints and resume."""
+import json
 import logging
 import os
 import subprocess
@@ -237,11 +238,20 @@ def test_second_layer_is_learned_stored_and_loaded(tmp_path, video_dir, run, cap
     code = second_layer.main([str(out / "model.npz"), "--n-motion", "2", "--n-form", "2",
                               "--n-sequences", "8", "--n-updates", "3"])
     assert code == 0, capsys.readouterr().err
+    assert "median DSI" in capsys.readouterr().out
     model = csc.load(out / "model.npz")
     assert model.motion_units.components_.shape == (4, 2)
     assert model.form_units.components_.shape == (4, 2)
     stats = model.form_units.feature_stats_  # the log-amplitude normalisation travels along
-    assert stats["mean"].shape == (4,) and stats["std"].shape == (4,)
+    assert stats["mean"].shape == (4,) and stats["scale"].shape == (4,)
+    # the paper's settings: codes under the Gaussian prior, absolute mask, variance 0.1, centred
+    # (this first layer has l1 slowness: the codes take the paper's quadratic one, same κ)
+    assert model.second_layer_prior == {"sparsity": "gauss", "lam": 8.0, "slowness": "l2"}
+    assert model.motion_units.threshold == 0.2 and model.motion_units.step == "adaptive"
+    assert model.form_units.log_variance == 0.1 and stats["center_units"]
+    tuning = json.loads((out / "tuning.json").read_text())
+    assert set(tuning) == {"learned", "random"}
+    assert (out / "motion_tuning.png").stat().st_size > 0
     assert (out / "motion_units.png").stat().st_size > 0
     assert (out / "form_units.png").stat().st_size > 0
     # the first layer can still be resumed from the same file

@@ -39,7 +39,7 @@ def test_second_layer_defaults_to_a_copy_of_the_pretrained_model(tmp_path, capsy
     before = _sha(pretrained_dir() / "model.npz")
     out = tmp_path / "second"
     code = second_layer.main(["--out", str(out), "--n-sequences", "12", "--n-updates", "3",
-                              "--n-motion", "4", "--n-form", "4"])
+                              "--n-motion", "4", "--n-form", "4", "--no-tuning"])
     assert code == 0, capsys.readouterr().err
     model = csc.load(out / "model.npz")
     assert model.motion_units.components_.shape[1] == 4

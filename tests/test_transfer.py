@@ -5,6 +5,8 @@ The model is planted, not learned: a PCA whitener fitted on 1/f noise patches (s
 images come out white, as in a learned model) and a dictionary of complex Gabor quadrature pairs
 (2 wavelengths × 8 orientations × 3 × 3 positions) drawn in whitened pixel space.
 """
+import copy
+
 import numpy as np
 import pytest
 
@@ -130,8 +132,10 @@ def test_prediction_beats_static_baseline(model, noise_image):
     assert wrong_c < static_c
 
 
-def test_motion_method_with_planted_translation_units(model, noise_image):
-    """Motion units spanning {ω_row, ω_col} reproduce the translation method."""
+@pytest.mark.parametrize("method", ["motion", "motion-joint"])
+def test_motion_method_with_planted_translation_units(model, noise_image, method):
+    """Motion units spanning {ω_row, ω_col} reproduce the translation method, inferred after
+    the codes or jointly with them (codes under the paper's Gaussian prior)."""
     from csc.analysis import second_layer
     omega, _ = transfer.unit_frequencies(model)
     mu = second_layer.MotionUnits(2)
@@ -141,7 +145,9 @@ def test_motion_method_with_planted_translation_units(model, noise_image):
     source = transformed_movie(noise_image, 6, P, shift=velocity)
     target = transformed_movie(pink_noise((128, 128), np.random.default_rng(7)), 6, P,
                                shift=velocity)
-    pred = transfer.predict(model, source, target[0], method="motion", motion_units=mu)
+    model = copy.copy(model)
+    model.second_layer_prior = second_layer.PAPER_CODE_PRIOR
+    pred = transfer.predict(model, source, target[0], method=method, motion_units=mu)
     static = transfer.scores(transfer.static_baseline(target[0], 6), target)["mean_correlation"]
     assert transfer.scores(pred, target)["mean_correlation"] > static + 0.05
 

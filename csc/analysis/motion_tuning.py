@@ -42,10 +42,11 @@ that a difference between directions is not a difference between images.
 Responses
 ---------
 `respond(P) -> W` maps pixel movies (n, T, p, p) to motion-unit activities (n, T − 1, L); the
-default is `csc.analysis.second_layer.motion_activities(model, ·)` (encode, phase velocities,
-motion-unit inference). It is called once per stimulus kind with all of that kind's movies:
-`motion_activities` masks phase velocities relative to each first-layer unit's largest amplitude
-within the call, so one call keeps one threshold for every stimulus of a kind.
+default is `csc.analysis.second_layer.motion_activities(model, ·)` (encode under the second
+layer's prior, phase velocities, motion-unit inference). It is called once per stimulus kind
+with all of that kind's movies: motion units with a relative mask threshold (`threshold=None`)
+mask phase velocities relative to each first-layer unit's largest amplitude within the call, so
+one call keeps one threshold for every stimulus of a kind.
 
 1. Mean response m(θ, v): the signed activity w averaged over the T − 1 frame transitions and the
    repeats (phases or textures); for gratings also over the spatial frequencies (the
@@ -86,6 +87,7 @@ import math
 from typing import Callable, Sequence
 
 import numpy as np
+from sklearn.base import clone
 
 from csc.analysis.phases import wrap
 from csc.testing.movies import _centered_grid, pink_noise
@@ -254,6 +256,36 @@ def _default_respond(model) -> Respond:
     from csc.analysis.second_layer import motion_activities
 
     return lambda P: motion_activities(model, P)
+
+
+def random_motion_units(motion_units, seed: int = 0):
+    """Motion units with the settings of `motion_units` and random unit columns (what learning
+    starts from): the reference a learned dictionary's tuning is compared with."""
+    ref = clone(motion_units).set_params(random_state=seed)
+    ref._init_components(motion_units.components_.shape[0])
+    return ref
+
+
+def random_reference(model, seed: int = 0, **options) -> dict:
+    """`tuning_curves` of `random_motion_units(model.motion_units, seed)` on the same model and
+    stimuli (options as for `tuning_curves`)."""
+    from csc.analysis.second_layer import motion_activities
+
+    ref = random_motion_units(model.motion_units, seed)
+    return tuning_curves(model, respond=lambda P: motion_activities(model, P, ref), **options)
+
+
+def summary(result: dict) -> dict[str, float]:
+    """The headline figures of a `tuning_curves` result: median DSI and vector strength per
+    kind, the share of units whose grating and noise preferred directions agree within 30° and
+    the median angle between them."""
+    out = {}
+    for kind in KINDS:
+        out[f"median_dsi_{kind}"] = float(np.median(result[kind]["dsi"]))
+        out[f"median_vector_strength_{kind}"] = float(np.median(result[kind]["vector_strength"]))
+    out["share_within_30"] = float(result["invariance"]["share_within"])
+    out["median_angle"] = float(np.median(result["invariance"]["angle"]))
+    return out
 
 
 def _kind_result(responses: np.ndarray, directions, speeds) -> dict:

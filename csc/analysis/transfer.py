@@ -15,8 +15,9 @@ then decoded to pixels. How δ̂ is predicted is the `method`:
   spatial frequency (`unit_frequencies`).
 - ``"motion"``: learned motion units (`csc.analysis.second_layer.MotionUnits`): their coefficients
   w_t are inferred from the phase velocities of the source's codes under the second layer's prior
-  (`second_layer.second_layer_codes`; or jointly with them, `second_layer.infer_joint`) and
-  δ̂ = D_m w_t.
+  (`second_layer.second_layer_codes`) and δ̂ = D_m w_t.
+- ``"motion-joint"``: the same, with w_t and the source's codes inferred jointly
+  (`second_layer.infer_joint`).
 
 Sign convention (derived here, checked in tests/test_transfer.py against known shifts)
 -------------------------------------------------------------------------------------
@@ -60,7 +61,7 @@ from csc.analysis.geometry import unit_frequency
 from csc.analysis.phases import amplitude, phase, phase_velocity, wrap
 from csc.analysis.second_layer import infer_joint, second_layer_codes
 
-METHODS = ("translation", "motion")
+METHODS = ("translation", "motion", "motion-joint")
 
 
 # --------------------------------------------------------------------------- unit frequencies
@@ -195,12 +196,12 @@ def _motion_units(model, options):
     return mu
 
 
-def _motion_source(model, source, options) -> np.ndarray:
+def _motion_source(model, source, joint: bool, options) -> np.ndarray:
     """Motion-unit activities W (n_frames − 1, L) of the source movie (n_frames, p, p): from
-    its codes under the second layer's prior, or, with options["joint"], inferred jointly with
-    them (`second_layer.infer_joint`)."""
+    its codes under the second layer's prior, or, `joint`, inferred jointly with them
+    (`second_layer.infer_joint`)."""
     mu = _motion_units(model, options)
-    if options.get("joint", False):
+    if joint:
         return infer_joint(model, source[None], motion_units=mu)[1][0]
     return mu.transform(*mu.features(second_layer_codes(model, source[None])))[0]
 
@@ -220,10 +221,10 @@ def predicted_phase_changes(model, source, method: str = "translation", **option
         if min_quality > 0:  # units not in quadrature do not shift when their phase turns
             dhat[:, quality < min_quality] = 0.0
         return dhat
-    if method == "motion":
+    if method in ("motion", "motion-joint"):
         mu = _motion_units(model, options)
-        return np.asarray(mu.predict_velocity(_motion_source(model, source, options)),
-                          dtype=np.float64)
+        W = _motion_source(model, source, method == "motion-joint", options)
+        return np.asarray(mu.predict_velocity(W), dtype=np.float64)
     raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
 
 
@@ -234,8 +235,8 @@ def predict(model, source, target, method: str = "translation", **options) -> np
     target: float (p, p), another pattern. method: "translation" (options: threshold=0.05,
     max_speed=3.0, min_quality=0.5: units whose quadrature quality (`unit_frequencies`) is
     below it keep their phase, since turning the phase of a unit that is not a quadrature pair
-    does not shift its pattern) or "motion" (options: motion_units=..., else model.motion_units;
-    joint=False: infer the source's codes and motion units jointly,
+    does not shift its pattern), "motion" (options: motion_units=..., else model.motion_units)
+    or "motion-joint" (the same, with the source's codes and motion units inferred jointly,
     `csc.analysis.second_layer.infer_joint`). Frame 0 is the model's
     reconstruction of the target; frame t has codes a_0 e^{i(φ_0 + Σ_{s≤t} δ̂_s)}.
     """

@@ -8,9 +8,12 @@ amplitude prior (β 8, `--code-prior`); learns motion units on the phase velocit
 above 0.2 (`--threshold`) and form units on the log-amplitudes scaled to variance 0.1 with the
 mean over units removed (Cadieu & Olshausen §5; the authors' adaptive step); stores both, and
 the code prior, in the model file (so `csc.load` returns them as `model.motion_units` /
-`model.form_units`) and draws RUN_DIR/motion_units.png and RUN_DIR/form_units.png. With no model, the shipped pretrained
-one (`csc.pretrained()`) is used on the bundled training clips, and its copy with the second
-layer goes to --out (default runs/pretrained-second-layer).
+`model.form_units`) and draws RUN_DIR/motion_units.png and RUN_DIR/form_units.png. Then it
+measures the motion units' direction tuning to drifting gratings and translating 1/f noise
+(`csc.analysis.motion_tuning`), next to random motion units, into RUN_DIR/motion_tuning.png and
+RUN_DIR/tuning.json (`--no-tuning` skips it). With no model, the shipped pretrained one
+(`csc.pretrained()`) is used on the bundled training clips, and its copy with the second layer
+goes to --out (default runs/pretrained-second-layer).
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Sequence
 
 from csc.analysis import geometry as bg
+from csc.analysis import motion_tuning
 from csc.analysis.second_layer import (
     PAPER_CODE_PRIOR,
     PAPER_THRESHOLD,
@@ -34,6 +38,7 @@ from csc.analysis.second_layer.base import STEPS
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.io import load_extra
+from csc.plotting.motion_tuning import save_motion_tuning_png
 from csc.plotting.second_layer import save_second_layer_png
 from csc.resources import pretrained_dir, videos_dir
 from csc.video.pixel_model import PixelModel
@@ -84,8 +89,29 @@ def build_parser() -> ArgumentParser:
                     help="keep the mean log-amplitude over units in each frame")
     ap.add_argument("--step", choices=STEPS, default="adaptive",
                     help="learning step: the authors' adaptive one, or linear decay")
+    ap.add_argument("--no-tuning", dest="tuning", action="store_false",
+                    help="skip the tuning curves")
     ap.add_argument("--seed", type=int, default=0)
     return ap
+
+
+def report_tuning(model: PixelModel, out: Path, seed: int) -> dict:
+    """Tuning of the learned and of random motion units: motion_tuning.png, tuning.json, and
+    one printed line per dictionary. Returns the summaries."""
+    t0 = time.perf_counter()
+    learned = motion_tuning.tuning_curves(model, seed=seed)
+    save_motion_tuning_png(learned, out / "motion_tuning.png")
+    figures = {"learned": motion_tuning.summary(learned),
+               "random": motion_tuning.summary(motion_tuning.random_reference(model, seed))}
+    (out / "tuning.json").write_text(json.dumps(figures, indent=1))
+    for name, f in figures.items():
+        print(f"{name} motion units: median DSI {f['median_dsi_grating']:.2f} (gratings) / "
+              f"{f['median_dsi_noise']:.2f} (noise); median vector strength "
+              f"{f['median_vector_strength_grating']:.2f} / "
+              f"{f['median_vector_strength_noise']:.2f}; grating and noise preferred directions "
+              f"within 30°: {f['share_within_30']:.0%} (median angle {f['median_angle']:.0f}°)")
+    print(f"tuning measured in {time.perf_counter() - t0:.0f} s; wrote {out / 'motion_tuning.png'}")
+    return figures
 
 
 def _threshold(text: str) -> float | None:
@@ -103,8 +129,11 @@ def _threshold(text: str) -> float | None:
 def learn(args: argparse.Namespace) -> PixelModel:
     """Encode the run's sequences and learn both layers on them; the model, with them."""
     model, P = run_sequences(args.model, args.n_sequences, seed=args.seed)
-    model.second_layer_prior = (dict(PAPER_CODE_PRIOR, lam=args.beta)
-                                if args.code_prior == "gauss" else None)
+    model.second_layer_prior = None
+    if args.code_prior == "gauss":
+        model.second_layer_prior = dict(PAPER_CODE_PRIOR, lam=args.beta)
+        if model.coder.slowness == "l1":  # the paper's slow_gauss: quadratic slowness, same κ
+            model.second_layer_prior["slowness"] = "l2"
     t0 = time.perf_counter()
     Z = second_layer_codes(model, P)
     common = dict(n_updates=args.n_updates, batch_size=args.batch_size, step=args.step,
@@ -143,5 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     save_second_layer_png(model.form_units.components_, centres, bg.unit_frequency(B, signed=False),
                           out / "form_units.png", title="form units", mirror="even")
     print(f"stored {args.n_motion} motion and {args.n_form} form units in {args.model}; wrote "
-          f"{out / 'motion_units.png'} and {out / 'form_units.png'}")
+          f"{out / 'motion_units.png'} and {out / 'form_units.png'}", flush=True)
+    if args.tuning:
+        report_tuning(model, out, args.seed)
     return 0

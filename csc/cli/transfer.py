@@ -1,7 +1,7 @@
 """Transform transfer demo: carry a source pattern's motion over to an unseen target pattern.
 
     csc-transfer [--model RUN_DIR/model.npz | pretrained | planted | small] --out DIR
-        [--method translation motion] [--transform translation rotation dilation]
+        [--method translation motion motion-joint] [--transform translation rotation dilation]
         [--source VIDEO --target VIDEO [--n-trials N]]
     python scripts/transfer_demo.py [options]
 
@@ -31,9 +31,11 @@ prints a Markdown table of means over the predicted frames (t ≥ 1: frame 0 is 
 The default model is the shipped pretrained one (`csc.pretrained()`). With --model small a small
 model is learned first (csc.video.train, a few hundred updates on synthetic movies of stills and
 noise panned, rotated and zoomed, under ~2 min on 2 cores), into DIR/model/. The "motion"
-method uses the model's motion units (`model.motion_units`, from csc-second-layer); when the
-model has none, motion units are fitted here on the phase velocities of synthetic moving
-sequences (they are not saved into the model's file).
+method uses the model's motion units (`model.motion_units`, from csc-second-layer);
+"motion-joint" the same, with the source's codes and motion units inferred jointly
+(`csc.analysis.second_layer.infer_joint`). When the model has none, motion units are fitted
+here on the phase velocities of synthetic moving sequences (they are not saved into the model's
+file).
 """
 from __future__ import annotations
 
@@ -47,8 +49,7 @@ import numpy as np
 
 from csc import pretrained
 from csc.analysis import transfer, transfer_trials
-from csc.analysis.phases import phase_velocity
-from csc.analysis.second_layer import MotionUnits
+from csc.analysis.second_layer import MotionUnits, second_layer_codes
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.io import load
@@ -67,7 +68,7 @@ TRANSFORMS = {  # per-frame parameters of transformed_movie
     "rotation": dict(rotation=np.deg2rad(3.0)),
     "dilation": dict(zoom=1.03),
 }
-METHODS = ("translation", "motion")
+METHODS = transfer.METHODS
 MODELS = ("pretrained", "planted", "small")  # --model values that are not files
 HELDOUT = "heldout"  # --source/--target value naming the bundled held-out clip
 
@@ -186,7 +187,10 @@ def learn_small_model(out: Path, n_updates: int, seed: int, quiet: bool):
 
 
 def fit_motion_units(model, n_units: int, seed: int, n_frames: int):
-    """MotionUnits on the phase velocities of synthetic moving sequences encoded by `model`."""
+    """MotionUnits on the phase velocities of synthetic moving sequences encoded by `model`
+    (under its second-layer prior, `second_layer_codes`). A quick fit: 100 updates of the
+    linear step, and each unit's mask threshold relative to its own amplitudes, since a model
+    with no second layer has no calibrated absolute threshold."""
     rng = np.random.default_rng([seed, 20])
     stills = _stills(rng, 128)
     p = model.patch_size
@@ -195,10 +199,9 @@ def fit_motion_units(model, n_units: int, seed: int, n_frames: int):
         still = stills[i % len(stills)]
         seqs.append(transformed_movie(still, n_frames, p, **_random_motion(rng),
                                       center=tuple(rng.uniform(p, 128 - p, 2))))
-    Z = model.encode_patches(np.stack(seqs))
-    delta, mask = phase_velocity(Z)
-    mu = MotionUnits(n_units, n_updates=100, batch_size=32, random_state=seed)
-    return mu.fit(delta, mask)
+    mu = MotionUnits(n_units, threshold=None, step="linear", n_updates=100, batch_size=32,
+                     random_state=seed)
+    return mu.fit(*mu.features(second_layer_codes(model, np.stack(seqs))))
 
 
 def side_by_side(columns: list[np.ndarray], zoom: int, gap: int = 4) -> np.ndarray:
@@ -240,13 +243,13 @@ def method_options(args: argparse.Namespace, model) -> tuple[dict, str | None]:
     """({method: keyword arguments of transfer.predict}, where the motion units come from)."""
     options = {"translation": {"min_quality": args.min_quality}}
     mu_source = None
-    if "motion" in args.method:
+    if {"motion", "motion-joint"} & set(args.method):
         mu = getattr(model, "motion_units", None)
         mu_source = "model file"
         if mu is None:
             mu = fit_motion_units(model, args.n_motion, args.seed, args.n_frames)
             mu_source = f"fitted by the demo ({args.n_motion} units, synthetic sequences)"
-        options["motion"] = {"motion_units": mu}
+        options["motion"] = options["motion-joint"] = {"motion_units": mu}
     return options, mu_source
 
 

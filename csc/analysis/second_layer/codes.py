@@ -28,14 +28,14 @@ def _layer(model, attr: str):
     return layer
 
 
-def motion_activities(model, P) -> np.ndarray:
+def motion_activities(model, P, motion_units=None) -> np.ndarray:
     """Motion-unit activities W float64 (n_seq, T−1, L) of pixel movies P (n_seq, T, p, p).
 
-    model: a `PixelModel` with fitted `motion_units`. The movies are encoded
-    (`second_layer_codes`), their phase velocities masked (`MotionUnits.features`) and the motion
-    units inferred.
+    model: a `PixelModel` with fitted `motion_units` (or pass other fitted ones as
+    `motion_units`). The movies are encoded (`second_layer_codes`), their phase velocities masked
+    (`MotionUnits.features`) and the motion units inferred.
     """
-    mu = _layer(model, "motion_units")
+    mu = motion_units if motion_units is not None else _layer(model, "motion_units")
     return mu.transform(*mu.features(second_layer_codes(model, P)))
 
 
