@@ -7,11 +7,14 @@ import pytest
 from scipy import ndimage
 
 from csc.analysis.motion_tuning import (
+    active_units,
     direction_angles,
     direction_tuning,
     drifting_gratings,
     motion_shift,
     noise_textures,
+    random_motion_units,
+    summary,
     translating_noise,
     tuning_curves,
     unit_polarity,
@@ -193,6 +196,15 @@ def test_tuning_curves_recover_planted_units():
     assert inv["angle"].shape == (L,)
     assert np.all(inv["angle"][[0, 1, 2, 3, 4, 6]] <= 22.5)
     assert inv["share_within"] >= 6 / L and inv["within_degrees"] == 30
+    # the silent unit is not active; the summary over active units leaves it and the
+    # orientation unit (DSI ≈ 0, active) apart as it should
+    active = active_units(result)
+    assert not active[7] and active[[0, 1, 2, 3, 4]].all()
+    figures = summary(result)
+    assert figures["n_units"] == L and figures["n_active"] == int(active.sum())
+    angle = inv["angle"]
+    assert figures["median_angle_active"] == pytest.approx(np.median(angle[active]))
+    assert figures["share_within_30"] == pytest.approx(np.mean(angle <= 30))
 
 
 # ----------------------------------------------------------------------------- a real model
@@ -209,8 +221,10 @@ def planted_with_units():
                           shift=motion_shift(rng.uniform(0, 360), rng.uniform(0.3, 1.5)))
         for i in range(64)])
     delta, mask = phase_velocity(model.encode_patches(movies))
-    model.motion_units = MotionUnits(6, n_updates=60, batch_size=32, random_state=0).fit(
-        delta, mask)
+    # the mask relative to each unit's largest amplitude: no absolute threshold is calibrated
+    # for this planted model; the quick linear step
+    model.motion_units = MotionUnits(6, threshold=None, step="linear", n_updates=60,
+                                     batch_size=32, random_state=0).fit(delta, mask)
     return model, delta, mask
 
 
@@ -233,7 +247,7 @@ def test_learned_units_are_tuned_to_motion_not_pattern(planted_with_units, tmp_p
     result, ours = _summary(model)
     random = []
     for seed in (100, 101, 102):
-        model.motion_units = MotionUnits(6, n_updates=0, random_state=seed).fit(delta, mask)
+        model.motion_units = random_motion_units(learned, seed)
         random.append(_summary(model)[1])
     model.motion_units = learned
     ref = {k: float(np.mean([r[k] for r in random])) for k in ours}

@@ -275,16 +275,37 @@ def random_reference(model, seed: int = 0, **options) -> dict:
     return tuning_curves(model, respond=lambda P: motion_activities(model, P, ref), **options)
 
 
-def summary(result: dict) -> dict[str, float]:
-    """The headline figures of a `tuning_curves` result: median DSI and vector strength per
-    kind, the share of units whose grating and noise preferred directions agree within 30° and
-    the median angle between them."""
-    out = {}
-    for kind in KINDS:
-        out[f"median_dsi_{kind}"] = float(np.median(result[kind]["dsi"]))
-        out[f"median_vector_strength_{kind}"] = float(np.median(result[kind]["vector_strength"]))
-    out["share_within_30"] = float(result["invariance"]["share_within"])
-    out["median_angle"] = float(np.median(result["invariance"]["angle"]))
+#: a unit counts as active when its strongest response is at least this share of the strongest
+#: unit's (a sparse prior leaves the units the data do not need silent)
+ACTIVE_SHARE = 0.25
+
+
+def unit_strength(result: dict) -> np.ndarray:
+    """float64 (L,): each unit's strongest mean response, over both kinds."""
+    return np.maximum(result["grating"]["peak"], result["noise"]["peak"])
+
+
+def active_units(result: dict, share: float = ACTIVE_SHARE) -> np.ndarray:
+    """bool (L,): units whose strongest response is ≥ `share` × the strongest unit's."""
+    strength = unit_strength(result)
+    return strength >= share * max(float(strength.max()), 1e-300)
+
+
+def summary(result: dict, share: float = ACTIVE_SHARE) -> dict[str, float]:
+    """The headline figures of a `tuning_curves` result, over all units and over the active ones
+    (`active_units`, keys ending in "_active"): median DSI and vector strength per kind, the
+    share of units whose grating and noise preferred directions agree within 30° and the median
+    angle between them; and "n_units", "n_active"."""
+    active = active_units(result, share)
+    out = {"n_units": int(active.size), "n_active": int(active.sum())}
+    for suffix, keep in (("", np.ones_like(active)), ("_active", active)):
+        for kind in KINDS:
+            out[f"median_dsi_{kind}{suffix}"] = float(np.median(result[kind]["dsi"][keep]))
+            out[f"median_vector_strength_{kind}{suffix}"] = float(
+                np.median(result[kind]["vector_strength"][keep]))
+        angle = result["invariance"]["angle"][keep]
+        out[f"share_within_30{suffix}"] = float(np.mean(angle <= INVARIANCE_DEGREES))
+        out[f"median_angle{suffix}"] = float(np.median(angle))
     return out
 
 

@@ -19,6 +19,16 @@ then decoded to pixels. How δ̂ is predicted is the `method`:
 - ``"motion-joint"``: the same, with w_t and the source's codes inferred jointly
   (`second_layer.infer_joint`).
 
+Codes
+-----
+Every movie and patch here is encoded by `second_layer.second_layer_codes`: under the model's
+`second_layer_prior` when it has one (the paper's Gaussian amplitude prior, the codes the second
+layer works on), else under the first layer's own prior. Under a sparse prior most of a target's
+units are exactly 0 and have no phase to carry; under the Gaussian prior every unit has one. On
+the held-out clip this lifts the translation method from 0.382 to 0.453 mean correlation (static
+frame 0.246) and the phase-only oracle from 0.653 to 0.828 (README). The oracle and the
+phase-only oracle use the same codes as the prediction.
+
 Sign convention (derived here, checked in tests/test_transfer.py against known shifts)
 -------------------------------------------------------------------------------------
 A frame is explained as x̂ = Re(conj(z) B) = a (cos φ R + sin φ I) for a unit B = R + iI. Take ω_k
@@ -211,7 +221,7 @@ def predicted_phase_changes(model, source, method: str = "translation", **option
     from the source movie float (n_frames, p, p) (options: see `predict`)."""
     source = np.asarray(source, dtype=np.float32)
     if method == "translation":
-        Z_source = _codes_2d(model.encode_patches(source[None])[0])
+        Z_source = _codes_2d(second_layer_codes(model, source[None])[0])
         omega, quality = unit_frequencies(model)
         V = estimate_translation(model, Z_source, threshold=options.get("threshold", 0.05),
                                  max_speed=options.get("max_speed", 3.0), omega=omega,
@@ -243,7 +253,7 @@ def predict(model, source, target, method: str = "translation", **options) -> np
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     source, target = _check_inputs(model, source, target)
-    z0 = model.encode_patches(target[None, None])[0, 0].astype(np.complex128)
+    z0 = second_layer_codes(model, target[None, None])[0, 0].astype(np.complex128)
     dhat = predicted_phase_changes(model, source, method, **options)
     turn = np.concatenate([np.zeros((1, dhat.shape[1])), np.cumsum(dhat, axis=0)])
     Z = (z0[None, :] * np.exp(1j * turn)).astype(np.complex64)
@@ -261,7 +271,7 @@ def oracle(model, truth) -> np.ndarray:
     """The true transformed target through the model (encode, decode): float32 (n_frames, p, p),
     the best any prediction made of the model's codes can expect."""
     truth = np.asarray(truth, dtype=np.float32)
-    return np.asarray(model.decode_patches(model.encode_patches(truth[None]))[0], np.float32)
+    return np.asarray(model.decode_patches(second_layer_codes(model, truth[None]))[0], np.float32)
 
 
 def phase_oracle(model, truth) -> np.ndarray:
@@ -269,7 +279,7 @@ def phase_oracle(model, truth) -> np.ndarray:
     frame's amplitudes, z_t = a_0 e^{iφ_t}, decoded: float32 (n_frames, p, p). It bounds what any
     predicted δ̂ can achieve with amplitudes held fixed."""
     truth = np.asarray(truth, dtype=np.float32)
-    Z = model.encode_patches(truth[None])[0]
+    Z = second_layer_codes(model, truth[None])[0]
     Zp = (amplitude(Z[0])[None] * np.exp(1j * phase(Z))).astype(np.complex64)
     return np.asarray(model.decode_patches(Zp[None])[0], np.float32)
 

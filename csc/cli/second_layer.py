@@ -105,11 +105,13 @@ def report_tuning(model: PixelModel, out: Path, seed: int) -> dict:
                "random": motion_tuning.summary(motion_tuning.random_reference(model, seed))}
     (out / "tuning.json").write_text(json.dumps(figures, indent=1))
     for name, f in figures.items():
-        print(f"{name} motion units: median DSI {f['median_dsi_grating']:.2f} (gratings) / "
-              f"{f['median_dsi_noise']:.2f} (noise); median vector strength "
-              f"{f['median_vector_strength_grating']:.2f} / "
-              f"{f['median_vector_strength_noise']:.2f}; grating and noise preferred directions "
-              f"within 30°: {f['share_within_30']:.0%} (median angle {f['median_angle']:.0f}°)")
+        print(f"{name} motion units, {f['n_active']} of {f['n_units']} active: median DSI "
+              f"{f['median_dsi_grating_active']:.2f} (gratings) / "
+              f"{f['median_dsi_noise_active']:.2f} (noise); median vector strength "
+              f"{f['median_vector_strength_grating_active']:.2f} / "
+              f"{f['median_vector_strength_noise_active']:.2f}; grating and noise preferred "
+              f"directions within 30°: {f['share_within_30_active']:.0%} (median angle "
+              f"{f['median_angle_active']:.0f}°)")
     print(f"tuning measured in {time.perf_counter() - t0:.0f} s; wrote {out / 'motion_tuning.png'}")
     return figures
 

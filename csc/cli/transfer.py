@@ -103,6 +103,9 @@ def build_parser() -> ArgumentParser:
     ap.add_argument("--min-quality", type=float, default=0.5,
                     help="translation method: units less in quadrature keep their phase")
     ap.add_argument("--zoom", type=int, default=8, help="GIF upscaling factor")
+    ap.add_argument("--first-layer-codes", action="store_true",
+                    help="encode under the first layer's sparse prior instead of the model's "
+                         "second-layer prior (an ablation: transfer then has fewer phases)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quiet", action="store_true")
     return ap
@@ -297,7 +300,7 @@ def run_demo(args: argparse.Namespace, model, options: dict, out: Path) -> tuple
             s = transfer.scores(pred, truth)
             m = {"prediction": s}
             if method == "translation":
-                Zs = model.encode_patches(source[None])
+                Zs = second_layer_codes(model, source[None])
                 m["velocity"] = transfer.estimate_translation(model, Zs).tolist()
             entry["methods"][method] = m
             write_video(out / f"transfer_{name}_{method}.gif",
@@ -387,6 +390,9 @@ def run(args: argparse.Namespace) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     model, model_name = load_model(args, out)
+    if args.first_layer_codes:
+        model.second_layer_prior = None
+        model_name += ", first-layer codes"
     t_model = time.perf_counter() - t0
     options, mu_source = method_options(args, model)
     result = {"model": model_name, "patch_size": model.patch_size, "n_frames": args.n_frames,
