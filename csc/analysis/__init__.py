@@ -1,5 +1,6 @@
 """What a learned model does: phases and their changes, amplitude/phase factorisation statistics,
-the geometry of the bases, the second layer (motion and form units) and transform transfer."""
+the geometry of the bases, the second layer (motion and form units, `second_layer`), motion-unit
+tuning curves (`motion_tuning`) and transform transfer (`transfer`, `transfer_trials`)."""
 from csc.analysis.factorization import (
     change_decomposition,
     factorization_stats,
