@@ -259,6 +259,12 @@ def test_second_layer_is_learned_stored_and_loaded(tmp_path, video_dir, run, cap
     assert csc.load(out / "model.npz").coder.n_updates_ == 4
 
 
+def test_second_layer_refuses_a_bad_threshold(capsys):
+    assert second_layer.main(["x.npz", "--threshold", "fast"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--threshold" in err and "'fast'" in err
+
+
 def test_cauchy_alone_and_the_paper_preset_run_from_the_command_line(tmp_path, video_dir, run):
     """`--sparsity cauchy` alone takes the paper's constants (λ 10, σ 0.4, l2 slowness, κ 0.5);
     `--preset paper` sets every setting of the paper, and options given beside it win."""

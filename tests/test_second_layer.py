@@ -328,10 +328,13 @@ def test_joint_energy_gradient(rng, prior):
 
 
 def test_joint_inference_lowers_the_joint_energy_from_the_layer_by_layer_solution(rng):
-    """On a planted Gabor model with motion units fitted to translating noise: the joint
-    solution starts at the layer-by-layer one and ends at a lower joint energy, near a
-    stationary point; with no feedback, the codes stay a first-layer optimum."""
+    """On a planted Gabor model with motion units: the joint solution starts at the
+    layer-by-layer one and ends at a lower joint energy. With no feedback the joint energy is
+    the first layer's own (`csc.energy`), and L-BFGS on it lands within 5% of a long FISTA run
+    (`encode`, an independent solver; measured 2.7% above it)."""
     from csc.analysis.second_layer import infer_joint
+    from csc.core.energy import energy
+    from csc.core.inference import encode
     from csc.testing.movies import pink_noise, transformed_movie
     from csc.testing.planted import planted_gabor_model
     model = planted_gabor_model()
@@ -346,5 +349,11 @@ def test_joint_inference_lowers_the_joint_energy_from_the_layer_by_layer_solutio
     Z, W, info = infer_joint(model, P, max_iter=300)
     assert Z.shape == (2, 5, model.components_.shape[0]) and W.shape == (2, 4, 4)
     assert info["energy"] < info["energy_start"] - 1e-6
-    Z0, W0, info0 = infer_joint(model, P, feedback=0.0, max_iter=300)
-    assert info0["energy"] <= info0["energy_start"] + 1e-9
+
+    prior = {**model.coder._prior_kwargs(), **model.second_layer_prior}
+    X = model.whitener.transform(P).astype(np.float64)
+    Z0, _, info0 = infer_joint(model, P, feedback=0.0, max_iter=300)
+    assert info0["energy"] == pytest.approx(energy(X, Z0, model.components_, **prior)["total"])
+    long = encode(X, model.components_, max_iter=5000, tol=1e-10, backend="cpu", **prior)
+    best = energy(X, long, model.components_, **prior)["total"]
+    assert abs(info0["energy"] - best) < 0.05 * best

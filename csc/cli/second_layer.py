@@ -80,7 +80,7 @@ def build_parser() -> ArgumentParser:
                          "amplitude prior, or the first layer's own")
     ap.add_argument("--beta", type=float, default=PAPER_CODE_PRIOR["lam"],
                     help="β of the Gaussian amplitude prior")
-    ap.add_argument("--threshold", default=str(PAPER_THRESHOLD),
+    ap.add_argument("--threshold", type=_threshold, default=PAPER_THRESHOLD,
                     help="amplitude a phase velocity needs to count: a number (absolute, the "
                          "paper's 0.2) or 'relative' (0.1 x each unit's largest)")
     ap.add_argument("--log-variance", type=float, default=0.1,
@@ -117,14 +117,15 @@ def report_tuning(model: PixelModel, out: Path, seed: int) -> dict:
 
 
 def _threshold(text: str) -> float | None:
+    """--threshold: None for 'relative', else a number >= 0."""
     if text == "relative":
         return None
     try:
         value = float(text)
     except ValueError:
-        raise UsageError(f"--threshold must be a number or 'relative', got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a number or 'relative', got {text!r}") from None
     if not value >= 0:
-        raise UsageError(f"--threshold must be >= 0, got {text}")
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
 
 
@@ -140,7 +141,7 @@ def learn(args: argparse.Namespace) -> PixelModel:
     Z = second_layer_codes(model, P)
     common = dict(n_updates=args.n_updates, batch_size=args.batch_size, step=args.step,
                   random_state=args.seed)
-    mu = MotionUnits(args.n_motion, threshold=_threshold(args.threshold), **common)
+    mu = MotionUnits(args.n_motion, threshold=args.threshold, **common)
     delta, mask = mu.features(Z)
     print(f"{len(P)} sequences encoded in {time.perf_counter() - t0:.0f} s; phase velocities "
           f"counted: {mask.mean():.1%}", flush=True)
@@ -158,7 +159,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
     try:
         args = build_parser().parse_args(argv)
-        _threshold(args.threshold)
         if args.model is None:
             args.model = str(copy_pretrained(Path(args.out)))
         model = learn(args)

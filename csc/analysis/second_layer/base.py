@@ -87,6 +87,23 @@ class SecondLayerBase(BaseEstimator):
     def _batch_indices(self, n: int) -> np.ndarray:
         return np.sort(self._rng.choice(n, size=self.batch_size, replace=n < self.batch_size))
 
+    def _fit(self, *data: np.ndarray):
+        """`n_updates` updates on random batches of checked arrays `data` (sequences first, units
+        last; the subclass's `_update` takes them), from random unit columns."""
+        self._init_components(data[0].shape[-1])
+        for _ in range(self.n_updates):
+            idx = self._batch_indices(data[0].shape[0])
+            self._update(*(d[idx] for d in data))
+        return self
+
+    def _partial_fit(self, *data: np.ndarray):
+        """One update with all of `data` as the batch (random unit columns on the first call)."""
+        if not hasattr(self, "components_"):
+            self._init_components(data[0].shape[-1])
+        self._check_K(data[0].shape[-1])
+        self._update(*data)
+        return self
+
     def _step(self, G: np.ndarray, energy: float, n_iter: int) -> None:
         """D += step · G, columns renormalised; records the history."""
         D = self.components_

@@ -189,21 +189,12 @@ class FormUnits(TransformerMixin, SecondLayerBase):
     def fit(self, ell, y=None) -> FormUnits:
         """Learn B from ℓ (n_seq, T, K) (see `fit_features`)."""
         self._check_params()
-        ell = self._check_data(ell)
-        self._init_components(ell.shape[-1])
-        for _ in range(self.n_updates):
-            self._update(ell[self._batch_indices(ell.shape[0])])
-        return self
+        return self._fit(self._check_data(ell))
 
     def partial_fit(self, ell, y=None) -> FormUnits:
         """One update with all of ℓ as the batch."""
         self._check_params()
-        ell = self._check_data(ell)
-        if not hasattr(self, "components_"):
-            self._init_components(ell.shape[-1])
-        self._check_K(ell.shape[-1])
-        self._update(ell)
-        return self
+        return self._partial_fit(self._check_data(ell))
 
     def transform(self, ell) -> np.ndarray:
         """Form-unit activities V float64 (n_seq, T, L)."""

@@ -164,22 +164,12 @@ class MotionUnits(SecondLayerBase):
         """Learn D_m from δ (n_seq, T−1, K) and mask (same shape, bool or weights; None = all
         ones): `n_updates` updates on random batches, from random unit columns."""
         self._check_params()
-        delta, mask = self._check_data(delta, mask)
-        self._init_components(delta.shape[-1])
-        for _ in range(self.n_updates):
-            idx = self._batch_indices(delta.shape[0])
-            self._update(delta[idx], mask[idx])
-        return self
+        return self._fit(*self._check_data(delta, mask))
 
     def partial_fit(self, delta, mask=None) -> MotionUnits:
         """One update with all of δ as the batch."""
         self._check_params()
-        delta, mask = self._check_data(delta, mask)
-        if not hasattr(self, "components_"):
-            self._init_components(delta.shape[-1])
-        self._check_K(delta.shape[-1])
-        self._update(delta, mask)
-        return self
+        return self._partial_fit(*self._check_data(delta, mask))
 
     def transform(self, delta, mask=None) -> np.ndarray:
         """Motion-unit activities W float64 (n_seq, T−1, L)."""
