@@ -10,12 +10,14 @@ stored as 0-d string arrays: see `json_array` / `from_json_array`). Files of ver
 """
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -56,24 +58,59 @@ def strip_prefix(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.nda
 
 
 def save(path, kind: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write `arrays` as a model file of `kind` to `path` atomically: a crash while writing
-    leaves the previous file untouched."""
+    """Write `arrays` as a model file of `kind` to `path` atomically (`atomic_write`)."""
     reserved = {"format", "version", "kind"} & set(arrays)
     if reserved:
         raise ValueError(f"array names {sorted(reserved)} are reserved by the file format")
+    with atomic_write(path) as f:
+        np.savez(f, format=np.array(FORMAT), version=np.array(VERSION), kind=np.array(kind),
+                 **arrays)
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "wb") -> Iterator[IO]:
+    """Write `path` all at once: the body writes to a temporary file beside it,
+    "<name>.<random>.tmp", which is flushed to disk and renamed onto `path` when the body ends. A
+    crash, a full disk or an exception leaves the previous `path` untouched (and at worst a stale
+    temporary, which `remove_stale_temporaries` deletes). The file gets the permissions `open`
+    would give it (0o666 less the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    while True:
+        tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+        try:  # not mkstemp: its files are mode 0o600 whatever the umask
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, format=np.array(FORMAT), version=np.array(VERSION), kind=np.array(kind),
-                     **arrays)
+        with os.fdopen(fd, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(folder, names: Iterable[str]) -> int:
+    """Delete the temporaries `atomic_write` left in `folder` for the files `names` (a process
+    killed while writing leaves them); returns the bytes freed. Only call it while no other
+    process writes there (a training run holds the run folder's lock)."""
+    freed = 0
+    for name in names:
+        for tmp in Path(folder).glob(glob.escape(name) + ".*.tmp"):
+            if tmp.is_file():
+                freed += tmp.stat().st_size
+                tmp.unlink(missing_ok=True)
+    return freed
+
+
+def write_json(path, obj: Any, default: Callable[[Any], Any] | None = None) -> None:
+    """`obj` as indented JSON at `path`, atomically (`default`: as for `json.dump`)."""
+    with atomic_write(path, "w") as f:
+        json.dump(obj, f, indent=1, default=default)
 
 
 def read(path) -> tuple[str, dict[str, np.ndarray]]:

@@ -1,6 +1,7 @@
 """Shared fixtures: small random problems, the convex case solved by cvxpy; `toolchain_missing`
 for the CUDA checks."""
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -49,3 +50,52 @@ def toolchain_missing(reason: str) -> None:
     if os.environ.get("CSC_REQUIRE_NVCC") == "1":
         pytest.fail(f"CSC_REQUIRE_NVCC=1 but {reason}", pytrace=False)
     pytest.skip(reason, allow_module_level=True)
+
+
+# --------------------------------------------------------------------------- csc-learn runs
+#: the smallest csc-learn run that learns something, for the command-line tests
+TINY = ["--patch-size", "6", "--n-frames", "4", "--n-components", "4", "--batch-size", "4",
+        "--n-updates", "3", "--max-iter", "5", "--whiten-patches", "500", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def video_dir(tmp_path_factory):
+    """Two short clips: a panning texture (.mp4) and a drifting grating (frame folder)."""
+    from csc.testing.movies import (
+        drifting_grating,
+        pink_noise,
+        transformed_movie,
+        write_frame_folder,
+        write_video,
+    )
+
+    root = tmp_path_factory.mktemp("videos")
+    rng = np.random.default_rng(0)
+    pan = transformed_movie(pink_noise((96, 96), rng), 24, 32, shift=(0.0, 1.0))
+    write_video(root / "pan.mp4", pan, fps=25)
+    write_frame_folder(root / "grating", drifting_grating(24, 32, wavelength=6.0, speed=1.0))
+    return root
+
+
+@pytest.fixture
+def run(capsys):
+    """csc-learn in this process: run(*args) → (returncode, stdout, stderr)."""
+    from csc.cli import learn
+
+    def run(*args):
+        capsys.readouterr()
+        code = learn.main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+    return run
+
+
+def assert_one_line_error(res, *fragments):
+    """A tool's result `res` (returncode, stdout, stderr) is bad input told in one line on
+    stderr, with exit status 2, holding every fragment."""
+    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+    err = res.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    for f in fragments:
+        assert f in err, err

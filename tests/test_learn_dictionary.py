@@ -5,10 +5,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import TINY, assert_one_line_error
 
 import csc
 from csc.cli import learn, second_layer
@@ -17,7 +17,6 @@ from csc.testing.movies import (
     pink_noise,
     transformed_movie,
     write_frame_folder,
-    write_video,
 )
 from csc.video.reader import VideoError
 from csc.video.sampling import build_clip_cache, sample_sequences
@@ -25,34 +24,11 @@ from csc.video.train import OUTPUTS, RunError, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "learn_dictionary.py"
-TINY = ["--patch-size", "6", "--n-frames", "4", "--n-components", "4", "--batch-size", "4",
-        "--n-updates", "3", "--max-iter", "5", "--whiten-patches", "500", "--quiet"]
+
 
 
 def _pan(rng, n_frames=24, size=32, shift=(0.0, 1.0)):
     return transformed_movie(pink_noise((96, 96), rng), n_frames, size, shift=shift)
-
-
-@pytest.fixture(scope="module")
-def video_dir(tmp_path_factory):
-    """Two short clips: a panning texture (.mp4) and a drifting grating (frame folder)."""
-    root = tmp_path_factory.mktemp("videos")
-    rng = np.random.default_rng(0)
-    write_video(root / "pan.mp4", _pan(rng), fps=25)
-    write_frame_folder(root / "grating", drifting_grating(24, 32, wavelength=6.0, speed=1.0))
-    return root
-
-
-@pytest.fixture
-def run(capsys):
-    """csc-learn in this process: run(*args) → (returncode, stdout, stderr)."""
-    def run(*args):
-        capsys.readouterr()
-        code = learn.main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
-
-    return run
 
 
 def _run_script(*args):
@@ -124,32 +100,24 @@ def test_end_to_end_run_writes_every_output(tmp_path, video_dir):
     assert cfg.patch_size == 6 and cfg.n_updates == 3 and cfg.video_dir == str(video_dir)
 
 
-def _assert_one_line_error(res, *fragments):
-    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
-    err = res.stderr.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    for f in fragments:
-        assert f in err, err
-
-
 def test_bad_inputs_end_with_one_clear_line(tmp_path, video_dir, run):
     out = tmp_path / "out"
-    _assert_one_line_error(run(tmp_path / "missing", "--out", out, *TINY), "no such")
+    assert_one_line_error(run(tmp_path / "missing", "--out", out, *TINY), "no such")
     (tmp_path / "empty").mkdir()
-    _assert_one_line_error(run(tmp_path / "empty", "--out", out, *TINY), "no video")
+    assert_one_line_error(run(tmp_path / "empty", "--out", out, *TINY), "no video")
     (tmp_path / "corrupt").mkdir()
     (tmp_path / "corrupt" / "bad.mp4").write_bytes(b"\x00not a video" * 100)
-    _assert_one_line_error(run(tmp_path / "corrupt", "--out", out, *TINY), "bad.mp4")
-    _assert_one_line_error(run(video_dir, "--out", out, *TINY, "--patch-size", "64"),
+    assert_one_line_error(run(tmp_path / "corrupt", "--out", out, *TINY), "bad.mp4")
+    assert_one_line_error(run(video_dir, "--out", out, *TINY, "--patch-size", "64"),
                            "smaller than the patch")
-    _assert_one_line_error(run(video_dir, "--out", out, *TINY, "--n-frames", "500"),
+    assert_one_line_error(run(video_dir, "--out", out, *TINY, "--n-frames", "500"),
                            "--n-frames")
     write_frame_folder(tmp_path / "flat", np.full((10, 16, 16), 0.5))
-    _assert_one_line_error(run(tmp_path / "flat", "--out", out, *TINY), "constant")
-    _assert_one_line_error(run(video_dir, "--out", out, *TINY, "--lam", "-1"), "lam")
-    _assert_one_line_error(run(video_dir, "--out", out, *TINY, "--sparsity", "l0"),
+    assert_one_line_error(run(tmp_path / "flat", "--out", out, *TINY), "constant")
+    assert_one_line_error(run(video_dir, "--out", out, *TINY, "--lam", "-1"), "lam")
+    assert_one_line_error(run(video_dir, "--out", out, *TINY, "--sparsity", "l0"),
                            "--sparsity")
-    _assert_one_line_error(run(video_dir, *TINY), "--out")
+    assert_one_line_error(run(video_dir, *TINY), "--out")
 
 
 def test_corrupt_file_beside_a_good_one_is_skipped_with_a_warning(tmp_path, video_dir, run):
@@ -168,12 +136,12 @@ def test_existing_run_is_not_overwritten_and_bad_model_file_is_refused(tmp_path,
     out = tmp_path / "run"
     assert run(video_dir, "--out", out, *TINY).returncode == 0
     before = (out / "model.npz").read_bytes()
-    _assert_one_line_error(run(video_dir, "--out", out, *TINY), "--resume", "--force")
+    assert_one_line_error(run(video_dir, "--out", out, *TINY), "--resume", "--force")
     assert (out / "model.npz").read_bytes() == before
     assert run(video_dir, "--out", out, *TINY, "--force").returncode == 0
     (out / "model.npz").write_bytes(b"junk")
-    _assert_one_line_error(run("--out", out, "--resume", "--quiet"), "not a csc model")
-    _assert_one_line_error(run("--out", tmp_path / "none", "--resume"), "nothing to resume")
+    assert_one_line_error(run("--out", out, "--resume", "--quiet"), "not a csc model")
+    assert_one_line_error(run("--out", tmp_path / "none", "--resume"), "nothing to resume")
 
 
 def test_force_with_bad_settings_leaves_the_previous_run_intact(tmp_path, video_dir, run):
@@ -193,7 +161,7 @@ def test_force_with_bad_settings_leaves_the_previous_run_intact(tmp_path, video_
         ([video_dir, *TINY, "--patch-size", "64"], "smaller than the patch"),  # the clip cache
     ]
     for args, fragment in bad:
-        _assert_one_line_error(run(*args, "--out", out, "--force"), fragment)
+        assert_one_line_error(run(*args, "--out", out, "--force"), fragment)
         assert {name: (out / name).read_bytes() for name in OUTPUTS} == before, fragment
     res = run(video_dir, "--out", out, *TINY, "--seed", "1", "--force")
     assert res.returncode == 0, res.stderr
@@ -286,10 +254,10 @@ def test_cauchy_alone_and_the_paper_preset_run_from_the_command_line(tmp_path, v
     log = (tmp_path / "paper" / "train.log").read_text()
     assert "quadrature pairs" in log and "localisation" in log  # the units, at each checkpoint
     res = run(video_dir, "--out", tmp_path / "bad", "--preset", "papers", *TINY)
-    _assert_one_line_error(res, "--preset")
+    assert_one_line_error(res, "--preset")
     res = run(video_dir, "--out", tmp_path / "bad", "--sparsity", "cauchy", "--slowness", "l1",
               *TINY)
-    _assert_one_line_error(res, "cauchy")
+    assert_one_line_error(res, "cauchy")
 
 
 def test_gauss_alone_takes_the_papers_slow_gauss_constants():
@@ -325,11 +293,11 @@ def test_synthetic_camera_joins_the_videos_at_its_share(tmp_path, video_dir):
 
 def test_cli_refuses_the_camera_alone_and_bad_stills(tmp_path, video_dir, run):
     res = run(video_dir, "--out", tmp_path / "a", "--camera-share", "1", *TINY)
-    _assert_one_line_error(res, "--camera-share")
+    assert_one_line_error(res, "--camera-share")
     empty = tmp_path / "empty"
     empty.mkdir()
     res = run(video_dir, "--out", tmp_path / "b", "--stills", empty, *TINY)
-    _assert_one_line_error(res, str(empty))
+    assert_one_line_error(res, str(empty))
 
 
 def test_analyze_reports_the_papers_measures_on_held_out_video_and_stills(tmp_path, video_dir,

@@ -15,7 +15,6 @@ their phase offset).
 """
 from __future__ import annotations
 
-import json
 from typing import Sequence
 
 import numpy as np
@@ -24,7 +23,7 @@ from csc.analysis import first_layer
 from csc.analysis import geometry as bg
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
-from csc.io import load
+from csc.io import load, write_json
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError
 from csc.video.train import RunError, run_sequences
@@ -84,10 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in learned:
         print(f"| {name} | {np.median(learned[name]):.3g} | {np.median(baseline[name]):.3g} |")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"paper": paper, "heldout": heldout,
-                       "learned": {k: v.tolist() for k, v in learned.items()},
-                       "baseline": {k: v.tolist() for k, v in baseline.items()}}, f)
+        write_json(args.json, {"paper": paper, "heldout": heldout,
+                               "learned": {k: v.tolist() for k, v in learned.items()},
+                               "baseline": {k: v.tolist() for k, v in baseline.items()}})
     return 0
 
 

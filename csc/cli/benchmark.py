@@ -33,6 +33,7 @@ from typing import Sequence
 
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
+from csc.io import write_json
 from csc.testing.bench.problem import LAM_RATIO, SEQ_LEN
 from csc.testing.bench.suite import Config, bench_size, environment
 from csc.testing.bench.timing import TARGET_REL, gemm_floor_best
@@ -186,7 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nN={size['n_frames']}: lam={size['lam']:.4g} (= {LAM_RATIO} lam_max), "
               f"E*={ref['e_star']:.8g}, certified rel. gap {ref['certified_rel_gap']:.1e}, "
               f"active units {ref['active_fraction']:.1%}")
-    with open(args.json, "w") as fh:
-        json.dump(report, fh, indent=1, default=float)
+    try:
+        write_json(args.json, report, default=float)
+    except OSError as exc:
+        return fail(PROG, exc)
     print(f"\nwrote {args.json} ({report['wall_s']:.0f} s)")
     return 0

@@ -21,7 +21,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def fail(prog: str, error: BaseException | str) -> int:
-    """Print `prog: error: <first line of error>` on stderr; return the exit status 2."""
+    """Print `prog: error: <first line of error>` on stderr; return the exit status 2. An
+    `OSError` (disk full, read-only file system, a file where a folder should be …) is told as
+    "<file>: <what the system said>"."""
+    if isinstance(error, OSError) and error.strerror:
+        error = f"{error.filename}: {error.strerror}" if error.filename else error.strerror
     text = str(error).strip()
     line = text.splitlines()[0] if text else repr(error)
     print(f"{prog}: error: {line}", file=sys.stderr)

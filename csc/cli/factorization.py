@@ -16,7 +16,6 @@ code change carried by phase vs amplitude (see csc.analysis).
 """
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from pathlib import Path
@@ -29,6 +28,7 @@ from csc import analysis
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.core.inference import encode
+from csc.io import write_json
 from csc.video.reader import VideoError
 from csc.video.sampling import sample_sequences
 from csc.video.train import RunError, load_run
@@ -138,8 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{f(stats0['active_fraction'])} | {f(stats['active_fraction_real_sc'])} |")
     print(f"| reconstruction SNR (dB, weighted) | {snrs[0]:.2f} | {snrs[1]:.2f} | {snrs[2]:.2f} |")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"stats": stats, "stats_no_slowness": stats0, "model": str(Path(args.model)),
-                       "n_sequences": args.n_sequences, "fit_sequences": args.fit_sequences,
-                       "alpha": alpha, "seed": args.seed, "n_iter": args.n_iter}, fh, indent=1)
+        write_json(args.json, {"stats": stats, "stats_no_slowness": stats0,
+                               "model": str(Path(args.model)), "n_sequences": args.n_sequences,
+                               "fit_sequences": args.fit_sequences, "alpha": alpha,
+                               "seed": args.seed, "n_iter": args.n_iter})
     return 0

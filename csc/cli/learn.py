@@ -11,6 +11,7 @@ sequences come from a synthetic camera moving over natural stills (data/stills/,
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -84,7 +85,10 @@ def build_parser() -> ArgumentParser:
     ap.add_argument("--backend", choices=("auto", "cpu", "gpu"), default=d.backend)
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
-    ap.add_argument("--resume", action="store_true", help="continue the run in --out")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the run in --out; options given must match the run's, except "
+                         "VIDEO_DIR (if the videos moved), --n-updates, --stills, --backend and "
+                         "--checkpoint-every")
     ap.add_argument("--force", action="store_true",
                     help="overwrite the run in --out (once every setting has been checked)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -93,7 +97,8 @@ def build_parser() -> ArgumentParser:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The options, with a --preset's settings as the defaults of the options not given, and the
-    prior constants not given (nor set by the preset) taken from `PRIOR_DEFAULTS[--sparsity]`."""
+    prior constants not given (nor set by the preset) taken from `PRIOR_DEFAULTS[--sparsity]`;
+    `given`: the settings given on the command line (`given_settings`)."""
     ap = build_parser()
     preset = ap.parse_known_args(argv)[0].preset
     if preset is not None:
@@ -102,15 +107,36 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     for name in ("lam", "sigma", "slowness", "kappa"):
         if getattr(args, name) is None:
             setattr(args, name, PRIOR_DEFAULTS[args.sparsity].get(name, getattr(DEFAULTS, name)))
+    args.given = given_settings(argv)
     return args
 
 
+def given_settings(argv: Sequence[str] | None) -> dict:
+    """The run settings given on the command line (a --preset's included), by TrainConfig field;
+    folders as absolute paths."""
+    ap = build_parser()
+    for action in ap._actions:  # parse again, leaving out every option not given
+        action.default = argparse.SUPPRESS
+    given = vars(ap.parse_args(argv))
+    if "preset" in given:
+        given = {**RUN_PRESETS[given["preset"]], **given}
+    names = {f.name for f in fields(TrainConfig)}
+    settings = {k: v for k, v in given.items() if k in names and v is not None}
+    for folder in ("video_dir", "stills"):
+        if folder in settings:
+            settings[folder] = os.path.abspath(settings[folder])
+    return settings
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The run's settings: the saved ones with --resume, else the options."""
+    """The run's settings: with --resume the saved ones, the options given (`args.given`) in
+    their place (`train` refuses those a resumed run cannot change); else the options."""
+    given = args.given
     if args.resume:
-        return resume_config(args.out, args.n_updates)
+        return resume_config(args.out, **{k: v for k, v in given.items() if k != "out"})
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
-    values["video_dir"] = args.video_dir if args.video_dir is not None else str(videos_dir())
+    values["video_dir"] = given.get("video_dir", str(videos_dir()))
+    values["stills"] = given.get("stills")
     if args.n_updates is None:
         values["n_updates"] = DEFAULTS.n_updates
     return TrainConfig(**values)

@@ -18,7 +18,6 @@ goes to --out (default runs/pretrained-second-layer).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from dataclasses import asdict
@@ -37,7 +36,7 @@ from csc.analysis.second_layer import (
 from csc.analysis.second_layer.base import STEPS
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
-from csc.io import load_extra
+from csc.io import load_extra, write_json
 from csc.plotting.motion_tuning import save_motion_tuning_png
 from csc.plotting.second_layer import save_second_layer_png
 from csc.resources import pretrained_dir, videos_dir
@@ -58,7 +57,7 @@ def copy_pretrained(out: Path) -> Path:
     shutil.copyfile(pretrained_dir() / "model.npz", out / "model.npz")
     cfg = TrainConfig.from_json(pretrained_dir() / "config.json")
     cfg.video_dir, cfg.out = str(videos_dir()), str(out)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    write_json(out / "config.json", asdict(cfg))
     return out / "model.npz"
 
 
@@ -103,7 +102,7 @@ def report_tuning(model: PixelModel, out: Path, seed: int) -> dict:
     save_motion_tuning_png(learned, out / "motion_tuning.png")
     figures = {"learned": motion_tuning.summary(learned),
                "random": motion_tuning.summary(motion_tuning.random_reference(model, seed))}
-    (out / "tuning.json").write_text(json.dumps(figures, indent=1))
+    write_json(out / "tuning.json", figures)
     for name, f in figures.items():
         print(f"{name} motion units, {f['n_active']} of {f['n_units']} active: median DSI "
               f"{f['median_dsi_grating_active']:.2f} (gratings) / "

@@ -40,7 +40,6 @@ file).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Sequence
@@ -52,7 +51,7 @@ from csc.analysis import transfer, transfer_trials
 from csc.analysis.second_layer import MotionUnits, second_layer_codes
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
-from csc.io import load
+from csc.io import load, write_json
 from csc.resources import heldout_dir
 from csc.testing.movies import natural_still, pink_noise, transformed_movie, write_video
 from csc.testing.planted import planted_gabor_model
@@ -405,7 +404,7 @@ def run(args: argparse.Namespace) -> dict:
         (entries, rows), beats = run_demo(args, model, options, out), None
     result.update(entries)
     result["seconds"] = {"model": t_model, "total": time.perf_counter() - t0}
-    (out / "scores.json").write_text(json.dumps(result, indent=1))
+    write_json(out / "scores.json", result)
 
     trials = f"; {args.n_trials} trials per transform" if beats is not None else ""
     print(f"model: {model_name}; source: {result['source']}; target: {result['target']}"

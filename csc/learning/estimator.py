@@ -233,7 +233,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         return -e["total"] / (X.shape[0] * X.shape[1])
 
     # ----------------------------------------------------------------- persistence
-    def to_arrays(self) -> dict[str, np.ndarray]:
+    def to_arrays(self, history: bool = True) -> dict[str, np.ndarray]:
         """The fitted model as plain arrays: "params" and "state" (JSON: updates made, history,
         RNG state, learning-rule scalars), "W" (the real-form dictionary, float64 (2K, M)),
         "power_vector" (if any) and the learning rule's arrays ("rule_*"). Everything needed to
@@ -243,7 +243,8 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         params = self.get_params()
         if isinstance(params["weights"], np.ndarray):
             params["weights"] = params["weights"].tolist()
-        state = {"n_updates_": self.n_updates_, "history_": self.history_,
+        state = {"n_updates_": self.n_updates_,
+                 "history_": self.history_ if history else {k: [] for k in self.history_},
                  "rng": self._rng.bit_generator.state,
                  "rule": {k: v for k, v in rule_state.items()
                           if not isinstance(v, np.ndarray) and v is not None}}

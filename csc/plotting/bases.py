@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from csc.io import atomic_write
+
 
 def new_figure(**kwargs):
     """A matplotlib `Figure` not managed by pyplot: drawing and saving it neither switches the
@@ -13,6 +15,14 @@ def new_figure(**kwargs):
     from matplotlib.figure import Figure  # matplotlib loads only when a figure is drawn
 
     return Figure(**kwargs)
+
+
+def save_figure(fig, path: str | Path, **savefig_kwargs) -> None:
+    """`fig.savefig` to `path` atomically (`csc.io.atomic_write`), in the format its suffix
+    names."""
+    path = Path(path)
+    with atomic_write(path) as f:
+        fig.savefig(f, format=path.suffix.lstrip(".") or None, **savefig_kwargs)
 
 
 def tile(images: np.ndarray, n_cols: int | None = None, pad: int = 1,
@@ -62,7 +72,7 @@ def save_bases_png(bases: np.ndarray, path: str | Path) -> None:
     ax.imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_title("each unit: real part | imaginary part | amplitude envelope")
     ax.axis("off")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    save_figure(fig, path, dpi=100, bbox_inches="tight")
 
 
 def save_bases_gif(bases: np.ndarray, path: str | Path, n_steps: int = 16,
@@ -78,7 +88,8 @@ def save_bases_gif(bases: np.ndarray, path: str | Path, n_steps: int = 16,
         img = tile(scaled, symmetric=True)
         img = np.kron(img, np.ones((zoom, zoom)))
         frames.append((np.clip(img, 0, 1) * 255).astype(np.uint8))
-    iio.imwrite(path, np.stack(frames), extension=".gif", duration=80, loop=0)
+    with atomic_write(path) as f:
+        iio.imwrite(f, np.stack(frames), extension=".gif", duration=80, loop=0)
 
 
 def save_training_png(history: dict, path: str | Path) -> None:
@@ -93,4 +104,4 @@ def save_training_png(history: dict, path: str | Path) -> None:
         ax.set_title(label)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from csc.analysis.motion_tuning import active_units, summary, unit_strength
-from csc.plotting.bases import new_figure
+from csc.plotting.bases import new_figure, save_figure
 
 #: how each stimulus kind is drawn
 STYLES = {"grating": dict(color="tab:blue", lw=1.2), "noise": dict(color="tab:orange", lw=1.2)}
@@ -73,4 +73,4 @@ def save_motion_tuning_png(result: dict, path: str | Path, max_units: int = 16) 
     height = fig.get_figheight()
     fig.subplots_adjust(left=0.03, right=0.97, bottom=0.9 / height, top=1 - 0.95 / height,
                         hspace=0.45, wspace=0.2)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)

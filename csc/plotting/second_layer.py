@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from csc.plotting.bases import new_figure
+from csc.plotting.bases import new_figure, save_figure
 
 
 def save_second_layer_png(components: np.ndarray, centres: np.ndarray, frequencies: np.ndarray,
@@ -87,7 +87,7 @@ def save_second_layer_png(components: np.ndarray, centres: np.ndarray, frequenci
         cb.set_label("weight (− … +, scaled per unit)")
     fig.suptitle(title or f"second-layer units ({n} of {L}): first-layer units by position and "
                  "spatial frequency, coloured by weight", fontsize=9)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
 
 
 def match_columns(true: np.ndarray, learned: np.ndarray) -> tuple[np.ndarray, np.ndarray,
@@ -139,4 +139,4 @@ def save_recovery_png(true: np.ndarray, learned: np.ndarray, path: str | Path,
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)

@@ -59,11 +59,11 @@ class PixelModel:
         """complex64 (n_components, p, p): each unit's real and imaginary parts in pixel space."""
         return draw_units(self.coder.components_, self.whitener, "pixels")
 
-    def to_arrays(self) -> dict[str, np.ndarray]:
+    def to_arrays(self, history: bool = True) -> dict[str, np.ndarray]:
         """Plain arrays: the coder's (`ComplexSparseCoding.to_arrays`, unprefixed), the
         whitener's ("whitener_*") and those of each second layer present ("layer_motion_*",
         "layer_form_*")."""
-        arrays = {**self.coder.to_arrays(),
+        arrays = {**self.coder.to_arrays(history),
                   **io.with_prefix("whitener_", self.whitener.to_arrays())}
         for prefix, (attr, _) in self.LAYERS.items():
             layer = getattr(self, attr)
@@ -86,10 +86,10 @@ class PixelModel:
             model.second_layer_prior = io.from_json_array(arrays["second_layer_prior"])
         return model
 
-    def save(self, path, extra: dict | None = None) -> None:
+    def save(self, path, extra: dict | None = None, history: bool = True) -> None:
         """Write the model and optional JSON-able `extra` state (e.g. a training run's sampler
         state, read back by `csc.io.load_extra`) to `path` atomically."""
-        arrays = self.to_arrays()
+        arrays = self.to_arrays(history)
         if extra is not None:
             arrays["extra"] = io.json_array(extra)
         io.save(path, "pixel-model", arrays)

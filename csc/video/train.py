@@ -3,7 +3,8 @@
 `csc.cli.learn` (`csc-learn`, `scripts/learn_dictionary.py`) is its command line. The run is
 reproducible from its `TrainConfig` (saved as config.json), checkpoints atomically to model.npz
 every `checkpoint_every` updates, and a resumed run ends with the same dictionary as an
-uninterrupted one.
+uninterrupted one. The run folder's protocol (its lock, atomic files, history.csv) is
+`csc.run_folder`'s.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import json
 import logging
 import logging.handlers
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -22,11 +23,12 @@ from tqdm import tqdm
 from csc.analysis.first_layer import basis_measures, whitened_bases
 from csc.backends.backend import get_backend
 from csc.core.priors import PAPER_GAUSS_PRIOR, PAPER_PRIOR, PRIOR_KEYS, make_prior
-from csc.io import load, load_extra
+from csc.io import load, load_extra, remove_stale_temporaries, write_json
 from csc.learning import NORMALIZATIONS, RULES
 from csc.learning.estimator import INITS, ComplexSparseCoding
 from csc.plotting.bases import save_bases_gif, save_bases_png, save_training_png
 from csc.resources import stills_dir
+from csc.run_folder import HistoryLog, RunError, run_lock
 from csc.video.camera import camera_clips, load_stills
 from csc.video.pixel_model import PixelModel
 from csc.video.sampling import ClipCache, DeviceClips, build_clip_cache, sample_sequences
@@ -41,11 +43,11 @@ RUN_PRESETS = {
               "weighting": "paper", "learning": "sgd", "init": "random", "normalize": "pair"},
 }
 
-OUTPUTS = ("model.npz", "config.json", "bases.png", "bases.gif", "training.png", "train.log")
-
-
-class RunError(ValueError):
-    """A problem with the run folder or its settings; str() is one line for the user."""
+OUTPUTS = ("model.npz", "config.json", "history.csv", "bases.png", "bases.gif", "training.png",
+           "train.log")
+#: settings a resumed run may change (given with --resume, they replace the saved ones and are
+#: logged); every other setting defines the run, and --resume refuses a different value
+RESUMABLE = ("out", "n_updates", "video_dir", "stills", "backend", "checkpoint_every")
 
 
 @dataclass
@@ -108,11 +110,18 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path: Path) -> TrainConfig:
+        """The settings in a config.json; RunError (one line) if it is unreadable."""
         try:
-            data = json.loads(path.read_text())
+            return cls.from_dict(json.loads(path.read_text()))
         except (OSError, ValueError) as exc:
             raise RunError(f"cannot read {path}: {exc}") from None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """Settings saved with `asdict`; RunError if `data` does not hold a run's settings."""
         known = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or not {"video_dir", "out"} <= data.keys():
+            raise RunError("not the settings of a csc-learn run")
         # runs saved before the paper's weighting and the synthetic camera existed
         data.setdefault("weighting", "tail")
         data.setdefault("camera_share", 0.0)
@@ -129,23 +138,45 @@ PRIOR_DEFAULTS = {
 }
 
 
-def resume_config(out: str | Path, n_updates: int | None = None) -> TrainConfig:
-    """The saved config of the run in `out`, with the total updates raised to `n_updates`."""
+def resume_config(out: str | Path, **given) -> TrainConfig:
+    """The saved config of the run in `out`, with the settings `given` on the command line in
+    place of the saved ones (`train` refuses those not `RESUMABLE` when they differ)."""
     if not (Path(out) / "model.npz").exists():
         raise RunError(f"nothing to resume: {Path(out) / 'model.npz'} does not exist")
-    cfg = TrainConfig.from_json(Path(out) / "config.json")
-    cfg.out = str(out)
-    if n_updates is not None:
-        cfg.n_updates = n_updates
-    return cfg
+    return replace(saved_config(Path(out)), out=str(out), **given)
+
+
+def saved_config(out: Path) -> TrainConfig:
+    """The settings of the run in `out`: its config.json, or if that is unreadable (damaged by
+    an older csc, or by hand) the copy every checkpoint carries."""
+    try:
+        return TrainConfig.from_json(out / "config.json")
+    except RunError:
+        saved = load_extra(out / "model.npz").get("config")
+        if saved is None:
+            raise
+        return TrainConfig.from_dict(saved)
+
+
+def resumed_changes(cfg: TrainConfig, saved: TrainConfig) -> dict[str, tuple]:
+    """{setting: (saved, now)} for the `RESUMABLE` settings `cfg` changes.
+
+    Raises RunError naming every other setting whose value differs from the saved run's."""
+    changed = {f.name: (getattr(saved, f.name), getattr(cfg, f.name)) for f in fields(cfg)
+               if getattr(saved, f.name) != getattr(cfg, f.name)}
+    refused = {k: v for k, v in changed.items() if k not in RESUMABLE}
+    if refused:
+        listed = "; ".join(f"--{k.replace('_', '-')} {now} (the run has {was})"
+                           for k, (was, now) in refused.items())
+        raise RunError(f"--resume cannot change how the run learns: {listed}; drop these "
+                       f"options, or start a new run")
+    return {k: v for k, v in changed.items() if k != "out"}
 
 
 def check_run_dir(out: Path, *, resume: bool, force: bool) -> None:
-    """Refuse a run folder that cannot take this run, before anything is read or deleted: `out`
-    is a file, nothing to resume, or a run that saved a model without --resume or --force (what a
-    run that failed before its first checkpoint left is replaced silently)."""
-    if out.exists() and not out.is_dir():
-        raise RunError(f"--out {out} exists and is not a folder")
+    """Refuse a run folder that cannot take this run, before anything is read or deleted:
+    nothing to resume, or a run that saved a model without --resume or --force (what a run that
+    failed before its first checkpoint left is replaced silently)."""
     if resume:
         if not (out / "model.npz").exists():
             raise RunError(f"nothing to resume: {out / 'model.npz'} does not exist")
@@ -157,8 +188,7 @@ def check_run_dir(out: Path, *, resume: bool, force: bool) -> None:
 
 
 def clear_run_dir(out: Path) -> None:
-    """Create `out` and delete the outputs of a previous run in it."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Delete the outputs of a previous run in `out`."""
     for name in OUTPUTS:
         (out / name).unlink(missing_ok=True)
 
@@ -275,15 +305,37 @@ def _train(cfg: TrainConfig, resume: bool, force: bool, progress: bool,
            on_update: Callable[[int], None] | None) -> PixelModel:
     out = Path(cfg.out)
     cfg.validate()
+    if resume and force:
+        raise RunError("--resume continues the run in --out and --force replaces it: give one")
     if not resume and cfg.n_updates == 0:
         raise RunError("--n-updates 0 learns nothing: ask for at least one update")
-    check_run_dir(out, resume=resume, force=force)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out} exists and is not a folder")
+    with run_lock(out):
+        freed = remove_stale_temporaries(out, OUTPUTS)
+        check_run_dir(out, resume=resume, force=force)
+        changes = resumed_changes(cfg, saved_config(out)) if resume else {}
+        if resume and "video_dir" not in changes and not Path(cfg.video_dir).exists():
+            raise RunError(f"the run's videos were in {cfg.video_dir}, which no longer exists; "
+                           f"give their folder: csc-learn VIDEO_DIR --resume --out {out}")
+        return _run(cfg, out, resume, progress, on_update, freed, changes)
+
+
+def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, on_update, freed: int,
+         changes: dict) -> PixelModel:
+    """The run, once the run folder is locked and checked."""
     t0 = time.perf_counter()
     held = _hold_log_records()
     try:
+        if freed:
+            log.info("removed %.1f MB of temporary files a killed run left", freed / 2**20)
+        for name, (was, now) in changes.items():
+            log.info("resumed with --%s %s (was %s)", name.replace("_", "-"), now, was)
         cache = build_cache(cfg)
         batch_rng = np.random.default_rng([cfg.seed, 2])
-        model = _resumed_model(cfg, out, batch_rng) if resume else new_model(cfg, cache)
+        history = HistoryLog(out / "history.csv")
+        model = _resumed_model(cfg, out, batch_rng, history, cache) if resume \
+            else new_model(cfg, cache)
     except BaseException:
         held.close()  # no target: the held records are dropped with the failed run
         raise
@@ -291,12 +343,13 @@ def _train(cfg: TrainConfig, resume: bool, force: bool, progress: bool,
         logging.getLogger("csc").removeHandler(held)
     if not resume:
         clear_run_dir(out)
+        history.start()
     handler = _add_log_file(out / "train.log")
     held.setTarget(handler)
     held.close()  # writes the held records to train.log
     try:
-        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
-        _learn(model, cfg, cache, batch_rng, out, progress, on_update)
+        write_json(out / "config.json", asdict(cfg))
+        _learn(model, cfg, cache, batch_rng, out, history, progress, on_update)
         log.info("learning done in %.1f s", time.perf_counter() - t0)
         write_figures(model, out)
         return model
@@ -305,20 +358,36 @@ def _train(cfg: TrainConfig, resume: bool, force: bool, progress: bool,
         handler.close()
 
 
-def _resumed_model(cfg: TrainConfig, out: Path, batch_rng: np.random.Generator) -> PixelModel:
-    """The model saved in `out`, set to learn up to `cfg.n_updates`; restores `batch_rng`."""
+def _cache_summary(cache: ClipCache) -> dict:
+    """What a resumed run checks its rebuilt clip cache against."""
+    return {"clips": len(cache.clips), "frames": cache.n_frames}
+
+
+def _resumed_model(cfg: TrainConfig, out: Path, batch_rng: np.random.Generator,
+                   history: HistoryLog, cache: ClipCache) -> PixelModel:
+    """The model saved in `out`, set to learn up to `cfg.n_updates`, with its history read back
+    from history.csv; restores `batch_rng`."""
     model = load(out / "model.npz")
     if not isinstance(model, PixelModel):
         raise RunError(f"{out / 'model.npz'} is a csc model without a whitener; it was "
                        f"not written by learn_dictionary.py")
-    batch_rng.bit_generator.state = load_extra(out / "model.npz")["batch_rng"]
+    extra = load_extra(out / "model.npz")
+    if "batch_rng" not in extra:
+        raise RunError(f"{out / 'model.npz'} holds no sampler state: it is not a checkpoint of "
+                       f"csc-learn")
+    batch_rng.bit_generator.state = extra["batch_rng"]
+    if extra.get("cache", _cache_summary(cache)) != _cache_summary(cache):
+        log.warning("the videos now give another clip cache (%s) than when the run started "
+                    "(%s): the run goes on, but not as an uninterrupted run would have",
+                    _cache_summary(cache), extra["cache"])
+    model.coder.history_ = history.restore(model.coder.n_updates_, model.coder.history_)
     model.coder.n_updates = cfg.n_updates
     log.info("resuming at update %d of %d", model.coder.n_updates_, cfg.n_updates)
     return model
 
 
 def _learn(model: PixelModel, cfg: TrainConfig, cache: ClipCache, batch_rng, out: Path,
-           progress: bool, on_update) -> None:
+           history: HistoryLog, progress: bool, on_update) -> None:
     coder = model.coder
     backend = get_backend(cfg.backend)
     on_device = DeviceClips(cache, backend) if backend.name == "gpu" else None
@@ -337,7 +406,7 @@ def _learn(model: PixelModel, cfg: TrainConfig, cache: ClipCache, batch_rng, out
                         active=f"{h['active'][-1]:.3f}", refresh=False)
         bar.update(1)
         if done % cfg.checkpoint_every == 0 or done == cfg.n_updates:
-            model.save(out / "model.npz", extra={"batch_rng": batch_rng.bit_generator.state})
+            _checkpoint(model, cfg, history, batch_rng, cache, final=done == cfg.n_updates)
             units = basis_measures(whitened_bases(model))
             log.info("update %d: energy/frame %.5g, SNR %.2f dB, active %.4f, quadrature pairs "
                      "%.2f, localisation %.3f (checkpoint)", done, h["energy"][-1], h["snr"][-1],
@@ -346,7 +415,18 @@ def _learn(model: PixelModel, cfg: TrainConfig, cache: ClipCache, batch_rng, out
             on_update(done)
     bar.close()
     if start >= cfg.n_updates:  # a resumed run already done: the model is saved as it is
-        model.save(out / "model.npz", extra={"batch_rng": batch_rng.bit_generator.state})
+        _checkpoint(model, cfg, history, batch_rng, cache, final=True)
+
+
+def _checkpoint(model: PixelModel, cfg: TrainConfig, history: HistoryLog, batch_rng,
+                cache: ClipCache, final: bool) -> None:
+    """history.csv appended up to the model's update, then model.npz saved: with its history
+    at the end of the run, without it before (so a checkpoint's cost does not grow with the
+    run's length)."""
+    history.append(model.coder.history_, model.coder.n_updates_)
+    model.save(Path(cfg.out) / "model.npz", history=final,
+               extra={"batch_rng": batch_rng.bit_generator.state, "cache": _cache_summary(cache),
+                      "config": asdict(cfg)})
 
 
 def load_run(model_path: str | Path, video_dir: str | None = None, stills: str | None = None
