@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import write_video_failing_at
 
 import csc
 from csc.cli import learn, second_layer
@@ -161,6 +162,29 @@ def test_corrupt_file_beside_a_good_one_is_skipped_with_a_warning(tmp_path, vide
     res = run(root, "--out", out, *TINY)
     assert res.returncode == 0, res.stderr
     assert "broken.avi" in (out / "train.log").read_text()
+
+
+def test_video_failing_partway_gives_its_frames_and_a_warning(tmp_path, video_dir, run):
+    """A video that decodes 60 frames and then hits corrupt data, beside a good one: the cache
+    keeps those frames and the run goes on, with a warning naming the file and the frame."""
+    root = tmp_path / "mixed"
+    root.mkdir()
+    broken = write_video_failing_at(root / "broken.avi", 60, 80)
+    skipped = []
+    cache = build_clip_cache(root, n_frames=4, patch_size=6, on_skip=lambda s, m: skipped.append(m))
+    [message] = skipped
+    n_kept = int(message.split(" frames kept")[0].rsplit("(", 1)[1])
+    assert 0 < n_kept < 80 and f"{broken} from frame {n_kept}" in message
+    assert cache.n_frames == n_kept and cache.stats["videos"] == 1
+
+    (root / "pan.mp4").write_bytes((video_dir / "pan.mp4").read_bytes())
+    out = tmp_path / "run"
+    res = run(root, "--out", out, *TINY)
+    assert res.returncode == 0, res.stderr
+    log = (out / "train.log").read_text()
+    assert f"WARNING skipped the rest of {broken} from frame {n_kept} ({n_kept} frames kept): " \
+           f"cannot read video {broken}" in log
+    assert "'videos': 2" in log
 
 
 def test_existing_run_is_not_overwritten_and_bad_model_file_is_refused(tmp_path, video_dir,
