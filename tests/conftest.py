@@ -1,6 +1,7 @@
 """Shared fixtures: small random problems, the convex case solved by cvxpy; `toolchain_missing`
-for the CUDA checks."""
+for the CUDA checks; `write_video_failing_at`, a real video that breaks partway through."""
 import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -99,3 +100,24 @@ def assert_one_line_error(res, *fragments):
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
     for f in fragments:
         assert f in err, err
+
+
+def write_video_failing_at(path: Path, n_good: int, n_frames: int, size: int = 48) -> Path:
+    """A .avi (MPEG-4 part 2, no B-frames: packet t holds frame t) of a 1/f texture panning 1
+    pixel per frame, n_frames frames of size×size, whose packet `n_good` is overwritten with
+    zeros: FFmpeg opens it and decodes frames 0..n_good-1, then fails ("Invalid data found when
+    processing input"), every time. Returns the path."""
+    import av
+
+    from csc.testing.movies import pink_noise, transformed_movie, write_video
+
+    movie = transformed_movie(pink_noise((2 * size, 2 * size), np.random.default_rng(11)),
+                              n_frames, size, shift=(0.0, 1.0))
+    write_video(path, movie)
+    with av.open(str(path)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    pos, nbytes = packets[n_good]
+    with open(path, "r+b") as f:
+        f.seek(pos)
+        f.write(bytes(nbytes))
+    return path

@@ -4,11 +4,12 @@ import logging
 import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY, assert_one_line_error
+from conftest import TINY, assert_one_line_error, write_video_failing_at
 
 import csc
 from csc.cli import learn, second_layer
@@ -17,10 +18,11 @@ from csc.testing.movies import (
     pink_noise,
     transformed_movie,
     write_frame_folder,
+    write_video,
 )
 from csc.video.reader import VideoError
-from csc.video.sampling import build_clip_cache, sample_sequences
-from csc.video.train import OUTPUTS, RunError, TrainConfig, train
+from csc.video.sampling import MB, build_clip_cache, sample_sequences
+from csc.video.train import OUTPUTS, RunError, TrainConfig, build_cache, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "learn_dictionary.py"
@@ -29,6 +31,17 @@ SCRIPT = ROOT / "scripts" / "learn_dictionary.py"
 
 def _pan(rng, n_frames=24, size=32, shift=(0.0, 1.0)):
     return transformed_movie(pink_noise((96, 96), rng), n_frames, size, shift=shift)
+
+
+@pytest.fixture(scope="module")
+def big_video_dir(tmp_path_factory):
+    """Three panning textures of 96 frames of 64×64 pixels (.mp4): 4.5 MB of float32 frames, 18
+    clips of 16 frames (256 KB each) at n_frames 4."""
+    root = tmp_path_factory.mktemp("big_videos")
+    rng = np.random.default_rng(2)
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        write_video(root / name, _pan(rng, n_frames=96, size=64), fps=25)
+    return root
 
 
 def _run_script(*args):
@@ -66,6 +79,46 @@ def test_sampler_is_reproducible_and_memory_bounded(video_dir):
     again = build_clip_cache(video_dir, n_frames=4, patch_size=6, cache_frames=16, clip_len=8,
                              seed=3)
     assert all(np.array_equal(x, y) for x, y in zip(cache.clips, again.clips))
+
+
+def test_cache_keeps_a_random_sample_within_its_byte_budget(big_video_dir):
+    """cache_bytes bounds what is held, during the read too (the budget plus a few clips), where
+    the frame bound alone would hold every clip; sequences are drawn as before."""
+    frames_only = build_clip_cache(big_video_dir, n_frames=4, patch_size=6, cache_bytes=None)
+    assert len(frames_only.clips) == 18 and frames_only.nbytes == 18 * 256 * 1024
+    clip_bytes = frames_only.clips[0].nbytes
+    tracemalloc.start()
+    try:
+        cache = build_clip_cache(big_video_dir, n_frames=4, patch_size=6, cache_bytes=MB)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert cache.nbytes <= MB and len(cache.clips) == 4
+    assert cache.stats["dropped_for_bytes"] > 0 and frames_only.stats["dropped_for_bytes"] == 0
+    assert peak < MB + 6 * clip_bytes < frames_only.nbytes
+    assert all(any(c is f or np.array_equal(c, f) for f in frames_only.clips) for c in cache.clips)
+    seqs = sample_sequences(cache, 50, 4, 6, np.random.default_rng(0))
+    assert seqs.shape == (50, 4, 6, 6) and np.all((seqs >= 0) & (seqs <= 1))
+    again = build_clip_cache(big_video_dir, n_frames=4, patch_size=6, cache_bytes=MB)
+    assert all(np.array_equal(x, y) for x, y in zip(cache.clips, again.clips))
+    one = build_clip_cache(big_video_dir, n_frames=4, patch_size=6, cache_bytes=1000)
+    assert len(one.clips) == 1  # a budget below one clip still keeps one
+
+
+def test_a_byte_budget_never_reached_changes_nothing(big_video_dir):
+    """With the frame bound binding (3 of 18 clips kept), a budget that is never exceeded gives
+    the frame-only cache: the same clips in the same order, so earlier runs reproduce."""
+    def cache(cache_bytes, seed):
+        return build_clip_cache(big_video_dir, n_frames=4, patch_size=6, cache_frames=48,
+                                cache_bytes=cache_bytes, seed=seed)
+
+    for seed in range(4):
+        frames_only, budget = cache(None, seed), cache(3 * 256 * 1024, seed)
+        assert len(frames_only.clips) == len(budget.clips) == 3
+        assert all(np.array_equal(x, y) for x, y in zip(frames_only.clips, budget.clips))
+        assert budget.stats == frames_only.stats
+    smaller = cache(2 * 256 * 1024, 0)
+    assert len(smaller.clips) == 2 and smaller.stats["dropped_for_bytes"] == 1
 
 
 def test_cache_errors_name_the_problem(tmp_path, video_dir):
@@ -129,6 +182,58 @@ def test_corrupt_file_beside_a_good_one_is_skipped_with_a_warning(tmp_path, vide
     res = run(root, "--out", out, *TINY)
     assert res.returncode == 0, res.stderr
     assert "broken.avi" in (out / "train.log").read_text()
+
+
+def test_video_failing_partway_gives_its_frames_and_a_warning(tmp_path, video_dir, run):
+    """A video that decodes 60 frames and then hits corrupt data, beside a good one: the cache
+    keeps those frames and the run goes on, with a warning naming the file and the frame."""
+    root = tmp_path / "mixed"
+    root.mkdir()
+    broken = write_video_failing_at(root / "broken.avi", 60, 80)
+    skipped = []
+    cache = build_clip_cache(root, n_frames=4, patch_size=6, on_skip=lambda s, m: skipped.append(m))
+    [message] = skipped
+    n_kept = int(message.split(" frames kept")[0].rsplit("(", 1)[1])
+    assert 0 < n_kept < 80 and f"{broken} from frame {n_kept}" in message
+    assert cache.n_frames == n_kept and cache.stats["videos"] == 1
+
+    (root / "pan.mp4").write_bytes((video_dir / "pan.mp4").read_bytes())
+    out = tmp_path / "run"
+    res = run(root, "--out", out, *TINY)
+    assert res.returncode == 0, res.stderr
+    log = (out / "train.log").read_text()
+    assert f"WARNING skipped the rest of {broken} from frame {n_kept} ({n_kept} frames kept): " \
+           f"cannot read video {broken}" in log
+    assert "'videos': 2" in log
+
+
+def test_cache_mb_bounds_the_run_cache_with_the_synthetic_camera(tmp_path, big_video_dir, run):
+    """--cache-mb 1 holds video and camera clips within 1 MB (the camera within its share) where
+    --cache-frames alone would hold 4.5 MB of video; the log states the budget; runs saved before
+    --cache-mb get the default; a bad value is one line."""
+    out = tmp_path / "run"
+    res = run(big_video_dir, "--out", out, *TINY, "--cache-mb", "1", "--camera-share", "0.3")
+    assert res.returncode == 0, res.stderr
+    assert "budget for video (--cache-mb 1 in all)" in (out / "train.log").read_text()
+    cfg = TrainConfig.from_json(out / "config.json")
+    assert cfg.cache_mb == 1
+    cache = build_cache(cfg)
+    n_camera = cache.stats["camera_clips"]
+    assert cache.nbytes <= MB and n_camera == 2 and len(cache.clips) - n_camera == 3
+    assert sum(c.nbytes for c in cache.clips[-n_camera:]) <= 0.3 * MB
+    assert cache.stats["dropped_for_bytes"] > 0
+    cfg.camera_share = 0.8
+    cache = build_cache(cfg)
+    assert cache.nbytes <= MB and len(cache.clips) - cache.stats["camera_clips"] >= 1
+    seqs = sample_sequences(cache, 20, 4, 6, np.random.default_rng(0))
+    assert seqs.shape == (20, 4, 6, 6)
+
+    saved = json.loads((out / "config.json").read_text())
+    del saved["cache_mb"]
+    (tmp_path / "old.json").write_text(json.dumps(saved))
+    assert TrainConfig.from_json(tmp_path / "old.json").cache_mb == 1024
+    assert_one_line_error(run(big_video_dir, "--out", tmp_path / "bad", *TINY, "--cache-mb", "0"),
+                           "--cache-mb must be a positive integer")
 
 
 def test_existing_run_is_not_overwritten_and_bad_model_file_is_refused(tmp_path, video_dir,

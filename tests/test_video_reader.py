@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from conftest import write_video_failing_at
 from scipy.ndimage import gaussian_filter
 
 from csc.video.reader import (
@@ -14,6 +19,7 @@ from csc.video.reader import (
     VideoSource,
     block_average,
     find_videos,
+    frame_files,
     iter_frames,
     read_collection,
     video_info,
@@ -227,6 +233,75 @@ def test_corrupt_file_alone_and_beside_a_good_one(tmp_path):
     assert got == [(good, T)]
     assert [s.path for s, _ in skipped] == [bad, empty]
     assert all(str(s.path) in m for s, m in skipped)
+
+
+def test_video_failing_partway_keeps_its_frames_and_the_rest_is_read(tmp_path):
+    """A file that decodes some frames and then hits corrupt data: iter_frames stays strict,
+    read_collection keeps the frames before the failure, reports it, and reads on."""
+    broken = write_video_failing_at(tmp_path / "a_broken.avi", 60, 80)
+    good = write_video(tmp_path / "b_good.avi", MOVIE, "mpeg4")
+    n_good = 0
+    with pytest.raises(VideoError, match="cannot read video") as err:
+        for _ in iter_frames(broken):
+            n_good += 1
+    _one_line_naming(err, broken)
+    assert 0 < n_good < 80  # the decode really fails partway
+    skipped: list[tuple[VideoSource, str]] = []
+    got = [
+        (s.path, len(list(it)))
+        for s, it in read_collection(tmp_path, on_skip=lambda s, m: skipped.append((s, m)))
+    ]
+    assert got == [(broken, n_good), (good, T)]
+    [(source, message)] = skipped
+    assert source.path == broken and "\n" not in message
+    assert f"{broken} from frame {n_good} ({n_good} frames kept)" in message
+    assert "cannot read video" in message
+    assert [len(list(it)) for _, it in read_collection(tmp_path)] == [n_good, T]  # no callback
+
+
+def test_fifos_and_other_special_files_are_not_videos(tmp_path):
+    """A FIFO named like a video or a frame blocks whoever opens it until a writer comes: it is
+    never a source, a frame or a root. Reading runs in a subprocess, killed if it blocks."""
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    good = write_video(tmp_path / "good.avi", MOVIE, "mpeg4")
+    os.mkfifo(tmp_path / "x.mp4")
+    write_frames(tmp_path / "frames", MOVIE[:3])
+    os.mkfifo(tmp_path / "frames" / "frame_3.png")
+    write_frames(tmp_path / "one", MOVIE[:1])  # one image and a FIFO: not a frame folder
+    os.mkfifo(tmp_path / "one" / "frame_1.png")
+    assert find_videos(tmp_path) == [
+        VideoSource(tmp_path / "frames", "frames"),
+        VideoSource(good, "video"),
+    ]
+    names = [f.name for f in frame_files(tmp_path / "frames")]
+    assert names == ["frame_0.png", "frame_1.png", "frame_2.png"]
+    with pytest.raises(VideoError, match="FIFO") as err:
+        find_videos(tmp_path / "x.mp4")
+    _one_line_naming(err, tmp_path / "x.mp4")
+
+    script = (
+        "import json, sys\n"
+        "from csc.video.reader import VideoError, iter_frames, read_collection, video_info\n"
+        "root = sys.argv[1]\n"
+        "out = {'read': [[s.path.name, len(list(it))] for s, it in read_collection(root)]}\n"
+        "for name, call in (('iter', lambda p: next(iter_frames(p))), ('info', video_info)):\n"
+        "    try:\n"
+        "        call(root + '/x.mp4')\n"
+        "    except VideoError as exc:\n"
+        "        out[name] = str(exc)\n"
+        "print(json.dumps(out))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    res = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["read"] == [["frames", 3], ["good.avi", T]]
+    for name in ("iter", "info"):
+        assert out[name] == f"cannot read video {tmp_path / 'x.mp4'}: it is a FIFO (named pipe)"
 
 
 def test_frame_size_change_is_an_error(tmp_path):

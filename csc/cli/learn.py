@@ -80,7 +80,13 @@ def build_parser() -> ArgumentParser:
                     help="folder of still images for the synthetic camera (default: the bundled "
                          "ones)")
     ap.add_argument("--cache-frames", type=int, default=d.cache_frames,
-                    help="frames held in memory to sample sequences from")
+                    help="most frames of video held in memory to sample sequences from (the "
+                         "synthetic camera adds --camera-share as many); --cache-mb bounds them "
+                         "too")
+    ap.add_argument("--cache-mb", type=int, default=d.cache_mb,
+                    help="most megabytes (2^20 bytes) of frames held in memory to sample sequences "
+                         "from: video and synthetic camera clips together, the camera taking at "
+                         "most --camera-share of it (a 1920x1080 frame takes 7.9 MB)")
     ap.add_argument("--max-iter", type=int, default=d.max_iter, help="inference iterations")
     ap.add_argument("--backend", choices=("auto", "cpu", "gpu"), default=d.backend)
     ap.add_argument("--seed", type=int, default=d.seed)

@@ -3,6 +3,11 @@
 Every frame leaves this module as a float32 array of shape (H, W) with values in [0, 1]
 (RGB -> ITU-R BT.601 luma), optionally block-averaged by an integer factor. Videos are decoded
 one frame at a time (imageio.v3 + PyAV), so a collection never needs to fit in memory.
+
+Only regular files are read: a FIFO, socket or device file with a video name is passed over (a
+FIFO would block forever when opened). Over a collection (`read_collection`), a source that
+cannot be opened is skipped and one that fails partway through keeps the frames decoded before
+the failure; both are reported to a callback, and the other sources are read as usual.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,12 +53,36 @@ def _has_ext(name: str, exts: tuple[str, ...]) -> bool:
 
 
 def frame_files(folder: str | Path) -> list[Path]:
-    """The image files directly inside `folder` (hidden files excluded), in natural order."""
+    """The image files directly inside `folder`, in natural order.
+
+    Only regular files count (symlinks followed): hidden files, FIFOs, sockets and device files
+    with an image name are left out.
+    """
     folder = Path(folder)
     names = [
         e.name for e in os.scandir(folder) if e.is_file() and _has_ext(e.name, IMAGE_EXTENSIONS)
     ]
     return [folder / n for n in sorted(names, key=natural_key)]
+
+
+def _regular_files(folder: str, names: list[str], exts: tuple[str, ...]) -> list[str]:
+    """The `names` in `folder` with one of `exts` that are regular files (symlinks followed):
+    opening a FIFO with a video name would wait for a writer forever."""
+    return [n for n in names if _has_ext(n, exts) and os.path.isfile(os.path.join(folder, n))]
+
+
+def _special_kind(path: Path) -> str:
+    """What an existing path that is not a regular file is, for a message ("a FIFO", ...)."""
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device file"
+    return "not a regular file"
 
 
 def _looked_for() -> str:
@@ -63,15 +93,19 @@ def _looked_for() -> str:
 def find_videos(root: str | Path) -> list[VideoSource]:
     """List the video collection under `root` (recursively), sorted by path (natural order).
 
-    A source is every file with a video extension (case-insensitive) and every folder that
-    directly holds >= 2 image files (one video of numbered frames). Hidden files and folders
-    (names starting with ".") are ignored; symlinked folders are followed once. `root` may also
+    A source is every regular file with a video extension (case-insensitive) and every folder
+    that directly holds >= 2 regular image files (one video of numbered frames). Hidden files and
+    folders (names starting with ".") are ignored, and so are FIFOs, sockets, device files and
+    broken symlinks, whatever their names; symlinked folders are followed once. `root` may also
     be a single video file or a single frame folder.
-    Raises VideoError if root does not exist, is not a video file, or holds no video.
+    Raises VideoError if root does not exist, is not a video file (a FIFO, say), or holds no
+    video.
     """
     root = Path(root)
     if not root.exists():
         raise VideoError(f"no such folder: {root}")
+    if not root.is_dir() and not root.is_file():
+        raise VideoError(f"not a video file or folder: {root} is {_special_kind(root)}")
     if root.is_file():
         if _has_ext(root.name, VIDEO_EXTENSIONS):
             return [VideoSource(root, "video")]
@@ -89,9 +123,10 @@ def find_videos(root: str | Path) -> list[VideoSource]:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         here = Path(dirpath)
         sources += [
-            VideoSource(here / f, "video") for f in filenames if _has_ext(f, VIDEO_EXTENSIONS)
+            VideoSource(here / f, "video")
+            for f in _regular_files(dirpath, filenames, VIDEO_EXTENSIONS)
         ]
-        if sum(_has_ext(f, IMAGE_EXTENSIONS) for f in filenames) >= 2:
+        if len(_regular_files(dirpath, filenames, IMAGE_EXTENSIONS)) >= 2:
             sources.append(VideoSource(here, "frames"))
     if not sources:
         raise VideoError(f"no video files found in {root} ({_looked_for()})")
@@ -164,6 +199,15 @@ def _reason(exc: BaseException) -> str:
 
 
 # ----------------------------------------------------------------------------- reading
+def _check_video_file(path: Path) -> None:
+    """Raise VideoError for a video path that cannot be decoded or would block when opened:
+    an empty file, or an existing path that is not a regular file (a FIFO waits for a writer)."""
+    if path.exists() and not path.is_file():
+        raise VideoError(f"cannot read video {path}: it is {_special_kind(path)}")
+    if path.is_file() and path.stat().st_size == 0:
+        raise VideoError(f"cannot read video {path}: file is empty")
+
+
 def _raw_frames(source: VideoSource) -> Iterator[np.ndarray]:
     """Decoded frames as imageio returns them (uint8/uint16, (H, W[, C]))."""
     if source.kind == "frames":
@@ -176,8 +220,7 @@ def _raw_frames(source: VideoSource) -> Iterator[np.ndarray]:
             except Exception as exc:  # noqa: BLE001 -- any decoder error becomes one line
                 raise VideoError(f"cannot read frame {f}: {_reason(exc)}") from None
         return
-    if source.path.is_file() and source.path.stat().st_size == 0:
-        raise VideoError(f"cannot read video {source.path}: file is empty")
+    _check_video_file(source.path)
     try:
         yield from iio.imiter(source.path, plugin="pyav", thread_type="AUTO")
     except VideoError:
@@ -195,7 +238,8 @@ def iter_frames(
     (an integer >= 1); iteration stops after `max_frames` frames (None: all).
     Raises VideoError (one line, naming the file) when iterated if the source cannot be opened or
     decoded, or if the frames of a frame folder differ in size; ValueError at once for bad
-    arguments.
+    arguments. The iterator is strict: a file that fails after some frames raises after yielding
+    them (`read_collection` keeps those frames and reports the failure instead).
     """
     if int(downsample) != downsample or downsample < 1:
         raise ValueError(f"downsample must be an integer >= 1, got {downsample!r}")
@@ -241,8 +285,7 @@ def video_info(source: VideoSource | str | Path, *, count_frames: bool = True) -
         first = next(iter_frames(source))
         info.update(n_frames=len(files), height=first.shape[0], width=first.shape[1])
         return info
-    if source.path.is_file() and source.path.stat().st_size == 0:
-        raise VideoError(f"cannot read video {source.path}: file is empty")
+    _check_video_file(source.path)
     try:
         with av.open(str(source.path)) as container:
             if not container.streams.video:
@@ -276,8 +319,11 @@ def read_collection(
 
     Each frame iterator is `iter_frames(source, downsample=..., max_frames=...)` (float32 (H, W)
     in [0, 1]); its first frame is decoded before the source is yielded, so unreadable or empty
-    sources are skipped, calling `on_skip(source, message)`. A decode error later in a
-    video still raises VideoError from its frame iterator.
+    sources are skipped, calling `on_skip(source, message)` with the VideoError's line. A source
+    that fails later (corrupt data after some frames, a frame of another size) ends its iterator
+    with the frames decoded so far, and `on_skip(source, "the rest of PATH from frame N (N frames
+    kept): <error>")` is called; the next sources are read as usual. Without `on_skip` both are
+    silent.
     Raises VideoError from `find_videos`, or at the end if no source at all was readable.
     """
     skipped: list[str] = []
@@ -294,8 +340,34 @@ def read_collection(
                 on_skip(source, str(exc))
             continue
         n_read += 1
-        yield source, (frames if first is None else itertools.chain([first], frames))
+        yield source, (frames if first is None else _until_error(source, first, frames, on_skip))
     if n_read == 0:
         raise VideoError(
             f"no readable video in {root} ({len(skipped)} files skipped: first error: {skipped[0]})"
         )
+
+
+def _until_error(
+    source: VideoSource,
+    first: np.ndarray,
+    frames: Iterator[np.ndarray],
+    on_skip: Callable[[VideoSource, str], None] | None,
+) -> Iterator[np.ndarray]:
+    """`first`, then `frames` up to the first VideoError, which goes to `on_skip` instead."""
+    yield first
+    n = 1
+    try:
+        while True:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                return
+            except VideoError as exc:
+                if on_skip is not None:
+                    rest = f"the rest of {source.path} from frame {n} ({n} frames kept)"
+                    on_skip(source, f"{rest}: {exc}")
+                return
+            yield frame
+            n += 1
+    finally:
+        frames.close()

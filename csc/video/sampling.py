@@ -2,8 +2,11 @@
 
 The collection is streamed once: each video is split at scene cuts, scenes are chunked into clips
 of at most `clip_len` frames, and a uniform random subset of clips (reservoir sampling) is kept
-within `cache_frames` frames. Memory stays flat however large the collection; no sequence drawn
-from the cache spans a scene cut.
+within two bounds: `cache_frames` frames and `cache_bytes` bytes of float32 pixels (the frame
+bound alone would hold 7 GB of 768×576 frames at its default). Memory stays flat however large
+the collection: while reading, the budget plus the clip being gathered and the clip offered; no
+sequence drawn from the cache spans a scene cut. A video that fails partway through gives the
+frames decoded before the failure (see `csc.video.reader.read_collection`).
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from csc.video.reader import VideoError, read_collection
 from csc.video.scenes import split_scenes
 
 _CONSTANT_STD = 1e-4  # a clip whose pixel std is below this (on [0, 1] frames) carries no pattern
+MB = 2**20  #: bytes in a megabyte of `--cache-mb`
+DEFAULT_CACHE_BYTES = 1024 * MB
 
 
 @dataclass
@@ -32,25 +37,74 @@ class ClipCache:
     def n_frames(self) -> int:
         return sum(len(c) for c in self.clips)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of pixels held by the clips."""
+        return sum(c.nbytes for c in self.clips)
+
     def start_counts(self, n_frames: int) -> np.ndarray:
         """float64 (n_clips,): how many sequences of `n_frames` frames can start in each clip."""
         return np.array([len(c) - n_frames + 1 for c in self.clips], dtype=np.float64)
 
 
+class ClipReservoir:
+    """A uniform random sample of the clips offered one by one, within `slots` clips and
+    `max_bytes` bytes (None: no byte bound).
+
+    The slots are filled by Vitter's Algorithm R with `rng`, drawing exactly as a frame-only
+    cache does, so a byte budget never exceeded changes nothing (same clips, same order). When a
+    clip takes the bytes over the budget, random clips (drawn from `budget_rng`) are removed until
+    they fit and the reservoir keeps only as many slots as clips are left: a uniform sample
+    subsampled uniformly is a uniform sample of the smaller size, and Algorithm R goes on from it.
+    At least one clip is kept, even one larger than the budget. Attributes: `clips` (in slot
+    order), `nbytes`, `seen` (clips offered), `dropped` (clips removed for the budget).
+    """
+
+    def __init__(self, slots: int, max_bytes: int | None, rng: np.random.Generator,
+                 budget_rng: np.random.Generator):
+        self.slots, self.max_bytes = slots, max_bytes
+        self.rng, self.budget_rng = rng, budget_rng
+        self.clips: list[np.ndarray] = []
+        self.nbytes = self.seen = self.dropped = 0
+
+    def offer(self, clip: np.ndarray) -> None:
+        """Consider one more clip (kept by reference)."""
+        self.seen += 1
+        if len(self.clips) < self.slots:
+            self.clips.append(clip)
+        else:
+            j = int(self.rng.integers(0, self.seen))
+            if j >= self.slots:
+                return
+            self.nbytes -= self.clips[j].nbytes
+            self.clips[j] = clip
+        self.nbytes += clip.nbytes
+        while self.max_bytes is not None and self.nbytes > self.max_bytes and len(self.clips) > 1:
+            gone = self.clips.pop(int(self.budget_rng.integers(len(self.clips))))
+            self.nbytes -= gone.nbytes
+            self.dropped += 1
+            self.slots = len(self.clips)
+
+
 def build_clip_cache(root, *, n_frames: int, patch_size: int, downsample: int = 1,
                      max_frames_per_video: int | None = None, cache_frames: int = 4000,
-                     clip_len: int | None = None, seed: int = 0,
+                     cache_bytes: int | None = DEFAULT_CACHE_BYTES, clip_len: int | None = None,
+                     seed: int = 0,
                      on_skip: Callable[[object, str], None] | None = None) -> ClipCache:
     """Read the collection under `root` into a `ClipCache` usable for (n_frames, p, p) sequences.
 
+    Clips hold at most `clip_len` frames (default 4 × n_frames); a `ClipReservoir` keeps a
+    uniform random sample of them within cache_frames // clip_len clips and `cache_bytes` bytes
+    (None: frames only). `on_skip(source, message)` hears of every video skipped or cut short
+    (`read_collection`). stats: videos read, scenes usable, clips left out as too small, too
+    short or constant, `dropped_for_bytes` (clips removed to fit `cache_bytes`), largest frame
+    and longest scene.
     Raises VideoError with one line when nothing usable remains: frames smaller than the patch,
     no scene as long as `n_frames`, or only constant videos.
     """
     clip_len = max(clip_len or 4 * n_frames, n_frames)
-    slots = max(cache_frames // clip_len, 1)
-    rng = np.random.default_rng(seed)
-    kept: list[np.ndarray] = []
-    seen = 0
+    reservoir = ClipReservoir(max(cache_frames // clip_len, 1), cache_bytes,
+                              np.random.default_rng(seed), np.random.default_rng([seed, 4]))
     stats = {"videos": 0, "scenes": 0, "too_small": 0, "too_short": 0, "constant": 0,
              "largest_frame": (0, 0), "longest_scene": 0}
     for _source, frames in read_collection(root, downsample=downsample,
@@ -70,16 +124,11 @@ def build_clip_cache(root, *, n_frames: int, patch_size: int, downsample: int = 
                 stats["constant"] += 1
                 continue
             stats["scenes"] += 1
-            seen += 1
-            if len(kept) < slots:
-                kept.append(np.ascontiguousarray(clip, dtype=np.float32))
-            else:
-                j = int(rng.integers(0, seen))
-                if j < slots:
-                    kept[j] = np.ascontiguousarray(clip, dtype=np.float32)
-    if not kept:
+            reservoir.offer(np.ascontiguousarray(clip, dtype=np.float32))
+    stats["dropped_for_bytes"] = reservoir.dropped
+    if not reservoir.clips:
         raise VideoError(_nothing_usable(root, stats, n_frames, patch_size))
-    return ClipCache(kept, stats)
+    return ClipCache(reservoir.clips, stats)
 
 
 def _nothing_usable(root, stats: dict, n_frames: int, patch_size: int) -> str:

@@ -124,8 +124,15 @@ def split_scenes(
     scene: list[np.ndarray] = []
     for frame in frames:
         if (splitter.push(frame) or len(scene) == max_len) and scene:
-            yield np.stack(scene).astype(np.float32, copy=False)
-            scene = []
+            yield _stacked(scene)
         scene.append(frame)
     if scene:
-        yield np.stack(scene).astype(np.float32, copy=False)
+        yield _stacked(scene)
+
+
+def _stacked(scene: list[np.ndarray]) -> np.ndarray:
+    """The frames as one float32 (T, H, W) array; empties `scene`, so that while the caller holds
+    the array the frames are not held a second time."""
+    chunk = np.stack(scene).astype(np.float32, copy=False)
+    scene.clear()
+    return chunk

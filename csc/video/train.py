@@ -31,7 +31,7 @@ from csc.resources import stills_dir
 from csc.run_folder import HistoryLog, RunError, run_lock
 from csc.video.camera import camera_clips, load_stills
 from csc.video.pixel_model import PixelModel
-from csc.video.sampling import ClipCache, DeviceClips, build_clip_cache, sample_sequences
+from csc.video.sampling import MB, ClipCache, DeviceClips, build_clip_cache, sample_sequences
 from csc.video.whitening import WEIGHTINGS, WHITENINGS, make_whitener
 
 log = logging.getLogger("csc.train")
@@ -76,6 +76,7 @@ class TrainConfig:
     downsample: int = 1
     max_frames_per_video: int | None = None
     cache_frames: int = 4000
+    cache_mb: int = 1024
     camera_share: float = 0.8
     stills: str | None = None
     max_iter: int = 30
@@ -86,7 +87,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         for name in ("patch_size", "n_frames", "n_components", "batch_size", "max_iter",
-                     "checkpoint_every", "downsample", "cache_frames", "whiten_patches"):
+                     "checkpoint_every", "downsample", "cache_frames", "cache_mb",
+                     "whiten_patches"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise RunError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")
@@ -125,6 +127,8 @@ class TrainConfig:
         # runs saved before the paper's weighting and the synthetic camera existed
         data.setdefault("weighting", "tail")
         data.setdefault("camera_share", 0.0)
+        # and before --cache-mb: the default budget (it binds only on caches over 1 GB)
+        data.setdefault("cache_mb", cls.cache_mb)
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
@@ -209,45 +213,71 @@ def _add_log_file(path: Path) -> logging.Handler:
 
 
 def build_cache(cfg: TrainConfig) -> ClipCache:
-    """The clip cache of the run (deterministic from the config)."""
+    """The clip cache of the run (deterministic from the config), within `cache_mb` megabytes in
+    all: the real clips get what the synthetic camera's clips leave of it."""
     def skipped(source, message):
         log.warning("skipped %s", message)
 
+    budget = cfg.cache_mb * MB
+    video_budget = max(budget - (_camera_nbytes(cfg) if cfg.camera_share > 0 else 0), 0)
     cache = build_clip_cache(cfg.video_dir, n_frames=cfg.n_frames, patch_size=cfg.patch_size,
                              downsample=cfg.downsample,
                              max_frames_per_video=cfg.max_frames_per_video,
-                             cache_frames=cfg.cache_frames, seed=cfg.seed, on_skip=skipped)
-    log.info("clip cache: %d clips, %d frames (%s)", len(cache.clips), cache.n_frames,
-             cache.stats)
+                             cache_frames=cfg.cache_frames, cache_bytes=video_budget,
+                             seed=cfg.seed, on_skip=skipped)
+    log.info("clip cache: %d clips, %d frames, %.1f MB of a %.1f MB budget for video (--cache-mb "
+             "%d in all) (%s)", len(cache.clips), cache.n_frames, cache.nbytes / MB,
+             video_budget / MB, cfg.cache_mb, cache.stats)
     if cfg.camera_share > 0:
         add_camera_clips(cache, cfg)
     return cache
 
 
-def camera_cache(cfg: TrainConfig, folder: str | Path, n_frames_total: int,
-                 seed: int | None = None) -> ClipCache:
-    """A cache of synthetic camera clips (`csc.video.camera`) over the stills in `folder`,
-    holding about `n_frames_total` frames: clips of 2 × n_frames frames (many short clips: many
-    stills, places and motions) of max(4 × patch, 64) pixels square, the stills shrunk to at
-    most 512 pixels on their shorter side (before --downsample). Reproducible from `seed`
-    (default the run's)."""
-    stills = load_stills(folder, max_side=512 // cfg.downsample)
+def _camera_layout(cfg: TrainConfig, n_frames_total: int, max_bytes: int) -> tuple[int, int, int]:
+    """(n_clips, clip_len, size) of synthetic camera clips (float32 (clip_len, size, size)):
+    clips of 2 × n_frames frames of max(4 × patch, 64) pixels square, as many as hold about
+    `n_frames_total` frames and at most `max_bytes` bytes (at least one)."""
     clip_len = 2 * cfg.n_frames
     size = max(4 * cfg.patch_size, 64)
-    n_clips = max(round(n_frames_total / clip_len), 1)
+    fitting = max_bytes // (clip_len * size * size * np.dtype(np.float32).itemsize)
+    return max(min(round(n_frames_total / clip_len), fitting), 1), clip_len, size
+
+
+def _camera_share(cfg: TrainConfig) -> tuple[int, int]:
+    """(frames, bytes) the synthetic camera may fill: `camera_share` of `cache_frames` and of
+    `cache_mb`."""
+    return round(cfg.camera_share * cfg.cache_frames), int(cfg.camera_share * cfg.cache_mb * MB)
+
+
+def _camera_nbytes(cfg: TrainConfig) -> int:
+    """Bytes of the clips `add_camera_clips` adds to the run's cache."""
+    n_clips, clip_len, size = _camera_layout(cfg, *_camera_share(cfg))
+    return n_clips * clip_len * size * size * np.dtype(np.float32).itemsize
+
+
+def camera_cache(cfg: TrainConfig, folder: str | Path, n_frames_total: int, max_bytes: int,
+                 seed: int | None = None) -> ClipCache:
+    """A cache of synthetic camera clips (`csc.video.camera`) over the stills in `folder`,
+    holding about `n_frames_total` frames and at most `max_bytes` bytes (at least one clip):
+    clips of 2 × n_frames frames (many short clips: many stills, places and motions) of
+    max(4 × patch, 64) pixels square, the stills shrunk to at most 512 pixels on their shorter
+    side (before --downsample). Reproducible from `seed` (default the run's)."""
+    stills = load_stills(folder, max_side=512 // cfg.downsample)
+    n_clips, clip_len, size = _camera_layout(cfg, n_frames_total, max_bytes)
     rng = np.random.default_rng([cfg.seed if seed is None else seed, 3])
     clips = camera_clips(stills, n_clips, clip_len, size, rng)
-    log.info("synthetic camera: %d clips of %d frames, %dx%d pixels, from %d stills in %s",
-             n_clips, clip_len, size, size, len(stills), folder)
+    log.info("synthetic camera: %d clips of %d frames, %dx%d pixels (%.1f MB), from %d stills "
+             "in %s", n_clips, clip_len, size, size, sum(c.nbytes for c in clips) / MB,
+             len(stills), folder)
     return ClipCache(clips, {"camera_clips": n_clips, "stills": len(stills)})
 
 
 def add_camera_clips(cache: ClipCache, cfg: TrainConfig) -> None:
     """Add `camera_cache` clips over `cfg.stills` (default: the bundled stills) filling
-    `camera_share` × `cache_frames` frames to the cache of real clips, weighted so that
-    `camera_share` of the sequences drawn come from them."""
+    `camera_share` × `cache_frames` frames, within `camera_share` × `cache_mb` megabytes, to the
+    cache of real clips, weighted so that `camera_share` of the sequences drawn come from them."""
     folder = cfg.stills if cfg.stills is not None else stills_dir()
-    camera = camera_cache(cfg, folder, round(cfg.camera_share * cfg.cache_frames))
+    camera = camera_cache(cfg, folder, *_camera_share(cfg))
     real_starts = cache.start_counts(cfg.n_frames).sum()
     camera_starts = camera.start_counts(cfg.n_frames).sum()
     cache.weights = np.concatenate([
@@ -445,7 +475,8 @@ def load_run(model_path: str | Path, video_dir: str | None = None, stills: str |
         raise RunError(f"{cfg_path} not found (the run's config.json must sit beside the model)")
     cfg = TrainConfig.from_json(cfg_path)
     if stills is not None:
-        return model, cfg, camera_cache(cfg, stills, cfg.cache_frames // 2, seed=cfg.seed + 1)
+        return model, cfg, camera_cache(cfg, stills, cfg.cache_frames // 2,
+                                        cfg.cache_mb * MB // 2, seed=cfg.seed + 1)
     if video_dir is not None:
         cfg.video_dir, cfg.camera_share = video_dir, 0.0
     return model, cfg, build_cache(cfg)
