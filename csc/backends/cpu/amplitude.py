@@ -58,7 +58,12 @@ def cauchy_amplitude(r: float, t: float, sigma: float) -> float:
     r > 0, so the minimiser is a root in (0, r). p' = 0 at s± = (r ± √(r² − 3c))/3 (if real)
     splits [0, r] into monotone pieces; each root is found by safeguarded Newton in its piece, and
     when there are two candidate minima (three real roots) the lower objective wins.
+    Float32 arguments are widened first (as the CUDA twin's double parameters do), so r², rσ²
+    and σ² cannot overflow or underflow for any finite float32 r and σ in `make_prior`'s range.
     """
+    r = float(r)
+    t = float(t)
+    sigma = float(sigma)
     if r <= 0.0:
         return 0.0
     if t <= 0.0:
