@@ -181,13 +181,15 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         N = C.shape[0]
         flip = self.n_updates_ % 2 == 1
         if self.learning == "sgd":
-            step = be.asnumpy(C.T @ (E * wd)).astype(np.float64) / N
+            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                step = be.asnumpy(C.T @ (E * wd)).astype(np.float64) / N
             self._require_finite(step, "the dictionary gradient Cᵀ(w∘E)/N")
             rule.update(W, step, self.n_updates_ / max(self.n_updates, 1))
             normalize_units(W, self.normalize, flip)
         else:
-            CtC = be.asnumpy(C.T @ C).astype(np.float64) / N
-            CtX = be.asnumpy(C.T @ Xf).astype(np.float64) / N
+            with np.errstate(over="ignore", invalid="ignore"):
+                CtC = be.asnumpy(C.T @ C).astype(np.float64) / N
+                CtX = be.asnumpy(C.T @ Xf).astype(np.float64) / N
             self._require_finite(CtC, "the code statistics CᵀC/N")
             self._require_finite(CtX, "the code statistics CᵀX/N")
             rule.update(W, CtC, CtX, self.normalize, flip)
