@@ -15,7 +15,6 @@ from csc.core.proxes import prox_codes
 from csc.learning import TrainingDiverged
 from csc.learning.estimator import ComplexSparseCoding
 
-
 # ------------------------------------------------------------------------------------------------
 # Cauchy scale σ
 

@@ -104,8 +104,9 @@ def make_prior(sparsity: str = "l1", lam: float = 0.1, sigma: float = 0.4,
     """Validate the prior keywords and return a `Prior`.
 
     Raises ValueError for an unknown prior, negative or non-finite constants, sigma outside
-    `SIGMA_RANGE`, non-positive or non-finite weights, and the combinations `cauchy` or `gauss` + `l1` slowness (only the
-    chain prox of `l1` sparsity couples the frames; the other sparsities run pointwise).
+    `SIGMA_RANGE`, non-positive or non-finite weights, and the combinations `cauchy` or
+    `gauss` + `l1` slowness (only the chain prox of `l1` sparsity couples the frames; the other
+    sparsities run pointwise).
     """
     if sparsity not in SPARSITIES:
         raise ValueError(f"unknown sparsity {sparsity!r}; choose one of {SPARSITIES}")
@@ -125,8 +126,8 @@ def make_prior(sparsity: str = "l1", lam: float = 0.1, sigma: float = 0.4,
     sigma = _positive_float("sigma", sigma, allow_zero=False)
     if not SIGMA_RANGE[0] <= sigma <= SIGMA_RANGE[1]:
         raise ValueError(f"sigma must lie in [{SIGMA_RANGE[0]:.3g}, {SIGMA_RANGE[1]:.3g}] (the "
-                         f"normal float32 range, in which the Cauchy prox is computed), got "
-                         f"{sigma!r}; rescale the data instead")
+                         f"normal float32 numbers: the float32 kernels take sigma as float32), "
+                         f"got {sigma!r}; rescale the data and sigma together")
     kappa = _positive_float("kappa", kappa, allow_zero=True)
     if weights is not None:
         w = np.asarray(weights, dtype=np.float64)
