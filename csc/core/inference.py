@@ -113,7 +113,7 @@ def check_step(L: float, dtype) -> None:
     """NumericRangeError unless the step τ = 1/L is a normal number of `dtype` (the kernels run
     it in the data's float type: a dictionary scaled by 1e25 makes τ 0 in float32)."""
     info = np.finfo(dtype)
-    tau = 1.0 / L if L > 0 else math.inf
+    tau = 1.0 / L if L != 0 else math.inf  # NaN stays NaN
     if not float(info.tiny) <= tau <= float(info.max):  # also refuses NaN
         raise _range_error(f"step size 1/L = {tau:.3g} (L from the dictionary and weights) is "
                            f"not a normal {np.dtype(dtype).name}", dtype)
