@@ -71,8 +71,15 @@ __host__ __device__ inline double csc_cauchy_amplitude(double r, double t, doubl
     const double disc = r * r - 3.0 * c;
     // one fixed-point step s = r - 2ts/(sigma^2 + s^2) from s = r: close to the root when t << sigma^2
     const double guess = r - 2.0 * t * r / (sigma2 + r * r);
-    if (disc <= 0.0)  // p increasing on [0, r]: one root
-        return csc_cubic_root(0.0, r, guess > 0.0 ? guess : 0.0, r, c, rs2);
+    if (disc <= 0.0) {  // p increasing on [0, r]: one root
+        // Newton is monotone from the left where p is concave (left of s = r/3) and from the right
+        // where it is convex; started right of a root in the concave part, it leaves the bracket
+        // by rounding and bisection stops ~1e-9 r away (wrong by far when sigma << 1e-9 r).
+        const double s_infl = r / 3.0;
+        if (((s_infl - r) * s_infl + c) * s_infl - rs2 >= 0.0)
+            return csc_cubic_root(0.0, s_infl, 0.0, r, c, rs2);
+        return csc_cubic_root(s_infl, r, guess > s_infl ? guess : s_infl, r, c, rs2);
+    }
     const double sq = sqrt(disc);
     const double s_max = (r - sq) / 3.0;  // local maximum of p
     const double s_min = (r + sq) / 3.0;  // local minimum of p

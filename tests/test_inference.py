@@ -141,13 +141,50 @@ def test_warm_start_is_used(rng):
     (dict(weights=np.ones(3)), "weights"),
     (dict(weights=-1.0), "weights"),
     (dict(max_iter=0), "max_iter"),
+    (dict(max_iter=2.0), "max_iter"),
+    (dict(max_iter=True), "max_iter"),
     (dict(tol=-1.0), "tol"),
+    (dict(tol=np.nan), "tol"),
+    (dict(tol=np.float32(np.inf)), "tol"),
+    (dict(tol="1e-3"), "tol"),
+    (dict(batch_bytes=0), "batch_bytes"),
     (dict(backend="tpu"), "backend"),
 ])
 def test_bad_arguments_raise_value_error(rng, kwargs, match):
     X, D, _, _ = random_problem(rng)
     with pytest.raises(ValueError, match=match):
         csc.encode(X, D, **kwargs)
+
+
+def test_numpy_scalars_are_accepted_for_tol_and_max_iter(rng):
+    X, D, _, _ = random_problem(rng)
+    want = csc.encode(X, D, tol=1e-3, max_iter=40)
+    for tol, max_iter in [(np.float32(1e-3), 40), (np.float64(1e-3), np.int64(40)),
+                          (1e-3, np.int32(40))]:
+        got = csc.encode(X, D, tol=tol, max_iter=max_iter)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)  # float32(1e-3) ≠ 1e-3
+    assert csc.encode(X, D, tol=0, max_iter=np.uint8(3)).shape == X.shape[:2] + (D.shape[0],)
+
+
+@pytest.mark.parametrize("bad", [
+    lambda D: D.astype(object), lambda D: D.astype(str), lambda D: np.abs(D) > 0.3,
+    lambda D: D[:0],
+], ids=["object", "string", "bool", "no-components"])
+def test_non_numeric_or_empty_dictionary_raises_value_error(rng, bad):
+    X, D, _, _ = random_problem(rng)
+    with pytest.raises(ValueError, match="D must be numeric|D is empty"):
+        csc.encode(X, bad(D))
+    with pytest.raises(ValueError, match="D must be numeric|D is empty"):
+        csc.energy(X, np.zeros(X.shape[:2] + (D.shape[0],), complex), bad(D))
+
+
+@pytest.mark.parametrize("bad", [
+    lambda X: X.astype(object), lambda X: X.astype(str), lambda X: X > 0,
+], ids=["object", "string", "bool"])
+def test_non_numeric_data_raises_value_error(rng, bad):
+    X, D, _, _ = random_problem(rng)
+    with pytest.raises(ValueError, match="X must be real numbers"):
+        csc.encode(bad(X), D)
 
 
 def test_bad_data_raises_value_error(rng):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -27,7 +28,18 @@ from csc.core.model import (
     codes_to_real,
     dictionary_to_real,
 )
+from csc.core.params import check_number
 from csc.core.priors import SLOWNESS_CODE, SPARSITY_CODE, Prior, make_prior
+
+#: Default memory budget of `encode`'s solver arrays: the sequences are solved in batches whose
+#: working arrays (`solver_bytes_per_frame` per frame) fit in this many bytes, one sequence at
+#: least. Problems below it run as one batch, exactly as an unbatched solve.
+ENCODE_BATCH_BYTES = 256 * 2**20
+
+
+class NumericRangeError(ValueError):
+    """The problem does not fit the working float type: a step size or an energy would underflow
+    or overflow it (see `fista`)."""
 
 
 @dataclass
@@ -38,7 +50,8 @@ class EncodeInfo:
     at the start and then after each iteration (non-increasing); converged: the relative change
     ‖x⁺ − x‖/‖x⁺‖ fell below `tol`; residual: relative prox-gradient residual
     ‖c − prox(c − τ∇f(c))‖ / ‖c‖ at the returned codes (0 at a stationary point); lipschitz: the
-    final step-size constant L (τ = 1/L); n_restarts: rejected steps.
+    final step-size constant L (τ = 1/L); n_restarts: rejected steps; n_batches: solves `encode`
+    ran (see `merge_infos` for how their reports combine).
     """
 
     n_iter: int = 0
@@ -47,6 +60,25 @@ class EncodeInfo:
     residual: float = float("nan")
     lipschitz: float = float("nan")
     n_restarts: int = 0
+    n_batches: int = 1
+
+
+def merge_infos(infos: list[EncodeInfo]) -> EncodeInfo:
+    """One report for a solve run as independent batches of sequences (the energy is a sum over
+    sequences): n_iter the most any batch ran; energies summed over batches per iteration, a batch
+    that stopped early counting with its last energy; converged when every batch did; residual
+    the largest batch residual (an upper bound of the whole solve's relative residual);
+    lipschitz the largest; n_restarts summed. A single report is returned as it is."""
+    if len(infos) == 1:
+        return infos[0]
+    n = max(len(info.energies) for info in infos)
+    energies = [sum(info.energies[min(i, len(info.energies) - 1)] for info in infos)
+                for i in range(n)]
+    return EncodeInfo(n_iter=max(info.n_iter for info in infos), energies=energies,
+                      converged=all(info.converged for info in infos),
+                      residual=max(info.residual for info in infos),
+                      lipschitz=max(info.lipschitz for info in infos),
+                      n_restarts=sum(info.n_restarts for info in infos), n_batches=len(infos))
 
 
 def lipschitz_constant(W: np.ndarray, w: np.ndarray, v0: np.ndarray | None = None,
@@ -70,6 +102,32 @@ def lipschitz_constant(W: np.ndarray, w: np.ndarray, v0: np.ndarray | None = Non
     return 1.01 * L, v
 
 
+def _range_error(what: str, dtype) -> NumericRangeError:
+    name = np.dtype(dtype).name
+    advice = ("scale the data/dictionary or pass float64 data (CPU backend)"
+              if name == "float32" else "scale the data/dictionary")
+    return NumericRangeError(f"{what}: beyond {name} range; {advice}")
+
+
+def check_step(L: float, dtype) -> None:
+    """NumericRangeError unless the step τ = 1/L is a normal number of `dtype` (the kernels run
+    it in the data's float type: a dictionary scaled by 1e25 makes τ 0 in float32)."""
+    info = np.finfo(dtype)
+    tau = 1.0 / L if L != 0 else math.inf  # NaN stays NaN
+    if not float(info.tiny) <= tau <= float(info.max):  # also refuses NaN
+        raise _range_error(f"step size 1/L = {tau:.3g} (L from the dictionary and weights) is "
+                           f"not a normal {np.dtype(dtype).name}", dtype)
+
+
+def check_data_range(Xf, w) -> None:
+    """NumericRangeError unless every weighted squared frame value w_m x² fits the float type
+    of Xf (N, M) (w: (M,)): the reconstruction energy is summed from such terms."""
+    x_max = max(float(Xf.max()), -float(Xf.min()))
+    if float(w.max()) * x_max * x_max > float(np.finfo(Xf.dtype).max):
+        raise _range_error(f"data values up to {x_max:.3g} give squared errors that overflow",
+                           Xf.dtype)
+
+
 def prior_energy(C: np.ndarray, n_frames: int, prior: Prior) -> float:
     """Sparse + slowness energy of real codes C (N, 2K) (NumPy, used once per solve)."""
     K = C.shape[1] // 2
@@ -77,8 +135,22 @@ def prior_energy(C: np.ndarray, n_frames: int, prior: Prior) -> float:
     return sparse_penalty(a, prior) + slowness_penalty(a, prior)
 
 
+def solver_bytes_per_frame(n_components: int, n_features: int, itemsize: int,
+                           backend_name: str) -> int:
+    """Bytes of one frame in the arrays of a solve (`_FistaState`): the codes x, x⁺, y, y⁺
+    (2K values each) and the reconstructions R, R⁺, the residual E_y and the frames (M each);
+    on the GPU the snapshot of a block adds x, y, R and E_y."""
+    copies = 4 if backend_name == "cpu" else 6
+    return itemsize * copies * (2 * n_components + n_features)
+
+
 class _FistaState:
-    """The device arrays of one solve and the moves between iterates (buffers swap, not copy)."""
+    """The device arrays of one solve and the moves between iterates (buffers swap, not copy).
+
+    Codes x_old, x_new, y, y_new: (N, 2K); reconstructions R_old, R_new and the weighted residual
+    E_y: (N, M); all of Xf's dtype. The gradient G = E_y Wᵀ has no buffer of its own: it is
+    formed in y_new, which the fused pass overwrites element by element after reading it.
+    """
 
     def __init__(self, Xf, W, w, prior: Prior, n_frames: int, C0, backend: Backend):
         xp = backend.xp
@@ -87,11 +159,13 @@ class _FistaState:
         N = Xf.shape[0]
         self.sparsity = SPARSITY_CODE[prior.sparsity]
         self.slowness = SLOWNESS_CODE[prior.slowness]
-        self.x_old = xp.array(C0, dtype=Xf.dtype, order="C", copy=True)
+        if C0 is None:
+            self.x_old = xp.zeros((N, W.shape[0]), dtype=Xf.dtype)
+        else:
+            self.x_old = xp.array(C0, dtype=Xf.dtype, order="C", copy=True)
         self.x_new = xp.empty_like(self.x_old)
         self.y = self.x_old.copy()
         self.y_new = xp.empty_like(self.x_old)
-        self.G = xp.empty_like(self.x_old)
         self.R_old = self.x_old @ W
         self.R_new = xp.empty_like(self.R_old)
         self.E_y = xp.empty_like(self.R_old)
@@ -107,11 +181,18 @@ class _FistaState:
     def step(self, L: float, beta: float):
         """x_new, y_new from y; returns device sums [sparse, slow, ‖x_new − x_old‖², ‖x_new‖²]."""
         p = self.prior
-        self.xp.matmul(self.E_y, self.W.T, out=self.G)
-        self.ops.code_step(self.y, self.G, self.x_old, self.x_new, self.y_new, self.n_frames,
+        G = self.y_new  # read at each element before the pass writes y_new there
+        self.xp.matmul(self.E_y, self.W.T, out=G)
+        self.ops.code_step(self.y, G, self.x_old, self.x_new, self.y_new, self.n_frames,
                            1.0 / L, beta, p.lam, p.sigma, p.kappa, self.sparsity, self.slowness,
                            self.partials)
         return self.partials.sum(axis=0)
+
+    def x_old_norm2(self) -> float:
+        """‖x_old‖² summed in float64, squared into the x_new buffer (free once the last step
+        is read)."""
+        self.xp.multiply(self.x_old, self.x_old, out=self.x_new)
+        return float(self.xp.sum(self.x_new, dtype=np.float64))
 
     def iterate(self, L: float, beta: float):
         """One FISTA iteration; returns device (energy of x_new, ‖x_new − x_old‖², ‖x_new‖²)."""
@@ -138,18 +219,29 @@ def fista(Xf, W, w, prior: Prior, n_frames: int, C0, L: float, max_iter: int, to
     """Minimise the energy over real codes (arrays of `backend.xp`, all on one device).
 
     Xf: float (N, M) frames, N = n_sequences·n_frames; W: (2K, M) same dtype; w: (M,) weights;
-    C0: (N, 2K) starting codes (not modified); L: starting Lipschitz constant.
+    C0: (N, 2K) starting codes (not modified), or None for zeros; L: starting Lipschitz constant.
     sync_every: iterations between host reads of the energies (default 1 on the CPU, 8 on the GPU).
-    Between reads every step is assumed accepted; if a read finds one that raised the energy, the
-    block is replayed from a snapshot with a read per iteration, so the iterates are exactly those
-    of checking every iteration, at one host round trip per block on the GPU.
+    Between reads every step is assumed accepted; if a read finds one that raised the energy (or
+    gave a non-finite one), the block is replayed from a snapshot with a read per iteration, so
+    the iterates are exactly those of checking every iteration, at one host round trip per block
+    on the GPU. A step whose energy is not finite is rejected like one that raised it.
+    Raises NumericRangeError (a ValueError) when the problem does not fit Xf's float type: the
+    step 1/L not a normal number (`check_step`, also when backtracking has doubled L that far),
+    squared data values overflowing (`check_data_range`), or a non-finite starting energy.
     Returns (C (N, 2K) of `backend.xp`, EncodeInfo).
     """
     xp = backend.xp
     sync_every = sync_every or (1 if backend.name == "cpu" else 8)
-    st = _FistaState(Xf, W, w, prior, n_frames, C0, backend)
-    F_old = float(st.restart_at_x_old()) + prior_energy(st.x_old, n_frames, prior)
+    check_step(L, Xf.dtype)
+    check_data_range(Xf, w)
+    # before the solver's arrays exist: the float64 copy of Xf is then not on top of them
     signal = 0.5 * float(xp.sum((Xf.astype(np.float64) ** 2) @ w.astype(np.float64)))
+    st = _FistaState(Xf, W, w, prior, n_frames, C0, backend)
+    F_old = float(st.restart_at_x_old())
+    if C0 is not None:  # the prior energy of zero codes is 0
+        F_old += prior_energy(st.x_old, n_frames, prior)
+    if not (math.isfinite(F_old) and math.isfinite(signal)):
+        raise _range_error(f"the starting energy {F_old:.3g} is not finite", Xf.dtype)
     noise = float(np.finfo(Xf.dtype).eps) * (F_old + signal)  # rounding level of the energy
     info = EncodeInfo(energies=[F_old])
     t_k, y_is_x_old = 1.0, True
@@ -175,6 +267,7 @@ def fista(Xf, W, w, prior: Prior, n_frames: int, C0, L: float, max_iter: int, to
                 info.n_restarts += 1
                 if y_is_x_old:  # even a plain prox-gradient step went up: the step was too long
                     L *= 2.0
+                    check_step(L, Xf.dtype)
                 st.restart_at_x_old()
                 t_k, y_is_x_old = 1.0, True
                 info.energies.append(F_old)
@@ -193,7 +286,7 @@ def fista(Xf, W, w, prior: Prior, n_frames: int, C0, L: float, max_iter: int, to
         values = backend.asnumpy(xp.stack(readings))
         previous = F_old
         for F_new, _, _ in values:
-            if F_new > previous + noise:
+            if not F_new <= previous + noise:  # raised, or NaN
                 return None
             previous = F_new
         info.n_iter += n_steps
@@ -218,46 +311,70 @@ def fista(Xf, W, w, prior: Prior, n_frames: int, C0, L: float, max_iter: int, to
     # prox-gradient residual at the returned codes: a plain step from y = x_old
     st.restart_at_x_old()
     sums = st.step(L, 0.0)
-    info.residual = math.sqrt(float(sums[2])) / max(
-        math.sqrt(float(xp.sum(st.x_old * st.x_old))), 1e-30)
+    info.residual = math.sqrt(float(sums[2])) / max(math.sqrt(st.x_old_norm2()), 1e-30)
     return st.x_old, info
 
 
+def sequence_batches(n_sequences: int, n_frames: int, bytes_per_frame: int,
+                     batch_bytes: int) -> list[slice]:
+    """Consecutive slices of whole sequences, each holding as many as fit in `batch_bytes` at
+    `bytes_per_frame` (one at least; the last may be shorter). The slowness prior couples the
+    frames of a sequence, so a sequence is never split."""
+    per_batch = max(1, batch_bytes // (n_frames * bytes_per_frame))
+    return [slice(b, min(b + per_batch, n_sequences)) for b in range(0, n_sequences, per_batch)]
+
+
 def encode(X, D, *, max_iter: int = 200, tol: float = 1e-4, init=None, backend: str = "auto",
-           return_info: bool = False, **prior_kwargs):
+           return_info: bool = False, batch_bytes: int | None = None, **prior_kwargs):
     """Infer complex codes for movie data under a dictionary.
 
     X: float (n_sequences, n_frames, n_features); D: complex (n_components, n_features).
     Prior keywords (see `csc.core.priors.make_prior`): sparsity ("l1" | "cauchy" | "gauss"), lam,
     sigma (cauchy only), slowness ("l2" | "l1" | "none"; "l1" with "l1" sparsity only), kappa,
     weights (scalar or (n_features,)).
-    max_iter: FISTA iterations at most; tol: stop when ‖x⁺ − x‖ ≤ tol‖x⁺‖; init: complex starting
-    codes like the result (default zeros); backend: "auto" | "cpu" | "gpu".
+    max_iter: FISTA iterations at most (an integer ≥ 1); tol: stop when ‖x⁺ − x‖ ≤ tol‖x⁺‖ (a
+    real ≥ 0); init: complex starting codes like the result (default zeros); backend: "auto" |
+    "cpu" | "gpu".
+    batch_bytes: memory budget of the solver's arrays (default `ENCODE_BATCH_BYTES`). The
+    sequences are solved in consecutive batches of whole sequences (`sequence_batches`) whose
+    arrays, `solver_bytes_per_frame` per frame, fit in it, so the peak memory is the output plus
+    about the budget for any number of sequences. Each batch is an independent FISTA solve from
+    the one Lipschitz constant (on the GPU, its frames move to the device and its codes back);
+    a problem within the budget is one solve. The info of several batches is combined by
+    `merge_infos`.
     Returns Z complex64 (n_sequences, n_frames, n_components) — complex128 when X is float64 on
     the CPU (the GPU computes in float32) — and, with return_info=True, an `EncodeInfo`.
+    Raises ValueError for invalid arguments, and NumericRangeError (a ValueError) when the
+    problem's scale does not fit the float type (see `fista`).
     """
     prior = make_prior(**prior_kwargs)
     X = check_data(X)
     D = check_dictionary(D, X.shape[-1])
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
-    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+    check_number(max_iter, "max_iter", Integral, 1)
+    check_number(tol, "tol", Real, 0.0)
+    batch_bytes = ENCODE_BATCH_BYTES if batch_bytes is None else batch_bytes
+    check_number(batch_bytes, "batch_bytes", Integral, 1)
     be = get_backend(backend)
-    if be.name == "gpu" and X.dtype != np.float32:  # the CUDA kernels are float32
-        X = X.astype(np.float32)
+    dtype = np.dtype(np.float32 if be.name == "gpu" else X.dtype)  # the CUDA kernels: float32
     B, T, M = X.shape
     K = D.shape[0]
-    W = dictionary_to_real(D, X.dtype)
-    w = prior.weight_vector(M, X.dtype)
-    if init is None:
-        C0 = np.zeros((B * T, 2 * K), dtype=X.dtype)
-    else:
-        C0 = codes_to_real(check_codes(init, (B, T), K), X.dtype)
+    if init is not None:
+        init = check_codes(init, (B, T), K)
+    W = dictionary_to_real(D, dtype)
+    w = prior.weight_vector(M, dtype)
     L, _ = lipschitz_constant(W, w)
     if prior.slowness == "l2":
         L += 4.0 * prior.kappa
-    C, info = fista(be.asarray(X.reshape(B * T, M)), be.asarray(W), be.asarray(w), prior, T,
-                    be.asarray(C0), L, int(max_iter), float(tol), be)
-    Z = codes_from_real(be.asnumpy(C), B, T)
+    W_dev, w_dev = be.asarray(W), be.asarray(w)
+    Z = np.empty((B, T, K), dtype=np.result_type(dtype, np.complex64))
+    infos = []
+    for batch in sequence_batches(B, T, solver_bytes_per_frame(K, M, dtype.itemsize, be.name),
+                                  int(batch_bytes)):
+        n_seq = batch.stop - batch.start
+        Xf = be.asarray(X[batch].reshape(n_seq * T, M), dtype=dtype)
+        C0 = None if init is None else be.asarray(codes_to_real(init[batch], dtype))
+        C, info = fista(Xf, W_dev, w_dev, prior, T, C0, L, int(max_iter), float(tol), be)
+        codes_from_real(be.asnumpy(C), n_seq, T, out=Z[batch])
+        infos.append(info)
+    info = merge_infos(infos)
     return (Z, info) if return_info else Z

@@ -41,23 +41,37 @@ def codes_to_real(Z: np.ndarray, dtype) -> np.ndarray:
     return C
 
 
-def codes_from_real(C: np.ndarray, n_sequences: int, n_frames: int) -> np.ndarray:
-    """Real C (B·T, 2K) → complex (B, T, K), complex64 for float32 C."""
+def codes_from_real(C: np.ndarray, n_sequences: int, n_frames: int,
+                    out: np.ndarray | None = None) -> np.ndarray:
+    """Real C (B·T, 2K) → complex (B, T, K), complex64 for float32 C, written into `out` (a
+    complex (B, T, K) array, e.g. a slice of a larger result) when given; no temporaries."""
     K = C.shape[1] // 2
-    Z = C[:, :K] + 1j * C[:, K:]
-    return Z.astype(np.result_type(C.dtype, np.complex64)).reshape(n_sequences, n_frames, K)
+    if out is None:
+        out = np.empty((n_sequences, n_frames, K), dtype=np.result_type(C.dtype, np.complex64))
+    out.real = C[:, :K].reshape(n_sequences, n_frames, K)
+    out.imag = C[:, K:].reshape(n_sequences, n_frames, K)
+    return out
+
+
+def _check_numeric(A, name: str, kinds: str, what: str) -> None:
+    """ValueError unless the array A has a dtype of one of the NumPy `kinds` ("i", "u", "f",
+    "c"): object, string and bool arrays are refused before any arithmetic touches them."""
+    if A.dtype.kind not in kinds:
+        raise ValueError(f"{name} must be {what}, got dtype {A.dtype}")
 
 
 def check_data(X, name: str = "X") -> np.ndarray:
     """Validate movie data: real, finite, float (n_sequences, n_frames, n_features).
 
     Returns a C-contiguous float32 or float64 array (float64 kept; everything else → float32),
-    of NumPy, or of CuPy when X is a CuPy array (it stays on its device).
+    of NumPy, or of CuPy when X is a CuPy array (it stays on its device). Integer data is
+    accepted; complex, bool, object and string arrays are refused (ValueError).
     """
     xp = array_module(X)
     X = xp.asarray(X)
     if np.iscomplexobj(X):
         raise ValueError(f"{name} must be real-valued, got dtype {X.dtype}")
+    _check_numeric(X, name, "iuf", "real numbers (integer or float)")
     if X.ndim != 3:
         raise ValueError(
             f"{name} must have shape (n_sequences, n_frames, n_features), got shape {X.shape}"
@@ -72,10 +86,15 @@ def check_data(X, name: str = "X") -> np.ndarray:
 
 
 def check_dictionary(D, n_features: int | None = None) -> np.ndarray:
-    """Validate a complex dictionary (n_components, n_features) with finite entries."""
+    """Validate a complex dictionary (n_components, n_features) with finite entries: numeric
+    (integer, float or complex dtype), at least one component and one feature."""
     D = np.asarray(D)
+    _check_numeric(D, "D", "iufc", "numeric (complex, float or integer)")
     if D.ndim != 2:
         raise ValueError(f"D must have shape (n_components, n_features), got shape {D.shape}")
+    if min(D.shape) < 1:
+        raise ValueError(f"D is empty: shape {D.shape} (n_components and n_features must be "
+                         f">= 1)")
     if n_features is not None and D.shape[1] != n_features:
         raise ValueError(
             f"D has {D.shape[1]} features but the data has {n_features} (shape mismatch)"
@@ -86,8 +105,9 @@ def check_dictionary(D, n_features: int | None = None) -> np.ndarray:
 
 
 def check_codes(Z, shape_prefix: tuple[int, int] | None, n_components: int) -> np.ndarray:
-    """Validate complex codes (n_sequences, n_frames, n_components)."""
+    """Validate complex codes (n_sequences, n_frames, n_components), of a numeric dtype."""
     Z = np.asarray(Z)
+    _check_numeric(Z, "Z", "iufc", "numeric (complex, float or integer)")
     if Z.ndim != 3 or Z.shape[2] != n_components:
         raise ValueError(
             f"Z must have shape (n_sequences, n_frames, {n_components}), got shape {Z.shape}"

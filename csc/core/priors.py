@@ -41,6 +41,13 @@ PRESETS: dict[str, dict[str, Any]] = {"paper": PAPER_PRIOR}
 
 PRIOR_KEYS = ("sparsity", "lam", "sigma", "slowness", "kappa", "weights")
 
+#: The Cauchy scale σ allowed: the normal float32 numbers, [1.2e-38, 3.4e38]. The float32 kernels
+#: (CPU and CUDA) receive σ rounded to float32 and compute the prox and log1p(a²/σ²) in double,
+#: where σ² (≥ 1.4e-76), rσ² and r³ stay finite and normal for every finite float32 amplitude r;
+#: a subnormal σ would lose digits, one below 1.4e-45 rounds to 0 (division by zero), and one
+#: above 3.4e38 to inf. The same range holds for float64 data.
+SIGMA_RANGE = (float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max))
+
 
 @dataclass(frozen=True)
 class Prior:
@@ -96,9 +103,10 @@ def make_prior(sparsity: str = "l1", lam: float = 0.1, sigma: float = 0.4,
                slowness: str = "none", kappa: float = 0.0, weights: Any = None) -> Prior:
     """Validate the prior keywords and return a `Prior`.
 
-    Raises ValueError for an unknown prior, negative or non-finite constants, non-positive or
-    non-finite weights, and the combinations `cauchy` or `gauss` + `l1` slowness (only the
-    chain prox of `l1` sparsity couples the frames; the other sparsities run pointwise).
+    Raises ValueError for an unknown prior, negative or non-finite constants, sigma outside
+    `SIGMA_RANGE`, non-positive or non-finite weights, and the combinations `cauchy` or
+    `gauss` + `l1` slowness (only the chain prox of `l1` sparsity couples the frames; the other
+    sparsities run pointwise).
     """
     if sparsity not in SPARSITIES:
         raise ValueError(f"unknown sparsity {sparsity!r}; choose one of {SPARSITIES}")
@@ -116,6 +124,10 @@ def make_prior(sparsity: str = "l1", lam: float = 0.1, sigma: float = 0.4,
         )
     lam = _positive_float("lam", lam, allow_zero=True)
     sigma = _positive_float("sigma", sigma, allow_zero=False)
+    if not SIGMA_RANGE[0] <= sigma <= SIGMA_RANGE[1]:
+        raise ValueError(f"sigma must lie in [{SIGMA_RANGE[0]:.3g}, {SIGMA_RANGE[1]:.3g}] (the "
+                         f"normal float32 numbers: the float32 kernels take sigma as float32), "
+                         f"got {sigma!r}; rescale the data and sigma together")
     kappa = _positive_float("kappa", kappa, allow_zero=True)
     if weights is not None:
         w = np.asarray(weights, dtype=np.float64)

@@ -1,6 +1,7 @@
 """`ComplexSparseCoding`: the scikit-learn estimator (fit / partial_fit / transform)."""
 from __future__ import annotations
 
+import copy
 import math
 from numbers import Integral, Real
 from typing import Any
@@ -12,11 +13,11 @@ from sklearn.utils.validation import check_is_fitted
 from csc import io
 from csc.backends.backend import BACKENDS, get_backend, to_numpy
 from csc.core.energy import energy_terms
-from csc.core.inference import encode, fista, lipschitz_constant
+from csc.core.inference import NumericRangeError, encode, fista, lipschitz_constant
 from csc.core.model import check_codes, check_data, dictionary_from_real, reconstruct
 from csc.core.params import check_number
 from csc.core.priors import PRIOR_KEYS, Prior, make_prior
-from csc.learning import NORMALIZATIONS, RULES, normalize_units
+from csc.learning import NORMALIZATIONS, RULES, TrainingDiverged, normalize_units
 
 INITS = ("data", "random")
 #: integer parameters and their smallest allowed value
@@ -51,6 +52,9 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
     made so far;
     history_: dict of per-update lists "energy" (per frame), "snr" (dB), "active" (fraction of
     amplitudes above 1e-3 × the batch's largest), "n_iter" (inference iterations).
+
+    An update whose numbers stop being finite (float32 data scaled to ~1e18 and beyond) raises
+    `csc.learning.TrainingDiverged` (a ValueError) and leaves the model as it was before it.
     """
 
     def __init__(self, n_components: int, *, sparsity: str = "l1", lam: float = 0.1,
@@ -110,7 +114,8 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
             t = self._rng.integers(0, max(T - 1, 1), K)
             second = X[b, t + 1] if T > 1 else X[self._rng.integers(0, B, K), 0]
             W = np.concatenate([to_numpy(X[b, t]), to_numpy(second)]).astype(np.float64)
-            W += 1e-3 * float(X.std()) * self._rng.standard_normal(W.shape)  # no zero/equal parts
+            # no zero/equal parts; the std in float64, as a float32 one overflows from ~1e18
+            W += 1e-3 * float(X.std(dtype=np.float64)) * self._rng.standard_normal(W.shape)
         else:
             W = self._rng.standard_normal((2 * K, M))
         normalize_units(W, self.normalize)
@@ -140,40 +145,86 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
     def _update(self, X, prior: Prior) -> None:
         """One dictionary update on the batch X (n_sequences, n_frames, n_features), a NumPy or
         (on the GPU backend) CuPy array. Frames, codes and residuals stay on the backend's device;
-        only (2K, M)-sized statistics reach the host, once per update."""
+        only (2K, M)-sized statistics reach the host, once per update.
+        The new dictionary, rule state and history entries are computed into copies and committed
+        only when finite; otherwise TrainingDiverged, with the model as before this update."""
         be = get_backend(self.backend)
         xp = be.xp
         B, T, M = X.shape
         Xf = be.asarray(X).reshape(B * T, M)
         w = prior.weight_vector(M, X.dtype)
-        L, self._power_vector = lipschitz_constant(self._W, w, self._power_vector,
-                                                   n_iter=30 if self._power_vector is None else 5)
+        L, power_vector = lipschitz_constant(self._W, w, self._power_vector,
+                                             n_iter=30 if self._power_vector is None else 5)
         if prior.slowness == "l2":
             L += 4.0 * prior.kappa
         W, wd = be.asarray(self._W.astype(X.dtype)), be.asarray(w)
-        C0 = xp.zeros((B * T, W.shape[0]), dtype=X.dtype)
-        C, info = fista(Xf, W, wd, prior, T, C0, L, self.max_iter, self.tol, be)
+        try:
+            C, info = fista(Xf, W, wd, prior, T, None, L, self.max_iter, self.tol, be)
+        except NumericRangeError as exc:
+            raise self._diverged(f"inference failed: {exc}") from exc
         E = Xf - C @ W
-        N = B * T
-        flip = self.n_updates_ % 2 == 1
-        if self.learning == "sgd":
-            step = be.asnumpy(C.T @ (E * wd)).astype(np.float64) / N
-            self._rule.update(self._W, step, self.n_updates_ / max(self.n_updates, 1))
-            normalize_units(self._W, self.normalize, flip)
-        else:
-            CtC = be.asnumpy(C.T @ C).astype(np.float64) / N
-            CtX = be.asnumpy(C.T @ Xf).astype(np.float64) / N
-            self._rule.update(self._W, CtC, CtX, self.normalize, flip)
+        W_new, rule = self._W.copy(), copy.deepcopy(self._rule)
+        self._learn_step(be, C, E, Xf, wd, W_new, rule)
+        self._require_finite(W_new, "the updated dictionary")
+        record = self._history_record(xp, C, E, Xf, wd, info)
+        self._W, self._rule, self._power_vector = W_new, rule, power_vector
         self._sync_components()
         self.n_updates_ += 1
-        K = W.shape[0] // 2
+        for key, value in record.items():
+            self.history_[key].append(value)
+
+    def _learn_step(self, be, C, E, Xf, wd, W: np.ndarray, rule) -> None:
+        """Apply the learning rule, in place, to W float64 (2K, M) and `rule` (the copies being
+        prepared) from the batch's codes C (N, 2K), residuals E = Xf − C W and frames Xf (N, M),
+        arrays of the backend, and weights wd (M,). TrainingDiverged when the code statistics are
+        not finite."""
+        N = C.shape[0]
+        flip = self.n_updates_ % 2 == 1
+        if self.learning == "sgd":
+            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                step = be.asnumpy(C.T @ (E * wd)).astype(np.float64) / N
+            self._require_finite(step, "the dictionary gradient Cᵀ(w∘E)/N")
+            rule.update(W, step, self.n_updates_ / max(self.n_updates, 1))
+            normalize_units(W, self.normalize, flip)
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):
+                CtC = be.asnumpy(C.T @ C).astype(np.float64) / N
+                CtX = be.asnumpy(C.T @ Xf).astype(np.float64) / N
+            self._require_finite(CtC, "the code statistics CᵀC/N")
+            self._require_finite(CtX, "the code statistics CᵀX/N")
+            rule.update(W, CtC, CtX, self.normalize, flip)
+
+    def _history_record(self, xp, C, E, Xf, wd, info) -> dict[str, float]:
+        """The history entries of one update from its codes C (N, 2K), residuals E and frames Xf
+        (N, M) and inference info; TrainingDiverged when one is not finite."""
+        N, K = C.shape[0], C.shape[1] // 2
         a = xp.hypot(C[:, :K], C[:, K:])
         signal = float(xp.sum((Xf.astype(np.float64) ** 2) @ wd.astype(np.float64)))
         err = float(xp.sum((E.astype(np.float64) ** 2) @ wd.astype(np.float64)))
-        self.history_["energy"].append(info.energies[-1] / N)
-        self.history_["snr"].append(10 * math.log10(max(signal, 1e-300) / max(err, 1e-300)))
-        self.history_["active"].append(float(xp.mean(a > 1e-3 * max(float(a.max()), 1e-30))))
-        self.history_["n_iter"].append(info.n_iter)
+        record = {"energy": info.energies[-1] / N,
+                  "snr": 10 * math.log10(max(signal, 1e-300) / max(err, 1e-300)),
+                  "active": float(xp.mean(a > 1e-3 * max(float(a.max()), 1e-30))),
+                  "n_iter": info.n_iter}
+        bad = [key for key, value in record.items() if not math.isfinite(value)]
+        if bad:
+            raise self._diverged(f"the batch's {' and '.join(bad)} went non-finite")
+        return record
+
+    def _require_finite(self, a: np.ndarray, what: str) -> None:
+        if not np.all(np.isfinite(a)):
+            raise self._diverged(f"{what} went non-finite")
+
+    def _diverged(self, reason: str) -> TrainingDiverged:
+        if "went non-finite" in reason:
+            reason += " (overflow: scale the data down, or use float64 data on the CPU)"
+        return TrainingDiverged(f"dictionary update {self.n_updates_ + 1}: {reason}; the model is "
+                                f"left as after update {self.n_updates_}")
+
+    def _forget_fit(self) -> None:
+        """Back to unfitted: drop everything `_initialize` set."""
+        for name in ("_W", "components_", "n_features_in_", "_rng", "_rule", "_power_vector",
+                     "n_updates_", "history_"):
+            self.__dict__.pop(name, None)
 
     def sample_batch(self, X: np.ndarray) -> np.ndarray:
         """Draw `batch_size` sequences of X (with replacement only if X has fewer)."""
@@ -183,7 +234,8 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None) -> ComplexSparseCoding:
         """Learn from X float (n_sequences, n_frames, n_features): `n_updates` updates on random
-        batches of `batch_size` sequences, from a fresh random dictionary."""
+        batches of `batch_size` sequences, from a fresh random dictionary. On TrainingDiverged
+        the model holds the updates made before the failing one."""
         prior = self._check_params()
         X = check_data(X)
         self.n_features_in_ = X.shape[-1]
@@ -193,14 +245,21 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         return self
 
     def partial_fit(self, X, y=None) -> ComplexSparseCoding:
-        """One dictionary update with all of X (n_sequences, n_frames, n_features) as the batch."""
+        """One dictionary update with all of X (n_sequences, n_frames, n_features) as the batch.
+        On TrainingDiverged the model is as before the call (unfitted if it was)."""
         prior = self._check_params()
         X = check_data(X)
-        if not hasattr(self, "_W"):
+        fresh = not hasattr(self, "_W")
+        if fresh:
             self.n_features_in_ = X.shape[-1]
             self._initialize(X)
         self._check_features(X)
-        self._update(X, prior)
+        try:
+            self._update(X, prior)
+        except TrainingDiverged:
+            if fresh:
+                self._forget_fit()
+            raise
         return self
 
     # ----------------------------------------------------------------- using a model

@@ -58,7 +58,12 @@ def cauchy_amplitude(r: float, t: float, sigma: float) -> float:
     r > 0, so the minimiser is a root in (0, r). p' = 0 at s± = (r ± √(r² − 3c))/3 (if real)
     splits [0, r] into monotone pieces; each root is found by safeguarded Newton in its piece, and
     when there are two candidate minima (three real roots) the lower objective wins.
+    Float32 arguments are widened first (as the CUDA twin's double parameters do), so r², rσ²
+    and σ² cannot overflow or underflow for any finite float32 r and σ in `make_prior`'s range.
     """
+    r = float(r)
+    t = float(t)
+    sigma = float(sigma)
     if r <= 0.0:
         return 0.0
     if t <= 0.0:
@@ -70,7 +75,14 @@ def cauchy_amplitude(r: float, t: float, sigma: float) -> float:
     # one fixed-point step s = r − 2ts/(σ² + s²) from s = r: close to the root when t ≪ σ²
     guess = r - 2.0 * t * r / (sigma2 + r * r)
     if disc <= 0.0:  # p increasing on [0, r]: one root
-        return _cubic_root(0.0, r, max(guess, 0.0), r, c, rs2)
+        # Newton is monotone from the left where p is concave (left of s = r/3) and from the right
+        # where it is convex. From the right of a root in the concave part, rounding throws it out
+        # of the bracket and bisection stops ~1e-9 r away: for σ ≪ 1e-9 r that root (≈ rσ²/c) came
+        # out as ~1e-9 r, with a prior energy of t·2 log(1e-9 r/σ) instead of ~0.
+        s_infl = r / 3.0
+        if ((s_infl - r) * s_infl + c) * s_infl - rs2 >= 0.0:
+            return _cubic_root(0.0, s_infl, 0.0, r, c, rs2)
+        return _cubic_root(s_infl, r, max(guess, s_infl), r, c, rs2)
     sq = math.sqrt(disc)
     s_max = (r - sq) / 3.0  # local maximum of p
     s_min = (r + sq) / 3.0  # local minimum of p

@@ -59,6 +59,7 @@ def _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, si
     K = K2 // 2
     n_seq = N // n_frames
     t_sparse = tau * lam
+    sigma2 = sigma * sigma  # sigma is float64 (see code_step)
     for b in prange(n_seq):
         base = b * n_frames
         ay_prev = np.zeros(K)
@@ -123,7 +124,8 @@ def _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, si
                     sp += 0.5 * s[k] * s[k]
             else:
                 for k in range(K):
-                    sp += math.log1p(s[k] * s[k] / (sigma * sigma))
+                    a = float(s[k])
+                    sp += math.log1p(a * a / sigma2)
             if slowness == SLOW_L2:
                 if t > 0:
                     for k in range(K):
@@ -184,7 +186,10 @@ def code_step(Y, G, X_old, X_new, Y_new, n_frames: int, tau: float, beta: float,
     Y, G, X_old, X_new, Y_new: float32 or float64 (N, 2K), C-contiguous, one dtype;
     partials: float64 (N // n_frames, 4), written. slowness = SLOW_L1 runs the chain pass, which
     is l1 sparsity only (`make_prior` refuses cauchy and gauss with it); otherwise the pointwise
-    pass takes any sparsity code.
+    pass takes any sparsity code. sigma reaches the kernel as the float64 value of its
+    dtype-rounded self, as the CUDA kernel's float parameter is widened to double: the Cauchy
+    prox and energy then run in double for float32 data too (σ² of a float32 σ ≥ 1.2e-38 is
+    a normal double; in float32 it underflows below σ ≈ 1e-19).
     """
     dt = Y.dtype.type
     if slowness == SLOW_L1:
@@ -192,7 +197,7 @@ def code_step(Y, G, X_old, X_new, Y_new, n_frames: int, tau: float, beta: float,
                          dt(kappa), partials)
     else:
         _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, dt(tau), dt(beta), dt(lam),
-                             dt(sigma), dt(kappa), sparsity, slowness, partials)
+                             float(dt(sigma)), dt(kappa), sparsity, slowness, partials)
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
