@@ -251,3 +251,24 @@ def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_model(tmp_
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     assert (tmp_path / "clean" / "history.csv").read_bytes() == (out / "history.csv").read_bytes()
     assert not list(out.glob("*.tmp"))  # the last start removed what the kills left
+
+
+# --------------------------------------------------------------------------- divergence
+def test_a_diverging_run_stops_clearly_and_keeps_its_last_checkpoint(tmp_path, video_dir,
+                                                                      monkeypatch):
+    """From update 5 on the whitened batches are scaled by 1e20 (float32 energies overflow): the
+    run stops with one clear error, and model.npz stays the checkpoint of update 4."""
+    from csc.video.whitening import PCAWhitener
+
+    out, state = tmp_path / "run", {"done": 0}
+    transform = PCAWhitener.transform
+    monkeypatch.setattr(PCAWhitener, "transform", lambda self, P: transform(self, P) * (
+        np.float32(1e20) if state["done"] >= 4 else np.float32(1)))
+    cfg = TrainConfig(video_dir=str(video_dir), out=str(out), patch_size=6, n_frames=4,
+                      n_components=4, batch_size=4, n_updates=8, max_iter=5, whiten_patches=500,
+                      checkpoint_every=2)
+    with pytest.raises(RunError, match=r"update 5.*keeps the last good checkpoint \(update 4\)"):
+        train(cfg, progress=False, on_update=lambda done: state.update(done=done))
+    saved = csc.load(out / "model.npz")
+    assert saved.coder.n_updates_ == 4 and np.all(np.isfinite(saved.components_))
+    assert len((out / "history.csv").read_text().splitlines()) == 5

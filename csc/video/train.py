@@ -24,7 +24,7 @@ from csc.analysis.first_layer import basis_measures, whitened_bases
 from csc.backends.backend import get_backend
 from csc.core.priors import PAPER_GAUSS_PRIOR, PAPER_PRIOR, PRIOR_KEYS, make_prior
 from csc.io import load, load_extra, remove_stale_temporaries, write_json
-from csc.learning import NORMALIZATIONS, RULES
+from csc.learning import NORMALIZATIONS, RULES, TrainingDiverged
 from csc.learning.estimator import INITS, ComplexSparseCoding
 from csc.plotting.bases import save_bases_gif, save_bases_png, save_training_png
 from csc.resources import stills_dir
@@ -421,7 +421,7 @@ def _learn(model: PixelModel, cfg: TrainConfig, cache: ClipCache, batch_rng, out
     coder = model.coder
     backend = get_backend(cfg.backend)
     on_device = DeviceClips(cache, backend) if backend.name == "gpu" else None
-    start = getattr(coder, "n_updates_", 0)
+    start = saved_at = getattr(coder, "n_updates_", 0)
     bar = tqdm(total=cfg.n_updates, initial=start, disable=not progress, unit="update",
                dynamic_ncols=True)
     for done in range(start + 1, cfg.n_updates + 1):
@@ -430,13 +430,20 @@ def _learn(model: PixelModel, cfg: TrainConfig, cache: ClipCache, batch_rng, out
         else:
             batch = sample_sequences(cache, cfg.batch_size, cfg.n_frames, cfg.patch_size,
                                      batch_rng)
-        coder.partial_fit(model.whitener.transform(batch))
+        try:
+            coder.partial_fit(model.whitener.transform(batch))
+        except TrainingDiverged as exc:
+            bar.close()
+            kept = f"update {saved_at}" if saved_at else "nothing: no checkpoint was made yet"
+            raise RunError(f"{exc}. The run stops; {Path(cfg.out) / 'model.npz'} keeps the last "
+                           f"good checkpoint ({kept})") from None
         h = coder.history_
         bar.set_postfix(energy=f"{h['energy'][-1]:.4g}", snr=f"{h['snr'][-1]:.1f}dB",
                         active=f"{h['active'][-1]:.3f}", refresh=False)
         bar.update(1)
         if done % cfg.checkpoint_every == 0 or done == cfg.n_updates:
             _checkpoint(model, cfg, history, batch_rng, cache, final=done == cfg.n_updates)
+            saved_at = done
             units = basis_measures(whitened_bases(model))
             log.info("update %d: energy/frame %.5g, SNR %.2f dB, active %.4f, quadrature pairs "
                      "%.2f, localisation %.3f (checkpoint)", done, h["energy"][-1], h["snr"][-1],
