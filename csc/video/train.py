@@ -22,7 +22,7 @@ from tqdm import tqdm
 from csc.analysis.first_layer import basis_measures, whitened_bases
 from csc.backends.backend import get_backend
 from csc.core.priors import PAPER_GAUSS_PRIOR, PAPER_PRIOR, PRIOR_KEYS, make_prior
-from csc.io import load, load_extra
+from csc.io import load, load_extra, restore_rng
 from csc.learning import NORMALIZATIONS, RULES
 from csc.learning.estimator import INITS, ComplexSparseCoding
 from csc.plotting.bases import save_bases_gif, save_bases_png, save_training_png
@@ -311,7 +311,11 @@ def _resumed_model(cfg: TrainConfig, out: Path, batch_rng: np.random.Generator) 
     if not isinstance(model, PixelModel):
         raise RunError(f"{out / 'model.npz'} is a csc model without a whitener; it was "
                        f"not written by learn_dictionary.py")
-    batch_rng.bit_generator.state = load_extra(out / "model.npz")["batch_rng"]
+    extra = load_extra(out / "model.npz")
+    try:
+        restore_rng(batch_rng, extra.get("batch_rng"), "extra.batch_rng")
+    except ValueError as exc:
+        raise RunError(f"{out / 'model.npz'} cannot be resumed: {exc}") from None
     model.coder.n_updates = cfg.n_updates
     log.info("resuming at update %d of %d", model.coder.n_updates_, cfg.n_updates)
     return model
