@@ -14,9 +14,9 @@ class InvalidParameterError(ValueError, TypeError):
 
 
 def check_number(value: Any, name: str, target_type: type, min_val: float,
-                 include_min: bool = True) -> None:
+                 include_min: bool = True) -> Any:
     """`sklearn.utils.check_scalar` that also refuses bools, NaN and ±inf, raising
-    `InvalidParameterError` with check_scalar's one-line message.
+    `InvalidParameterError` with check_scalar's one-line message; returns `value`.
 
     target_type: `numbers.Integral` or `numbers.Real`; min_val: the smallest allowed value
     (allowed itself when `include_min`)."""
@@ -29,3 +29,4 @@ def check_number(value: Any, name: str, target_type: type, min_val: float,
                      include_boundaries="left" if include_min else "neither")
     except (TypeError, ValueError) as exc:
         raise InvalidParameterError(str(exc)) from None
+    return value

@@ -26,6 +26,8 @@ _INT_PARAMS = {"n_components": 1, "n_updates": 0, "batch_size": 1, "max_iter": 1
 #: (parameter, allowed values) of the string parameters
 _CHOICES = {"learning": tuple(RULES), "normalize": NORMALIZATIONS, "init": INITS,
             "backend": BACKENDS}
+#: the columns of `history_` and the dtype each is stored as in a model file
+HISTORY = {"energy": np.float64, "snr": np.float64, "active": np.float64, "n_iter": np.int64}
 
 
 @io.register("coder")
@@ -127,7 +129,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         self._rule = RULES[self.learning]()
         self._power_vector = None
         self.n_updates_ = 0
-        self.history_ = {"energy": [], "snr": [], "active": [], "n_iter": []}
+        self.history_ = {k: [] for k in HISTORY}
 
     def _set_dictionary(self, W: np.ndarray) -> None:
         """Take the real-form dictionary W float64 (2K, M) and refresh `components_`."""
@@ -293,18 +295,19 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- persistence
     def to_arrays(self, history: bool = True) -> dict[str, np.ndarray]:
-        """The fitted model as plain arrays: "params" and "state" (JSON: updates made, history,
-        RNG state, learning-rule scalars), "W" (the real-form dictionary, float64 (2K, M)),
-        "power_vector" (if any) and the learning rule's arrays ("rule_*"). Everything needed to
-        continue learning exactly where it stopped; `from_arrays` rebuilds it."""
+        """The fitted model as plain arrays: "params" and "state" (JSON: updates made, RNG state,
+        learning-rule scalars), "W" (the real-form dictionary, float64 (2K, M)), "power_vector"
+        float64 (2K,) (if any), the learning rule's arrays ("rule_*") and, with `history`, the
+        learning history: "history_energy", "history_snr", "history_active" float64 and
+        "history_n_iter" int64, (n,) each (n = the updates recorded in `history_`). Everything
+        needed to continue learning exactly where it stopped; `from_arrays` rebuilds it (with
+        an empty history when saved without)."""
         self._check_fitted()
         rule_state = self._rule.state()
         params = self.get_params()
         if isinstance(params["weights"], np.ndarray):
             params["weights"] = params["weights"].tolist()
-        state = {"n_updates_": self.n_updates_,
-                 "history_": self.history_ if history else {k: [] for k in self.history_},
-                 "rng": self._rng.bit_generator.state,
+        state = {"n_updates_": self.n_updates_, "rng": self._rng.bit_generator.state,
                  "rule": {k: v for k, v in rule_state.items()
                           if not isinstance(v, np.ndarray) and v is not None}}
         arrays = {"params": io.json_array(params), "state": io.json_array(state), "W": self._W}
@@ -312,23 +315,47 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
                                                if isinstance(v, np.ndarray)}))
         if self._power_vector is not None:
             arrays["power_vector"] = self._power_vector
+        if history:
+            arrays.update(io.history_arrays(self.history_, HISTORY))
         return arrays
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ComplexSparseCoding:
-        """Rebuild a model from `to_arrays` output (learning state included)."""
-        state = io.from_json_array(arrays["state"])
-        model = cls(**io.from_json_array(arrays["params"]))
+        """Rebuild a model from `to_arrays` output (learning state included), or from a file of
+        format 1 or 2 (history in the JSON state). Raises ValueError, starting with the name of
+        the array at fault, for parameters `fit` would refuse, an array missing, of the wrong
+        dtype kind or shape (W (2K, M) with K = n_components; power_vector (2K,); the rule's
+        arrays and the weights fitting W), NaN or Inf, or a state that is not one."""
+        params = io.require_json(arrays, "params")
+        state = io.require_json(arrays, "state")
+        io.require_kwargs(params, cls, "params")
+        model = cls(**params)
+        K = model.n_components
+        with io.in_part("params: "):
+            model._check_params()
+            if model.random_state is not None:
+                check_number(model.random_state, "random_state", Integral, 0)
+        W = io.require_array(arrays, "W", "f", (2 * K, None))
+        if W.shape[1] == 0:
+            raise ValueError(f"W has shape {W.shape}: no features")
+        with io.in_part("params: "):
+            model.prior().weight_vector(W.shape[1])
         model._reset_state()
-        model._set_dictionary(arrays["W"].astype(np.float64))
-        model.n_features_in_ = model._W.shape[1]
-        model.n_updates_ = int(state["n_updates_"])
-        model.history_ = state["history_"]
-        model._rng.bit_generator.state = state["rng"]
-        model._power_vector = arrays.get("power_vector")
-        model._rule.set_state({**state["rule"], **io.strip_prefix("rule_", arrays)})
+        model._set_dictionary(W.astype(np.float64))
+        model.n_features_in_ = W.shape[1]
+        model.n_updates_ = check_number(io.require_field(state, "n_updates_", int, "state"),
+                                        "state.n_updates_", Integral, 0)
+        model.history_ = io.read_history(arrays, state, HISTORY)
+        io.restore_rng(model._rng, io.require_field(state, "rng", dict, "state"), "state.rng")
+        if "power_vector" in arrays:
+            model._power_vector = io.require_array(arrays, "power_vector", "f", (2 * K,))
+        rule_state = {**io.require_field(state, "rule", dict, "state"),
+                      **io.strip_prefix("rule_", arrays)}
+        with io.in_part("learning rule state: "):
+            model._rule.set_state(rule_state, W.shape)
         return model
 
-    def save(self, path) -> None:
-        """Write the model (parameters, dictionary and learning state) to `path` atomically."""
-        io.save(path, "coder", self.to_arrays())
+    def save(self, path, history: bool = True) -> None:
+        """Write the model (parameters, dictionary and learning state; its learning history if
+        `history`) to `path` atomically."""
+        io.save(path, "coder", self.to_arrays(history))

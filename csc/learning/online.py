@@ -2,10 +2,13 @@
 descent."""
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 
+from csc import io
+from csc.core.params import check_number
 from csc.learning.normalize import normalize_units
 
 
@@ -60,6 +63,16 @@ class OnlineRule:
         """JSON-able scalars and the statistics arrays, to checkpoint and resume."""
         return {"n_batches": self.n_batches, "A": self.A, "B": self.B}
 
-    def set_state(self, state: dict[str, Any]) -> None:
-        self.n_batches = int(state.get("n_batches", 0))
-        self.A, self.B = state.get("A"), state.get("B")
+    def set_state(self, state: dict[str, Any], shape: tuple[int, int] | None = None) -> None:
+        """Resume from `state()` output: "n_batches" (an integer >= 0) and, once learning has
+        started, the statistics "A" float (2K, 2K) and "B" float (2K, M), finite, fitting a
+        dictionary of `shape` (2K, M) when given. ValueError naming what is wrong."""
+        self.n_batches = check_number(state.get("n_batches", 0), "n_batches", Integral, 0)
+        if "A" not in state and "B" not in state:
+            self.A = self.B = None
+            return
+        rows, cols = shape if shape is not None else (None, None)
+        A = io.require_array(state, "A", "f", (rows, rows))
+        if A.shape[0] != A.shape[1]:
+            raise ValueError(f"A has shape {A.shape}, expected a square matrix")
+        self.A, self.B = A, io.require_array(state, "B", "f", (A.shape[0], cols))

@@ -1,9 +1,12 @@
 """The paper's rule: gradient step on the dictionary with a step adapted to a target change."""
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any
 
 import numpy as np
+
+from csc.core.params import check_number
 
 #: what the step's target bounds: the largest single element of the change (the authors' code),
 #: or the largest change of a whole unit relative to its norm
@@ -67,5 +70,11 @@ class SGDRule:
     def state(self) -> dict[str, Any]:
         return {"eta": self.eta}
 
-    def set_state(self, state: dict[str, Any]) -> None:
-        self.eta = state.get("eta")
+    def set_state(self, state: dict[str, Any], shape: tuple[int, int] | None = None) -> None:
+        """Resume from `state()` output: "eta", the step (None or absent before the first
+        update), else a finite number > 0 (ValueError). `shape` (of the dictionary) is unused:
+        the rule keeps no arrays."""
+        eta = state.get("eta")
+        if eta is not None:
+            check_number(eta, "eta", Real, 0, include_min=False)
+        self.eta = eta

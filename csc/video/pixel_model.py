@@ -6,6 +6,7 @@ import numpy as np
 from csc import io
 from csc.analysis.first_layer import draw_units
 from csc.analysis.second_layer import FormUnits, MotionUnits
+from csc.core.priors import make_prior
 from csc.learning.estimator import ComplexSparseCoding
 from csc.video.whitening import whitener_from_arrays
 
@@ -60,9 +61,9 @@ class PixelModel:
         return draw_units(self.coder.components_, self.whitener, "pixels")
 
     def to_arrays(self, history: bool = True) -> dict[str, np.ndarray]:
-        """Plain arrays: the coder's (`ComplexSparseCoding.to_arrays`, unprefixed), the
-        whitener's ("whitener_*") and those of each second layer present ("layer_motion_*",
-        "layer_form_*")."""
+        """Plain arrays: the coder's (`ComplexSparseCoding.to_arrays(history)`, unprefixed: its
+        learning history only if `history`), the whitener's ("whitener_*") and those of each
+        second layer present ("layer_motion_*", "layer_form_*", with their histories)."""
         arrays = {**self.coder.to_arrays(history),
                   **io.with_prefix("whitener_", self.whitener.to_arrays())}
         for prefix, (attr, _) in self.LAYERS.items():
@@ -75,20 +76,32 @@ class PixelModel:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> PixelModel:
-        """Rebuild a model from `to_arrays` output."""
-        model = cls(ComplexSparseCoding.from_arrays(arrays),
-                    whitener_from_arrays(io.strip_prefix("whitener_", arrays)))
+        """Rebuild a model from `to_arrays` output. Each part checks its arrays (ValueError
+        naming the array at fault), and the parts must agree: the whitener gives the coder's
+        features, the second layers act on the coder's units, and the second-layer prior is a
+        valid change of the coder's prior."""
+        coder = ComplexSparseCoding.from_arrays(arrays)
+        with io.in_part("whitener_"):
+            whitener = whitener_from_arrays(io.strip_prefix("whitener_", arrays),
+                                            coder.n_features_in_)
+        model = cls(coder, whitener)
         for prefix, (attr, layer_cls) in cls.LAYERS.items():
             layer = io.strip_prefix(f"layer_{prefix}_", arrays)
             if layer:
-                setattr(model, attr, layer_cls.from_arrays(layer))
+                with io.in_part(f"layer_{prefix}_"):
+                    setattr(model, attr, layer_cls.from_arrays(layer, coder.n_components))
         if "second_layer_prior" in arrays:
-            model.second_layer_prior = io.from_json_array(arrays["second_layer_prior"])
+            prior = io.require_json(arrays, "second_layer_prior")
+            io.require_kwargs(prior, make_prior, "second_layer_prior")
+            with io.in_part("second_layer_prior: "):
+                make_prior(**{**coder._prior_kwargs(), **prior})
+            model.second_layer_prior = prior
         return model
 
     def save(self, path, extra: dict | None = None, history: bool = True) -> None:
         """Write the model and optional JSON-able `extra` state (e.g. a training run's sampler
-        state, read back by `csc.io.load_extra`) to `path` atomically."""
+        state, read back by `csc.io.load_extra`) to `path` atomically; the coder's learning
+        history only if `history` (the second layers' always)."""
         arrays = self.to_arrays(history)
         if extra is not None:
             arrays["extra"] = io.json_array(extra)

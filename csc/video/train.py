@@ -23,7 +23,7 @@ from tqdm import tqdm
 from csc.analysis.first_layer import basis_measures, whitened_bases
 from csc.backends.backend import get_backend
 from csc.core.priors import PAPER_GAUSS_PRIOR, PAPER_PRIOR, PRIOR_KEYS, make_prior
-from csc.io import load, load_extra, remove_stale_temporaries, write_json
+from csc.io import load, load_extra, remove_stale_temporaries, restore_rng, write_json
 from csc.learning import NORMALIZATIONS, RULES, TrainingDiverged
 from csc.learning.estimator import INITS, ComplexSparseCoding
 from csc.plotting.bases import save_bases_gif, save_bases_png, save_training_png
@@ -402,10 +402,10 @@ def _resumed_model(cfg: TrainConfig, out: Path, batch_rng: np.random.Generator,
         raise RunError(f"{out / 'model.npz'} is a csc model without a whitener; it was "
                        f"not written by learn_dictionary.py")
     extra = load_extra(out / "model.npz")
-    if "batch_rng" not in extra:
-        raise RunError(f"{out / 'model.npz'} holds no sampler state: it is not a checkpoint of "
-                       f"csc-learn")
-    batch_rng.bit_generator.state = extra["batch_rng"]
+    try:
+        restore_rng(batch_rng, extra.get("batch_rng"), "extra.batch_rng")
+    except ValueError as exc:
+        raise RunError(f"{out / 'model.npz'} cannot be resumed: {exc}") from None
     if extra.get("cache", _cache_summary(cache)) != _cache_summary(cache):
         log.warning("the videos now give another clip cache (%s) than when the run started "
                     "(%s): the run goes on, but not as an uninterrupted run would have",

@@ -7,9 +7,13 @@ plain arrays (`to_arrays` / `from_arrays`) so a model file can carry its whitene
 """
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 
+from csc import io
 from csc.backends.backend import array_module
+from csc.core.params import check_number
 
 WHITENINGS = ("pca", "of")
 #: how a PCA whitener weights its kept components in the reconstruction error
@@ -101,13 +105,42 @@ class PCAWhitener:
                     weights=self.weights_)
 
     @classmethod
-    def from_arrays(cls, a: dict[str, np.ndarray]) -> PCAWhitener:
+    def from_arrays(cls, a: dict[str, np.ndarray], n_features: int | None = None) -> PCAWhitener:
+        """Rebuild a fitted whitener from `to_arrays` output, with `n_features` features when
+        given. ValueError (naming the array) for one missing, of the wrong dtype kind or shape
+        (mean (p·p,), components (p·p, F), variances and weights (F,)), NaN or Inf, or variances
+        or noise_variance not > 0."""
+        p = _patch_size(a)
         # files written before the "paper" weighting existed used the "tail" one
-        w = cls(int(a["patch_size"]), float(a["noise_variance"]), float(a["cutoff"]),
-                float(a["rolloff"]), str(a.get("weighting", "tail")), float(a.get("flat", 8.0)))
-        w.mean_, w.components_ = a["mean"], a["components"]
-        w.variances_, w.weights_ = a["variances"], a["weights"]
+        weighting = io.require_scalar(a, "weighting", "U") if "weighting" in a else "tail"
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting {weighting!r} is not one of {WEIGHTINGS}")
+        flat = _number(a, "flat") if "flat" in a else 8.0
+        w = cls(p, _number(a, "noise_variance", positive=True), _number(a, "cutoff"),
+                _number(a, "rolloff"), weighting, flat)
+        w.mean_ = io.require_array(a, "mean", "f", (p * p,))
+        w.components_ = io.require_array(a, "components", "f", (p * p, n_features))
+        F = w.components_.shape[1]
+        if F == 0:
+            raise ValueError(f"components has shape {w.components_.shape}: no features")
+        w.variances_ = io.require_array(a, "variances", "f", (F,))
+        w.weights_ = io.require_array(a, "weights", "f", (F,))
+        if np.any(w.variances_ <= 0):
+            raise ValueError("variances must be > 0")
         return w
+
+
+def _patch_size(a: dict[str, np.ndarray]) -> int:
+    """The stored patch size p, an integer >= 1."""
+    return check_number(io.require_scalar(a, "patch_size", "iu"), "patch_size", Integral, 1)
+
+
+def _number(a: dict[str, np.ndarray], name: str, positive: bool = False) -> float:
+    """The stored finite real number a[name] (0-d), > 0 if `positive`."""
+    value = float(io.require_scalar(a, name, "iuf"))
+    if positive:
+        check_number(value, name, Real, 0, include_min=False)
+    return value
 
 
 def raised_cosine_rolloff(n: int, fraction: float) -> np.ndarray:
@@ -172,9 +205,15 @@ class OFWhitener:
                     scale=np.array(self.scale_))
 
     @classmethod
-    def from_arrays(cls, a: dict[str, np.ndarray]) -> OFWhitener:
-        w = cls(int(a["patch_size"]), float(a["noise_variance"]), float(a["f0"]))
-        w.scale_ = float(a["scale"])
+    def from_arrays(cls, a: dict[str, np.ndarray], n_features: int | None = None) -> OFWhitener:
+        """Rebuild a fitted whitener from `to_arrays` output, with `n_features` (= p·p) features
+        when given (checked before the p×p filter is built). ValueError (naming the array) for
+        one missing, of the wrong dtype kind, or not a finite number > 0."""
+        p = _patch_size(a)
+        if n_features is not None and p * p != n_features:
+            raise ValueError(f"patch_size {p} makes {p * p} features, expected {n_features}")
+        w = cls(p, _number(a, "noise_variance", positive=True), _number(a, "f0", positive=True))
+        w.scale_ = _number(a, "scale", positive=True)
         w.weights_ = np.full(w.n_features, 1.0 / w.noise_variance, dtype=np.float32)
         return w
 
@@ -188,14 +227,14 @@ def make_whitener(kind: str, patch_size: int, **kwargs):
     raise ValueError(f"unknown whitening {kind!r}; choose one of {WHITENINGS}")
 
 
-def whitener_from_arrays(a: dict[str, np.ndarray]):
-    """Rebuild a fitted whitener from `to_arrays` output."""
-    kind = str(a["kind"])
-    if kind == "pca":
-        return PCAWhitener.from_arrays(a)
-    if kind == "of":
-        return OFWhitener.from_arrays(a)
-    raise ValueError(f"unknown whitener kind {kind!r} in the file")
+def whitener_from_arrays(a: dict[str, np.ndarray], n_features: int | None = None):
+    """Rebuild a fitted whitener from `to_arrays` output, with `n_features` features when given
+    (ValueError naming the array at fault otherwise: see each kind's `from_arrays`)."""
+    kind = io.require_scalar(a, "kind", "U")
+    classes = {"pca": PCAWhitener, "of": OFWhitener}
+    if kind not in classes:
+        raise ValueError(f"kind {kind!r} is not a whitener kind (known: {WHITENINGS})")
+    return classes[kind].from_arrays(a, n_features)
 
 
 __all__ = ["WEIGHTINGS", "PCAWhitener", "OFWhitener", "make_whitener", "whitener_from_arrays",

@@ -13,6 +13,8 @@ from csc.core.params import check_number
 from csc.learning.sgd import SGDRule
 
 STEPS = ("adaptive", "linear")
+#: the columns of `history_` and the dtype each is stored as in a model file
+HISTORY = {"energy": np.float64, "n_iter": np.int64, "change": np.float64}
 #: the authors' second-layer schedule: 5 epochs at the target, 35 at twice it, 5 at a quarter
 #: of that (run_20.m): the targets' switch points as fractions of the updates
 ADAPTIVE_SWITCH = (5 / 45, 40 / 45)
@@ -69,7 +71,7 @@ class SecondLayerBase(BaseEstimator):
         self._rng = np.random.default_rng(self.random_state)
         self._rule = SGDRule(tuple(self.step_targets), ADAPTIVE_SWITCH, measure="element")
         self.n_updates_ = 0
-        self.history_ = {"energy": [], "n_iter": [], "change": []}
+        self.history_ = {k: [] for k in HISTORY}
 
     def _init_components(self, K: int) -> None:
         self._reset_state()
@@ -130,32 +132,50 @@ class SecondLayerBase(BaseEstimator):
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays (no objects): "kind", "params" (JSON of `get_params()`) and "state" (JSON
-        strings), "components" float64 (K, L). `from_arrays` rebuilds the estimator, learning
-        state included."""
+        strings), "components" float64 (K, L) and the learning history ("history_energy",
+        "history_change" float64, "history_n_iter" int64, (n_updates_,) each). `from_arrays`
+        rebuilds the estimator, learning state included."""
         self._check_fitted()
-        state = {"n_updates_": self.n_updates_, "history_": self.history_,
-                 "rng": self._rng.bit_generator.state, "rule": self._rule.state(),
-                 **self._extra_state()}
+        state = {"n_updates_": self.n_updates_, "rng": self._rng.bit_generator.state,
+                 "rule": self._rule.state(), **self._extra_state()}
         return {"kind": np.array(self._KIND), "params": io.json_array(self.get_params()),
                 "state": io.json_array(state),
-                "components": np.asarray(self.components_, np.float64)}
+                "components": np.asarray(self.components_, np.float64),
+                **io.history_arrays(self.history_, HISTORY)}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]):
-        kind = str(arrays["kind"]) if "kind" in arrays else cls._KIND
+    def from_arrays(cls, arrays: dict[str, np.ndarray], n_units: int | None = None):
+        """Rebuild the estimator from `to_arrays` output, learning state included (also from
+        files without a state, with parameters added since, or with the history in the JSON
+        state). n_units: the first-layer units K the components must have, when known.
+        ValueError, starting with the name of the array at fault, for another kind, parameters
+        `fit` would refuse, components that are not finite floats (K, n_components), or a state
+        that is not one."""
+        kind = io.require_scalar(arrays, "kind", "U") if "kind" in arrays else cls._KIND
         if kind != cls._KIND:
-            raise ValueError(f"arrays hold a {kind!r} model, not {cls._KIND!r}")
-        params = {**cls._LEGACY, **io.from_json_array(arrays["params"])}
+            raise ValueError(f"kind {kind!r}: the arrays of a {kind!r} model, not {cls._KIND!r}")
+        params = {**cls._LEGACY, **io.require_json(arrays, "params")}
+        io.require_kwargs(params, cls, "params")
         if "step_targets" in params:  # JSON has no tuples
-            params["step_targets"] = tuple(params["step_targets"])
+            params["step_targets"] = tuple(io.require_field(params, "step_targets", list,
+                                                            "params"))
         model = cls(**params)
+        with io.in_part("params: "):
+            model._check_params()
         model._reset_state()
-        model.components_ = np.array(arrays["components"], dtype=np.float64)
+        D = io.require_array(arrays, "components", "f", (n_units, model.n_components))
+        if D.shape[0] == 0:
+            raise ValueError(f"components has shape {D.shape}: no first-layer units")
+        model.components_ = np.array(D, dtype=np.float64)
         if "state" in arrays:
-            state = io.from_json_array(arrays["state"])
-            model.n_updates_ = int(state["n_updates_"])
-            model.history_ = state["history_"]
-            model._rng.bit_generator.state = state["rng"]
-            model._rule.set_state(state.get("rule", {}))
+            state = io.require_json(arrays, "state")
+            model.n_updates_ = check_number(io.require_field(state, "n_updates_", int, "state"),
+                                            "state.n_updates_", numbers.Integral, 0)
+            model.history_ = io.read_history(arrays, state, HISTORY)
+            io.restore_rng(model._rng, io.require_field(state, "rng", dict, "state"),
+                           "state.rng")
+            rule = io.require_field(state, "rule", dict, "state") if "rule" in state else {}
+            with io.in_part("state.rule."):
+                model._rule.set_state(rule)
             model._set_extra_state(state)
         return model

@@ -17,6 +17,7 @@ import numbers
 import numpy as np
 from sklearn.base import TransformerMixin
 
+from csc import io
 from csc.analysis.second_layer.base import SecondLayerBase, time_diff_grad
 from csc.analysis.second_layer.features import log_amplitude_features
 from csc.core.params import check_number
@@ -159,14 +160,25 @@ class FormUnits(TransformerMixin, SecondLayerBase):
         return {"feature_stats_": {k: np.asarray(v).tolist() for k, v in stats.items()}}
 
     def _set_extra_state(self, state: dict) -> None:
-        stats = state.get("feature_stats_")
-        if stats is None:
+        """feature_stats_ from the JSON state (after `components_`): "mean" and "scale" K
+        finite numbers each, "floor" a number, "center_units" a bool (ValueError otherwise)."""
+        if state.get("feature_stats_") is None:
             return
+        name = "state.feature_stats_"
+        stats = io.require_field(state, "feature_stats_", dict, "state")
+        K = self.components_.shape[0]
+        mean = io.json_numbers(stats, "mean", name, length=K)
+        floor = io.require_field(stats, "floor", (int, float), name)
         if "std" in stats:  # written before log_variance: scaled to variance 1, not centred
-            stats = {"mean": stats["mean"], "scale": 1 / np.asarray(stats["std"], float),
-                     "floor": stats["floor"], "center_units": False}
-        self.feature_stats_ = {k: (np.asarray(v, float) if k in ("mean", "scale") else v)
-                               for k, v in stats.items()}
+            std = io.json_numbers(stats, "std", name, length=K)
+            if np.any(std <= 0):
+                raise ValueError(f"{name}.std must be > 0")
+            scale, center_units = 1 / std, False
+        else:
+            scale = io.json_numbers(stats, "scale", name, length=K)
+            center_units = io.require_field(stats, "center_units", bool, name)
+        self.feature_stats_ = {"mean": mean, "scale": scale, "floor": floor,
+                               "center_units": center_units}
 
     # ---------------------------------------------------------------- learning
     @staticmethod
