@@ -13,6 +13,7 @@ from conftest import TINY, assert_one_line_error, write_video_failing_at
 
 import csc
 from csc.cli import learn, second_layer
+from csc.run_folder import RunError
 from csc.testing.movies import (
     drifting_grating,
     pink_noise,
@@ -22,7 +23,9 @@ from csc.testing.movies import (
 )
 from csc.video.reader import VideoError
 from csc.video.sampling import MB, build_clip_cache, sample_sequences
-from csc.video.train import OUTPUTS, RunError, TrainConfig, build_cache, train
+from csc.video.train import OUTPUTS, train
+from csc.video.train_clips import build_cache
+from csc.video.train_config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "learn_dictionary.py"
@@ -380,7 +383,6 @@ def test_synthetic_camera_joins_the_videos_at_its_share(tmp_path, video_dir):
     """The camera's clips are added beside the real clips and weighted so that `camera_share` of
     the sequences come from them; a share of 1 (camera alone) is refused."""
     from csc.video.sampling import sample_positions
-    from csc.video.train import build_cache
 
     cfg = TrainConfig(video_dir=str(video_dir), out=str(tmp_path / "run"), patch_size=6,
                       n_frames=4, camera_share=0.3, cache_frames=400)

@@ -24,9 +24,10 @@ from csc.analysis import geometry as bg
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.io import load, write_json
+from csc.run_folder import RunError
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError
-from csc.video.train import RunError, run_sequences
+from csc.video.train import run_sequences
 
 PROG = "csc-analyze"
 

@@ -29,9 +29,10 @@ from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.core.inference import encode
 from csc.io import write_json
+from csc.run_folder import RunError
 from csc.video.reader import VideoError
 from csc.video.sampling import sample_sequences
-from csc.video.train import RunError, load_run
+from csc.video.train import load_run
 
 PROG = "csc-factorization"
 

@@ -20,15 +20,10 @@ from typing import Sequence
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.resources import videos_dir
+from csc.run_folder import RunError
 from csc.video.reader import VideoError
-from csc.video.train import (
-    PRIOR_DEFAULTS,
-    RUN_PRESETS,
-    RunError,
-    TrainConfig,
-    resume_config,
-    train,
-)
+from csc.video.train import train
+from csc.video.train_config import PRIOR_DEFAULTS, RUN_PRESETS, TrainConfig, resume_config
 
 PROG = "csc-learn"
 DEFAULTS = TrainConfig(video_dir="", out="")

@@ -40,9 +40,11 @@ from csc.io import load_extra, write_json
 from csc.plotting.motion_tuning import save_motion_tuning_png
 from csc.plotting.second_layer import save_second_layer_png
 from csc.resources import pretrained_dir, videos_dir
+from csc.run_folder import RunError
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError
-from csc.video.train import RunError, TrainConfig, run_sequences
+from csc.video.train import run_sequences
+from csc.video.train_config import TrainConfig
 
 PROG = "csc-second-layer"
 

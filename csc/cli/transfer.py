@@ -53,12 +53,14 @@ from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.io import load, write_json
 from csc.resources import heldout_dir
+from csc.run_folder import RunError
 from csc.testing.movies import natural_still, pink_noise, transformed_movie, write_video
 from csc.testing.planted import planted_gabor_model
 from csc.video.camera import load_stills, resize_still
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError
-from csc.video.train import RunError, TrainConfig, train
+from csc.video.train import train
+from csc.video.train_config import TrainConfig
 
 PROG = "csc-transfer"
 

@@ -3,17 +3,17 @@
 `csc.cli.learn` (`csc-learn`, `scripts/learn_dictionary.py`) is its command line. The run is
 reproducible from its `TrainConfig` (saved as config.json), checkpoints atomically to model.npz
 every `checkpoint_every` updates, and a resumed run ends with the same dictionary as an
-uninterrupted one. The run folder's protocol (its lock, atomic files, history.csv) is
+uninterrupted one. Its settings are `csc.video.train_config`'s, its clip cache
+`csc.video.train_clips`'s, and the run folder's protocol (its lock, atomic files, history.csv)
 `csc.run_folder`'s.
 """
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import logging.handlers
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -22,159 +22,22 @@ from tqdm import tqdm
 
 from csc.analysis.first_layer import basis_measures, whitened_bases
 from csc.backends.backend import get_backend
-from csc.core.priors import PAPER_GAUSS_PRIOR, PAPER_PRIOR, PRIOR_KEYS, make_prior
+from csc.core.priors import PRIOR_KEYS
 from csc.io import load, load_extra, remove_stale_temporaries, restore_rng, write_json
-from csc.learning import NORMALIZATIONS, RULES, TrainingDiverged
-from csc.learning.estimator import INITS, ComplexSparseCoding
+from csc.learning import TrainingDiverged
+from csc.learning.estimator import ComplexSparseCoding
 from csc.plotting.bases import save_bases_gif, save_bases_png, save_training_png
-from csc.resources import stills_dir
 from csc.run_folder import HistoryLog, RunError, run_lock
-from csc.video.camera import camera_clips, load_stills
 from csc.video.pixel_model import PixelModel
-from csc.video.sampling import MB, ClipCache, DeviceClips, build_clip_cache, sample_sequences
-from csc.video.whitening import WEIGHTINGS, WHITENINGS, make_whitener
+from csc.video.sampling import MB, ClipCache, DeviceClips, sample_sequences
+from csc.video.train_clips import build_cache, camera_cache
+from csc.video.train_config import TrainConfig, resumed_changes, saved_config
+from csc.video.whitening import make_whitener
 
 log = logging.getLogger("csc.train")
 
-#: every setting of the paper at once (`--preset paper`); see docs/design.md §9 for the scale
-RUN_PRESETS = {
-    "paper": {**{k: v for k, v in PAPER_PRIOR.items() if k != "weights"},
-              "noise_variance": 1.0 / PAPER_PRIOR["weights"], "whitening": "pca",
-              "weighting": "paper", "learning": "sgd", "init": "random", "normalize": "pair"},
-}
-
 OUTPUTS = ("model.npz", "config.json", "history.csv", "bases.png", "bases.gif", "training.png",
            "train.log")
-#: settings a resumed run may change (given with --resume, they replace the saved ones and are
-#: logged); every other setting defines the run, and --resume refuses a different value
-RESUMABLE = ("out", "n_updates", "video_dir", "stills", "backend", "checkpoint_every")
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of a run (saved as config.json, so a run can be repeated)."""
-
-    video_dir: str
-    out: str
-    patch_size: int = 16
-    n_frames: int = 16
-    n_components: int = 128
-    n_updates: int = 3000
-    batch_size: int = 32
-    sparsity: str = "l1"
-    lam: float = 60.0
-    sigma: float = 0.4
-    slowness: str = "l1"
-    kappa: float = 20.0
-    learning: str = "online"
-    normalize: str = "pair"
-    init: str = "data"
-    whitening: str = "pca"
-    weighting: str = "paper"
-    noise_variance: float = 0.01
-    whiten_patches: int = 100_000
-    downsample: int = 1
-    max_frames_per_video: int | None = None
-    cache_frames: int = 4000
-    cache_mb: int = 1024
-    camera_share: float = 0.8
-    stills: str | None = None
-    max_iter: int = 30
-    tol: float = 1e-3
-    backend: str = "auto"
-    seed: int = 0
-    checkpoint_every: int = 100
-
-    def validate(self) -> None:
-        for name in ("patch_size", "n_frames", "n_components", "batch_size", "max_iter",
-                     "checkpoint_every", "downsample", "cache_frames", "cache_mb",
-                     "whiten_patches"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise RunError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")
-        if not 0 <= self.camera_share < 1:
-            raise RunError(f"--camera-share must be in [0, 1): synthetic camera clips are used "
-                           f"beside real video, never alone; got {self.camera_share}")
-        if self.n_updates < 0:
-            raise RunError(f"--n-updates must be >= 0, got {self.n_updates}")
-        if self.patch_size < 2:
-            raise RunError("--patch-size must be at least 2")
-        for name, choices in (("whitening", WHITENINGS), ("weighting", WEIGHTINGS),
-                              ("init", INITS), ("learning", tuple(RULES)),
-                              ("normalize", NORMALIZATIONS)):
-            if getattr(self, name) not in choices:
-                raise RunError(f"unknown --{name} {getattr(self, name)!r}; choose one of "
-                               f"{', '.join(choices)}")
-        try:
-            make_prior(self.sparsity, self.lam, self.sigma, self.slowness, self.kappa)
-        except ValueError as exc:
-            raise RunError(str(exc)) from None
-
-    @classmethod
-    def from_json(cls, path: Path) -> TrainConfig:
-        """The settings in a config.json; RunError (one line) if it is unreadable."""
-        try:
-            return cls.from_dict(json.loads(path.read_text()))
-        except (OSError, ValueError) as exc:
-            raise RunError(f"cannot read {path}: {exc}") from None
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        """Settings saved with `asdict`; RunError if `data` does not hold a run's settings."""
-        known = {f.name for f in fields(cls)}
-        if not isinstance(data, dict) or not {"video_dir", "out"} <= data.keys():
-            raise RunError("not the settings of a csc-learn run")
-        # runs saved before the paper's weighting and the synthetic camera existed
-        data.setdefault("weighting", "tail")
-        data.setdefault("camera_share", 0.0)
-        # and before --cache-mb: the default budget (it binds only on caches over 1 GB)
-        data.setdefault("cache_mb", cls.cache_mb)
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
-#: the prior constants a sparse prior comes with, where the settings leave them unset: the
-#: default l1 prior's (`TrainConfig`'s), the paper's for its Cauchy prior, and for the Gaussian
-#: prior the paper's slow_gauss (λ = β 8, l2 slowness κ 0.5)
-PRIOR_DEFAULTS = {
-    "l1": {k: getattr(TrainConfig, k) for k in ("lam", "slowness", "kappa")},
-    "cauchy": {k: PAPER_PRIOR[k] for k in ("lam", "sigma", "slowness", "kappa")},
-    "gauss": {k: PAPER_GAUSS_PRIOR[k] for k in ("lam", "slowness", "kappa")},
-}
-
-
-def resume_config(out: str | Path, **given) -> TrainConfig:
-    """The saved config of the run in `out`, with the settings `given` on the command line in
-    place of the saved ones (`train` refuses those not `RESUMABLE` when they differ)."""
-    if not (Path(out) / "model.npz").exists():
-        raise RunError(f"nothing to resume: {Path(out) / 'model.npz'} does not exist")
-    return replace(saved_config(Path(out)), out=str(out), **given)
-
-
-def saved_config(out: Path) -> TrainConfig:
-    """The settings of the run in `out`: its config.json, or if that is unreadable (damaged by
-    an older csc, or by hand) the copy every checkpoint carries."""
-    try:
-        return TrainConfig.from_json(out / "config.json")
-    except RunError:
-        saved = load_extra(out / "model.npz").get("config")
-        if saved is None:
-            raise
-        return TrainConfig.from_dict(saved)
-
-
-def resumed_changes(cfg: TrainConfig, saved: TrainConfig) -> dict[str, tuple]:
-    """{setting: (saved, now)} for the `RESUMABLE` settings `cfg` changes.
-
-    Raises RunError naming every other setting whose value differs from the saved run's."""
-    changed = {f.name: (getattr(saved, f.name), getattr(cfg, f.name)) for f in fields(cfg)
-               if getattr(saved, f.name) != getattr(cfg, f.name)}
-    refused = {k: v for k, v in changed.items() if k not in RESUMABLE}
-    if refused:
-        listed = "; ".join(f"--{k.replace('_', '-')} {now} (the run has {was})"
-                           for k, (was, now) in refused.items())
-        raise RunError(f"--resume cannot change how the run learns: {listed}; drop these "
-                       f"options, or start a new run")
-    return {k: v for k, v in changed.items() if k != "out"}
 
 
 def check_run_dir(out: Path, *, resume: bool, force: bool) -> None:
@@ -210,82 +73,6 @@ def _add_log_file(path: Path) -> logging.Handler:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("csc").addHandler(handler)
     return handler
-
-
-def build_cache(cfg: TrainConfig) -> ClipCache:
-    """The clip cache of the run (deterministic from the config), within `cache_mb` megabytes in
-    all: the real clips get what the synthetic camera's clips leave of it."""
-    def skipped(source, message):
-        log.warning("skipped %s", message)
-
-    budget = cfg.cache_mb * MB
-    video_budget = max(budget - (_camera_nbytes(cfg) if cfg.camera_share > 0 else 0), 0)
-    cache = build_clip_cache(cfg.video_dir, n_frames=cfg.n_frames, patch_size=cfg.patch_size,
-                             downsample=cfg.downsample,
-                             max_frames_per_video=cfg.max_frames_per_video,
-                             cache_frames=cfg.cache_frames, cache_bytes=video_budget,
-                             seed=cfg.seed, on_skip=skipped)
-    log.info("clip cache: %d clips, %d frames, %.1f MB of a %.1f MB budget for video (--cache-mb "
-             "%d in all) (%s)", len(cache.clips), cache.n_frames, cache.nbytes / MB,
-             video_budget / MB, cfg.cache_mb, cache.stats)
-    if cfg.camera_share > 0:
-        add_camera_clips(cache, cfg)
-    return cache
-
-
-def _camera_layout(cfg: TrainConfig, n_frames_total: int, max_bytes: int) -> tuple[int, int, int]:
-    """(n_clips, clip_len, size) of synthetic camera clips (float32 (clip_len, size, size)):
-    clips of 2 × n_frames frames of max(4 × patch, 64) pixels square, as many as hold about
-    `n_frames_total` frames and at most `max_bytes` bytes (at least one)."""
-    clip_len = 2 * cfg.n_frames
-    size = max(4 * cfg.patch_size, 64)
-    fitting = max_bytes // (clip_len * size * size * np.dtype(np.float32).itemsize)
-    return max(min(round(n_frames_total / clip_len), fitting), 1), clip_len, size
-
-
-def _camera_share(cfg: TrainConfig) -> tuple[int, int]:
-    """(frames, bytes) the synthetic camera may fill: `camera_share` of `cache_frames` and of
-    `cache_mb`."""
-    return round(cfg.camera_share * cfg.cache_frames), int(cfg.camera_share * cfg.cache_mb * MB)
-
-
-def _camera_nbytes(cfg: TrainConfig) -> int:
-    """Bytes of the clips `add_camera_clips` adds to the run's cache."""
-    n_clips, clip_len, size = _camera_layout(cfg, *_camera_share(cfg))
-    return n_clips * clip_len * size * size * np.dtype(np.float32).itemsize
-
-
-def camera_cache(cfg: TrainConfig, folder: str | Path, n_frames_total: int, max_bytes: int,
-                 seed: int | None = None) -> ClipCache:
-    """A cache of synthetic camera clips (`csc.video.camera`) over the stills in `folder`,
-    holding about `n_frames_total` frames and at most `max_bytes` bytes (at least one clip):
-    clips of 2 × n_frames frames (many short clips: many stills, places and motions) of
-    max(4 × patch, 64) pixels square, the stills shrunk to at most 512 pixels on their shorter
-    side (before --downsample). Reproducible from `seed` (default the run's)."""
-    stills = load_stills(folder, max_side=512 // cfg.downsample)
-    n_clips, clip_len, size = _camera_layout(cfg, n_frames_total, max_bytes)
-    rng = np.random.default_rng([cfg.seed if seed is None else seed, 3])
-    clips = camera_clips(stills, n_clips, clip_len, size, rng)
-    log.info("synthetic camera: %d clips of %d frames, %dx%d pixels (%.1f MB), from %d stills "
-             "in %s", n_clips, clip_len, size, size, sum(c.nbytes for c in clips) / MB,
-             len(stills), folder)
-    return ClipCache(clips, {"camera_clips": n_clips, "stills": len(stills)})
-
-
-def add_camera_clips(cache: ClipCache, cfg: TrainConfig) -> None:
-    """Add `camera_cache` clips over `cfg.stills` (default: the bundled stills) filling
-    `camera_share` × `cache_frames` frames, within `camera_share` × `cache_mb` megabytes, to the
-    cache of real clips, weighted so that `camera_share` of the sequences drawn come from them."""
-    folder = cfg.stills if cfg.stills is not None else stills_dir()
-    camera = camera_cache(cfg, folder, *_camera_share(cfg))
-    real_starts = cache.start_counts(cfg.n_frames).sum()
-    camera_starts = camera.start_counts(cfg.n_frames).sum()
-    cache.weights = np.concatenate([
-        np.full(len(cache.clips), (1 - cfg.camera_share) / real_starts),
-        np.full(len(camera.clips), cfg.camera_share / camera_starts)])
-    cache.clips.extend(camera.clips)
-    cache.stats["camera_clips"] = len(camera.clips)
-    log.info("%.0f%% of the sequences from the synthetic camera", 100 * cfg.camera_share)
 
 
 def new_model(cfg: TrainConfig, cache: ClipCache) -> PixelModel:
