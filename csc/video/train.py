@@ -193,10 +193,11 @@ def _resumed_model(cfg: TrainConfig, out: Path, batch_rng: np.random.Generator,
         restore_rng(batch_rng, extra.get("batch_rng"), "extra.batch_rng")
     except ValueError as exc:
         raise RunError(f"{out / 'model.npz'} cannot be resumed: {exc}") from None
-    if extra.get("cache", _cache_summary(cache)) != _cache_summary(cache):
+    now = _cache_summary(cache)
+    if extra.get("cache", now) != now:
         log.warning("the videos now give another clip cache (%s) than when the run started "
                     "(%s): the run goes on, but not as an uninterrupted run would have",
-                    _cache_summary(cache), extra["cache"])
+                    now, extra["cache"])
     model.coder.history_ = history.restore(model.coder.n_updates_, model.coder.history_)
     model.coder.n_updates = cfg.n_updates
     log.info("resuming at update %d of %d", model.coder.n_updates_, cfg.n_updates)
