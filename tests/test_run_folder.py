@@ -273,3 +273,12 @@ def test_a_diverging_run_stops_clearly_and_keeps_its_last_checkpoint(tmp_path, v
     saved = csc.load(out / "model.npz")
     assert saved.coder.n_updates_ == 4 and np.all(np.isfinite(saved.components_))
     assert len((out / "history.csv").read_text().splitlines()) == 5
+
+
+def test_resume_on_other_videos_warns_that_the_run_changes(tmp_path, video_dir, run):
+    out, fewer = tmp_path / "run", tmp_path / "fewer"
+    assert run(video_dir, "--out", out, *TINY).returncode == 0
+    fewer.mkdir()
+    shutil.copy(video_dir / "pan.mp4", fewer / "pan.mp4")
+    assert run(fewer, "--out", out, "--resume", "--n-updates", "4", "--quiet").returncode == 0
+    assert "another clip cache" in (out / "train.log").read_text()
