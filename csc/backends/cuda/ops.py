@@ -28,6 +28,14 @@ from csc.core.priors import SLOW_L1
 
 #: Threads per block for every kernel.
 BLOCK = 128
+
+
+def launch_blocks() -> dict[str, tuple[int, ...]]:
+    """Kernel name → every block size (threads per block) csc launches it with; the resource
+    budget (registers × block) is checked against these."""
+    from csc.backends.cuda.launcher import KERNELS
+
+    return {name: (BLOCK,) for name in KERNELS}
 #: recon_step: aim for at least this many threads (one per (row tile, column)) and at most this
 #: many rows per tile; fewer rows per tile means more float64 column sums to add up afterwards.
 _RECON_TARGET_THREADS = 1 << 17
