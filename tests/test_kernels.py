@@ -25,13 +25,13 @@ from conftest import toolchain_missing
 
 from csc.core.priors import SLOW_L1, SLOW_L2, SLOW_NONE, SPARSE_CAUCHY, SPARSE_GAUSS, SPARSE_L1
 from csc.resources import kernels_dir
+from csc.backends.cuda import launcher
 from csc.testing import host_kernels as hb
 
 if not hb.nvcc_available():
     toolchain_missing("nvcc (CUDA toolkit) not found: the CUDA kernels cannot be compiled here")
 
-KERNELS = ("csc_code_step_pointwise", "csc_code_step_chain", "csc_recon_step",
-           "csc_sample_patches")
+KERNELS = tuple(launcher.KERNELS)
 L1, CAUCHY, GAUSS = SPARSE_L1, SPARSE_CAUCHY, SPARSE_GAUSS
 NONE, L2, TV = SLOW_NONE, SLOW_L2, SLOW_L1
 RTOL = ATOL = 1e-5
@@ -88,11 +88,11 @@ def test_host_entry_points_mirror_the_kernels():
     declarations have the right arity."""
     src = (kernels_dir() / "fused.cu").read_text()
     for name in KERNELS:
-        kernel = re.search(rf'extern "C" __global__ void {name}\(([^)]*)\)', src)
+        kernel = re.search(rf'extern "C" __global__ void (?:__launch_bounds__\(\w+\) )?{name}\('
+                           r'([^)]*)\)', src)
         host = re.search(rf'extern "C" void {name}_host\(([^)]*)\)', src)
         assert kernel and host, name
         assert _params(host.group(1)) == ["int grid", "int block", *_params(kernel.group(1))]
-        assert len(hb.HOST_SIGNATURES[f"{name}_host"]) == len(_params(host.group(1)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -238,6 +238,16 @@ PRIOR_IDS = ["l1", "l1+l2", "cauchy", "cauchy+l2", "gauss", "gauss+l2", "l1+tv"]
 PARAMS = dict(tau=0.3, beta=0.7, lam=0.5, sigma=0.1, kappa=0.8)
 
 
+@pytest.fixture
+def gpu_ops(lib, monkeypatch):
+    """csc.backends.cuda.ops with its launches run by the kernels' host twins (NumPy arrays)."""
+    from csc.backends.cuda import ops
+
+    launcher = hb.host_launcher(lib)
+    monkeypatch.setattr(ops, "get_launcher", lambda: launcher)
+    return ops
+
+
 def _codes(rng, n_seq, n_frames, K):
     N = n_seq * n_frames
     Y, G, X_old = (rng.standard_normal((N, 2 * K)).astype(np.float32) for _ in range(3))
@@ -250,30 +260,16 @@ def _codes(rng, n_seq, n_frames, K):
     return Y, G, X_old
 
 
-def _run_host(lib, Y, G, X_old, n_frames, sparsity, slowness, block, p=PARAMS, out=None):
+def _run(ops, Y, G, X_old, n_frames, sparsity, slowness, p=PARAMS, out=None, plan=None):
+    """ops.code_step (GPU kernels on the host, or the CPU's Numba passes); returns X_new, Y_new
+    and the column totals of the partials [sparse, slowness, ‖Δx‖², ‖x‖²]."""
     N, K2 = Y.shape
-    K, n_seq = K2 // 2, N // n_frames
     X_new, Y_new = out if out is not None else (np.full_like(Y, np.nan), np.full_like(Y, np.nan))
-    partials = np.full((n_seq * K, 4), np.nan)
-    if slowness == TV:
-        scratch = [np.full((N, K), np.nan, np.float32) for _ in range(2)]
-        hb.host_code_step_chain(Y, G, X_old, X_new, Y_new, *scratch, n_frames, p["tau"],
-                                p["beta"], p["lam"], p["kappa"], partials, block=block, lib=lib)
-    else:
-        hb.host_code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, p["tau"], p["beta"],
-                                    p["lam"], p["sigma"], p["kappa"], sparsity, slowness,
-                                    partials, block=block, lib=lib)
-    return X_new, Y_new, partials.reshape(n_seq, K, 4).sum(axis=1)
-
-
-def _run_cpu(Y, G, X_old, n_frames, sparsity, slowness, p=PARAMS):
-    from csc.backends.cpu import fused
-
-    X_new, Y_new = np.empty_like(Y), np.empty_like(Y)
-    partials = np.empty((Y.shape[0] // n_frames, 4))
-    fused.code_step(Y, G, X_old, X_new, Y_new, n_frames, p["tau"], p["beta"], p["lam"],
-                    p["sigma"], p["kappa"], sparsity, slowness, partials)
-    return X_new, Y_new, partials
+    partials = np.full(ops.code_partials_shape(N // n_frames, n_frames, K2 // 2, slowness),
+                       np.nan)
+    ops.code_step(Y, G, X_old, X_new, Y_new, n_frames, p["tau"], p["beta"], p["lam"],
+                  p["sigma"], p["kappa"], sparsity, slowness, partials, plan=plan)
+    return X_new, Y_new, partials.sum(axis=0)
 
 
 def _mismatched_codes(a, b, K):
@@ -292,16 +288,17 @@ def _assert_cauchy_near_ties(X_gpu, X_cpu, bad, K, p):
     assert np.all(gap <= 1e-5 * (1 + r * r)), gap
 
 
-@pytest.mark.parametrize("block", [32, 128])
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("prior", PRIORS, ids=PRIOR_IDS)
-def test_code_step_matches_cpu(lib, prior, size, block):
+def test_code_step_matches_cpu(gpu_ops, prior, size):
+    from csc.backends.cpu import fused
+
     sparsity, slowness = prior
     n_seq, n_frames, K = size
     rng = np.random.default_rng([sparsity, slowness, *size])
     Y, G, X_old = _codes(rng, n_seq, n_frames, K)
-    X_gpu, Y_gpu, P_gpu = _run_host(lib, Y, G, X_old, n_frames, sparsity, slowness, block)
-    X_cpu, Y_cpu, P_cpu = _run_cpu(Y, G, X_old, n_frames, sparsity, slowness)
+    X_gpu, Y_gpu, P_gpu = _run(gpu_ops, Y, G, X_old, n_frames, sparsity, slowness)
+    X_cpu, Y_cpu, P_cpu = _run(fused, Y, G, X_old, n_frames, sparsity, slowness)
     assert np.isfinite(X_gpu).all() and np.isfinite(Y_gpu).all() and np.isfinite(P_gpu).all()
 
     bad = _mismatched_codes(X_gpu, X_cpu, K) | _mismatched_codes(Y_gpu, Y_cpu, K)
@@ -316,95 +313,151 @@ def test_code_step_matches_cpu(lib, prior, size, block):
     np.testing.assert_allclose(X_gpu, X_cpu, rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(Y_gpu, Y_cpu, rtol=RTOL, atol=ATOL)
     if slowness == NONE:
-        assert np.all(P_gpu[:, 1] == 0.0)
+        assert P_gpu[1] == 0.0
     np.testing.assert_allclose(P_gpu, P_cpu, rtol=ptol, atol=1e-9)
 
 
 @pytest.mark.parametrize("slowness", [NONE, L2], ids=["none", "l2"])
-def test_gauss_code_step_against_closed_form(lib, slowness):
+def test_gauss_code_step_against_closed_form(gpu_ops, slowness):
     """Gauss prox and energy from first principles, on both sides: with no slowness X_new is
-    (Y − τG)/(1 + τλ); with either, the sparse partial is (λ/2) Σ |x_new|² per sequence."""
+    (Y − τG)/(1 + τλ); with either, the sparse partial is (λ/2) Σ |x_new|²."""
+    from csc.backends.cpu import fused
+
     n_seq, n_frames, K = 3, 6, 10
     rng = np.random.default_rng(9)
     Y, G, X_old = _codes(rng, n_seq, n_frames, K)
     p = PARAMS
-    runs = [_run_host(lib, Y, G, X_old, n_frames, GAUSS, slowness, 32),
-            _run_cpu(Y, G, X_old, n_frames, GAUSS, slowness)]
-    for X_new, _, partials in runs:
+    for ops in (gpu_ops, fused):
+        X_new, _, partials = _run(ops, Y, G, X_old, n_frames, GAUSS, slowness)
         x = X_new.astype(np.float64)
-        sparse = 0.5 * p["lam"] * (x**2).reshape(n_seq, -1).sum(axis=1)
-        np.testing.assert_allclose(partials[:, 0], sparse, rtol=1e-5)
+        np.testing.assert_allclose(partials[0], 0.5 * p["lam"] * (x**2).sum(), rtol=1e-5)
         if slowness == NONE:
             step = Y.astype(np.float64) - p["tau"] * G.astype(np.float64)
             np.testing.assert_allclose(x, step / (1 + p["tau"] * p["lam"]), rtol=RTOL, atol=ATOL)
 
 
+def test_l2_slowness_energy_across_tiles(gpu_ops):
+    """The l2 slowness energy pairs s_t with s_{t−1}: inside a tile from shared memory, at a
+    tile's first frame by recomputing s_{t−1}. Against ½κ Σ (|x_t| − |x_{t−1}|)² of the output,
+    with frames spanning several tiles and units several tiles."""
+    n_seq, n_frames, K = 2, 21, 40
+    Y, G, X_old = _codes(np.random.default_rng(3), n_seq, n_frames, K)
+    for sparsity in (L1, CAUCHY, GAUSS):
+        X_new, _, partials = _run(gpu_ops, Y, G, X_old, n_frames, sparsity, L2)
+        a = np.hypot(X_new[:, :K], X_new[:, K:]).astype(np.float64).reshape(n_seq, n_frames, K)
+        want = 0.5 * PARAMS["kappa"] * (np.diff(a, axis=1) ** 2).sum()
+        np.testing.assert_allclose(partials[1], want, rtol=1e-5)
+
+
 @pytest.mark.parametrize("prior", PRIORS, ids=PRIOR_IDS)
-def test_code_step_in_place(lib, prior):
-    """Y_new may overwrite Y and X_new X_old: each thread reads its chain before writing it."""
+def test_code_step_in_place(gpu_ops, prior):
+    """X_new may overwrite X_old, and Y_new Y (or G) except with l2 slowness: each thread reads
+    the codes it writes before writing them, and no other thread reads them, except the l2
+    threads, which read Y and G at neighbouring frames: there aliasing is refused."""
     sparsity, slowness = prior
     rng = np.random.default_rng(5)
     Y, G, X_old = _codes(rng, 3, 9, 11)
-    want = _run_host(lib, Y, G, X_old, 9, sparsity, slowness, 32)
+    want = _run(gpu_ops, Y, G, X_old, 9, sparsity, slowness)
     Y2, X2 = Y.copy(), X_old.copy()
-    got = _run_host(lib, Y2, G, X2, 9, sparsity, slowness, 32, out=(X2, Y2))
+    if slowness == L2:
+        with pytest.raises(ValueError, match="must not share memory"):
+            _run(gpu_ops, Y2, G, X2, 9, sparsity, slowness, out=(X2, Y2))
+        with pytest.raises(ValueError, match="must not share memory"):
+            _run(gpu_ops, Y2, Y2, X2, 9, sparsity, slowness, out=(X2, Y2))
+        got = _run(gpu_ops, Y2, G, X2, 9, sparsity, slowness, out=(X2, np.empty_like(Y)))
+    else:
+        got = _run(gpu_ops, Y2, G, X2, 9, sparsity, slowness, out=(X2, Y2))
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)
 
 
-def test_code_step_wrappers_check_arguments(lib):
+def test_long_chains_stage_in_global_memory(gpu_ops, monkeypatch):
+    """Chains too long for shared memory stage in a global array: the same results."""
+    from csc.backends.cuda import launcher
+
+    n_frames = 70
+    assert not launcher.chain_stages_in_shared(n_frames) and launcher.chain_stages_in_shared(16)
+    Y, G, X_old = _codes(np.random.default_rng(8), 3, n_frames, 9)
+    got = _run(gpu_ops, Y, G, X_old, n_frames, L1, TV)
+    monkeypatch.setattr(launcher, "chain_stages_in_shared", lambda n: True)
+    monkeypatch.setattr(launcher, "MAX_SHARED_BYTES", 1 << 20)  # the host has room
+    want = _run(gpu_ops, Y, G, X_old, n_frames, L1, TV)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_prepared_launches_are_reused_and_rebound(gpu_ops):
+    """Within a plan a launch is validated once per set of arrays; later calls only rebind the
+    floats, and give what a fresh launch gives."""
+    rng = np.random.default_rng(4)
+    Y, G, X_old = _codes(rng, 2, 8, 12)
+    plan: dict = {}
+    _run(gpu_ops, Y, G, X_old, 8, CAUCHY, L2, plan=plan)
+    prepared = {k: v for k, v in plan.items() if isinstance(k, tuple)}
+    p2 = {**PARAMS, "tau": 0.2, "beta": 0.1}
+    out = (np.empty_like(Y), np.empty_like(Y))
+    got = _run(gpu_ops, Y, G, X_old, 8, CAUCHY, L2, p=p2, out=out, plan=plan)
+    assert {k: v for k, v in plan.items() if isinstance(k, tuple)}.keys() != prepared.keys()
+    again = _run(gpu_ops, Y, G, X_old, 8, CAUCHY, L2, p=p2, out=out, plan=plan)
+    fresh = _run(gpu_ops, Y, G, X_old, 8, CAUCHY, L2, p=p2)
+    for a, b, c in zip(got, again, fresh):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, c)
+
+
+def test_code_step_checks_arguments(gpu_ops):
     Y = np.zeros((6, 8), np.float32)
-    P = np.zeros((3 * 4, 4))
     ok = [Y, Y.copy(), Y.copy(), Y.copy(), Y.copy()]
-    args = (2, 0.1, 0.5, 0.1, 0.4, 0.5, L1, NONE, P)
-    hb.host_code_step_pointwise(*ok, *args, lib=lib)
-    with pytest.raises(ValueError, match="dtype"):
-        hb.host_code_step_pointwise(Y.astype(np.float64), *ok[1:], *args, lib=lib)
-    with pytest.raises(ValueError, match="contiguous"):
-        hb.host_code_step_pointwise(*ok[:3], np.zeros((8, 6), np.float32).T, ok[4], *args,
-                                    lib=lib)
+    P = np.zeros(gpu_ops.code_partials_shape(3, 2, 4, NONE))
+    args = (2, 0.1, 0.5, 0.1, 0.4, 0.5, L1, NONE)
+    gpu_ops.code_step(*ok, *args, P)
+    with pytest.raises(TypeError, match="float32"):
+        gpu_ops.code_step(Y.astype(np.float64), *ok[1:], *args, P)
+    with pytest.raises(TypeError, match="contiguous"):
+        gpu_ops.code_step(*ok[:3], np.zeros((8, 6), np.float32).T, ok[4], *args, P)
     with pytest.raises(ValueError, match="partials"):
-        hb.host_code_step_pointwise(*ok, *args[:-1], np.zeros((3, 4)), lib=lib)
-    with pytest.raises(ValueError, match="multiple of n_frames"):
-        hb.host_code_step_pointwise(*ok, 4, *args[1:], lib=lib)
-    with pytest.raises(ValueError, match="slowness"):
-        hb.host_code_step_pointwise(*ok, *args[:7], TV, P, lib=lib)
-    hb.host_code_step_pointwise(*ok, *args[:6], GAUSS, L2, P, lib=lib)
-    with pytest.raises(ValueError, match="sparsity"):
-        hb.host_code_step_pointwise(*ok, *args[:6], max(L1, CAUCHY, GAUSS) + 1, NONE, P, lib=lib)
+        gpu_ops.code_step(*ok, *args, np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="whole number"):
+        gpu_ops.code_step(*ok, 4, *args[1:], P)
 
 
 # ------------------------------------------------------------------------------------------------
-# recon step and patch sampling vs NumPy
+# recon step, iteration sums and patch sampling vs NumPy
 
-@pytest.mark.parametrize("N, M, rows_per_tile, block",
-                         [(37, 23, 8, 32), (37, 23, 64, 128), (5, 3, 1, 32), (130, 70, 16, 128)])
-def test_recon_step_matches_numpy(lib, N, M, rows_per_tile, block):
+@pytest.mark.parametrize("N, M", [(37, 23), (5, 3), (130, 70), (3000, 50)])
+def test_recon_step_and_sums_match_numpy(gpu_ops, N, M):
+    from csc.backends.cpu import fused
+
     rng = np.random.default_rng(N * M)
     X, R_new, R_old = (rng.standard_normal((N, M)).astype(np.float32) for _ in range(3))
     w = rng.uniform(0.5, 2.0, M).astype(np.float32)
     beta = 0.6
-    n_tiles = -(-N // rows_per_tile)
     E_y = np.full_like(X, np.nan)
-    col = np.full((n_tiles, M), np.nan)
-    hb.host_recon_step(X, R_new, R_old, w, beta, E_y, col, rows_per_tile, block=block, lib=lib)
+    partials = np.full(gpu_ops.recon_partials_shape(N, M), np.nan)
+    gpu_ops.recon_step(X, R_new, R_old, w, beta, E_y, partials)
 
     x, rn, ro, w64 = (a.astype(np.float64) for a in (X, R_new, R_old, w))
     np.testing.assert_allclose(E_y, w64 * (rn + beta * (rn - ro) - x), rtol=RTOL, atol=ATOL)
-    tiles = np.add.reduceat(0.5 * w64 * (x - rn) ** 2, np.arange(0, N, rows_per_tile), axis=0)
-    np.testing.assert_allclose(col, tiles, rtol=1e-6)
-    np.testing.assert_allclose(col.sum(), 0.5 * np.sum(w64 * (x - rn) ** 2), rtol=1e-6)
-
-    from csc.backends.cpu import fused
+    np.testing.assert_allclose(partials.sum(), 0.5 * np.sum(w64 * (x - rn) ** 2), rtol=1e-6)
 
     E_cpu, rows = np.empty_like(X), np.empty(N)
     fused.recon_step(X, R_new, R_old, w, np.float32(beta), E_cpu, rows)
     np.testing.assert_allclose(E_y, E_cpu, rtol=RTOL, atol=ATOL)
-    np.testing.assert_allclose(col.sum(), rows.sum(), rtol=1e-6)
+
+    # the fused reduction, against NumPy sums of random partials (code partials: several rows)
+    code = rng.standard_normal((513, 4))
+    sums, want = np.full(3, np.nan), np.empty(3)
+    gpu_ops.iteration_sums(code, partials, sums)
+    fused.iteration_sums(code, partials, want)
+    np.testing.assert_allclose(sums, want, rtol=1e-12)
+    np.testing.assert_allclose(
+        sums, [partials.sum() + code[:, :2].sum(), *code[:, 2:].sum(axis=0)], rtol=1e-12)
+    gpu_ops.iteration_sums(None, partials, sums)
+    assert sums[1] == sums[2] == 0.0
+    np.testing.assert_allclose(sums[0], rows.sum(), rtol=1e-6)
 
 
-@pytest.mark.parametrize("block", [32, 128])
-def test_sample_patches_matches_numpy(lib, block):
+def test_sample_patches_matches_numpy(gpu_ops):
     rng = np.random.default_rng(6)
     shapes = [(9, 20, 31), (12, 17, 17), (7, 40, 25)]  # (T_c, H_c, W_c)
     clips = [rng.standard_normal(s).astype(np.float32) for s in shapes]
@@ -416,29 +469,29 @@ def test_sample_patches_matches_numpy(lib, block):
     which = rng.integers(0, len(clips), n_seq).astype(np.int32)
     t0, y0, x0 = (np.array([rng.integers(0, shapes[c][d] - size + 1) for c in which], np.int32)
                   for d, size in ((0, n_frames), (1, patch), (2, patch)))
-    out = np.full((n_seq, n_frames, patch, patch), np.nan, np.float32)
-    hb.host_sample_patches(frames, clip_offset, clip_h, clip_w, which, t0, y0, x0, out,
-                           block=block, lib=lib)
+    out = gpu_ops.sample_patches(frames, clip_offset, clip_h, clip_w, which, t0, y0, x0,
+                                 n_frames, patch)
     want = np.stack([clips[c][t: t + n_frames, y: y + patch, x: x + patch]
                      for c, t, y, x in zip(which, t0, y0, x0)])
     np.testing.assert_array_equal(out, want)
-    with pytest.raises(ValueError, match="dtype"):
-        hb.host_sample_patches(frames, clip_offset.astype(np.int32), clip_h, clip_w, which, t0,
-                               y0, x0, out, lib=lib)
+    with pytest.raises(TypeError, match="int64"):
+        gpu_ops.sample_patches(frames, clip_offset.astype(np.int32), clip_h, clip_w, which, t0,
+                               y0, x0, n_frames, patch)
     bad_x0 = x0.copy()
     bad_x0[0] = clip_w[which[0]] - patch + 1
-    with pytest.raises(ValueError, match="outside"):
-        hb.host_sample_patches(frames, clip_offset, clip_h, clip_w, which, t0, y0, bad_x0, out,
-                               lib=lib)
+    with pytest.raises(ValueError, match="past its clip"):
+        gpu_ops.sample_patches(frames, clip_offset, clip_h, clip_w, which, t0, y0, bad_x0,
+                               n_frames, patch)
 
 
-def test_launch_math_is_exact_for_ragged_grids(lib):
-    """Many more threads than chains (and blocks of 1): guards keep the extra threads idle."""
-    rng = np.random.default_rng(7)
-    Y, G, X_old = _codes(rng, 2, 3, 5)
-    ref = _run_host(lib, Y, G, X_old, 3, CAUCHY, L2, 128)
-    for block in (1, 7, 1024):
-        got = _run_host(lib, Y, G, X_old, 3, CAUCHY, L2, block)
-        for a, b in zip(got, ref):
-            np.testing.assert_array_equal(a, b)
-    assert math.isfinite(ref[2].sum())
+def test_host_twins_refuse_what_the_device_would_misread(lib):
+    """The host twin takes what CuPy would pass correctly: NumPy scalars of the parameter's
+    exact type (a Python float would reach a CUDA `float` as a double)."""
+    f = hb.host_function("csc_iteration_sums", lib)
+    out = np.zeros(3)
+    f((1,), (256,), (np.zeros((0, 4)), np.int32(0), np.ones(2), np.int32(2), out))
+    assert out[0] == 2.0
+    with pytest.raises(TypeError, match="n_code"):
+        f((1,), (256,), (np.zeros((0, 4)), 0, np.ones(2), np.int32(2), out))
+    with pytest.raises(ValueError, match="dtype"):
+        f((1,), (256,), (np.zeros((0, 4), np.float32), np.int32(0), np.ones(2), np.int32(2), out))

@@ -18,7 +18,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from csc.backends.backend import Backend, get_backend
+from csc.backends.backend import Backend, get_backend, to_numpy
 from csc.core.energy import slowness_penalty, sparse_penalty
 from csc.core.model import (
     check_codes,
@@ -139,24 +139,31 @@ def solver_bytes_per_frame(n_components: int, n_features: int, itemsize: int,
                            backend_name: str) -> int:
     """Bytes of one frame in the arrays of a solve (`_FistaState`): the codes x, x⁺, y, y⁺
     (2K values each) and the reconstructions R, R⁺, the residual E_y and the frames (M each);
-    on the GPU the snapshot of a block adds x, y, R and E_y."""
-    copies = 4 if backend_name == "cpu" else 6
-    return itemsize * copies * (2 * n_components + n_features)
+    on the GPU the snapshot of a block adds x, y, R and E_y, and the gradient (2K) may have a
+    buffer of its own."""
+    if backend_name == "cpu":
+        return itemsize * 4 * (2 * n_components + n_features)
+    return itemsize * (7 * 2 * n_components + 6 * n_features)
 
 
 class _FistaState:
     """The device arrays of one solve and the moves between iterates (buffers swap, not copy).
 
     Codes x_old, x_new, y, y_new: (N, 2K); reconstructions R_old, R_new and the weighted residual
-    E_y: (N, M); all of Xf's dtype. The gradient G = E_y Wᵀ has no buffer of its own: it is
-    formed in y_new, which the fused pass overwrites element by element after reading it.
+    E_y: (N, M); all of Xf's dtype. The gradient G = E_y Wᵀ is formed in y_new, which the fused
+    pass overwrites element by element after reading it, except on the GPU with l2 slowness,
+    whose threads read G at neighbouring frames: there G has a buffer of its own.
+    code_p, recon_p: the fused passes' partial sums (float64, shapes from `backend.ops`);
+    readings: (n_readings, 3) float64, row j ← [energy, ‖Δx‖², ‖x‖²] of the j-th iteration of a
+    block, read by the host once per block; plan: the solve's prepared launches (GPU).
     """
 
-    def __init__(self, Xf, W, w, prior: Prior, n_frames: int, C0, backend: Backend):
+    def __init__(self, Xf, W, w, prior: Prior, n_frames: int, C0, backend: Backend,
+                 n_readings: int):
         xp = backend.xp
         self.xp, self.ops = xp, backend.ops
         self.Xf, self.W, self.w, self.prior, self.n_frames = Xf, W, w, prior, n_frames
-        N = Xf.shape[0]
+        N, M = Xf.shape
         self.sparsity = SPARSITY_CODE[prior.sparsity]
         self.slowness = SLOWNESS_CODE[prior.slowness]
         if C0 is None:
@@ -166,27 +173,43 @@ class _FistaState:
         self.x_new = xp.empty_like(self.x_old)
         self.y = self.x_old.copy()
         self.y_new = xp.empty_like(self.x_old)
+        own_G = backend.name == "gpu" and prior.slowness == "l2"
+        self.G = xp.empty_like(self.x_old) if own_G else None
         self.R_old = self.x_old @ W
         self.R_new = xp.empty_like(self.R_old)
         self.E_y = xp.empty_like(self.R_old)
-        self.row_e = xp.empty(N, dtype=np.float64)
-        self.partials = xp.empty((N // n_frames, 4), dtype=np.float64)
+        K = W.shape[0] // 2
+        self.code_p = xp.empty(self.ops.code_partials_shape(N // n_frames, n_frames, K,
+                                                            self.slowness), dtype=np.float64)
+        self.recon_p = xp.empty(self.ops.recon_partials_shape(N, M), dtype=np.float64)
+        self.readings = xp.empty((max(n_readings, 1), 3), dtype=np.float64)
+        self.plan: dict = {}
 
-    def restart_at_x_old(self):
-        """y ← x_old, E_y ← w∘(R_old − X); returns the reconstruction energy of x_old (device)."""
+    def _read(self, row: int = 0) -> tuple[float, float, float]:
+        return tuple(float(v) for v in to_numpy(self.readings[row]))
+
+    def restart_at_x_old(self) -> float:
+        """y ← x_old, E_y ← w∘(R_old − X); returns the reconstruction energy of x_old."""
         self.y[...] = self.x_old
-        self.ops.recon_step(self.Xf, self.R_old, self.R_old, self.w, 0.0, self.E_y, self.row_e)
-        return self.row_e.sum()
+        self.ops.recon_step(self.Xf, self.R_old, self.R_old, self.w, 0.0, self.E_y, self.recon_p,
+                            plan=self.plan)
+        self.ops.iteration_sums(None, self.recon_p, self.readings[0], plan=self.plan)
+        return self._read()[0]
 
-    def step(self, L: float, beta: float):
-        """x_new, y_new from y; returns device sums [sparse, slow, ‖x_new − x_old‖², ‖x_new‖²]."""
+    def step(self, L: float, beta: float) -> None:
+        """x_new, y_new and the code partials from y."""
         p = self.prior
-        G = self.y_new  # read at each element before the pass writes y_new there
+        G = self.y_new if self.G is None else self.G
         self.xp.matmul(self.E_y, self.W.T, out=G)
         self.ops.code_step(self.y, G, self.x_old, self.x_new, self.y_new, self.n_frames,
                            1.0 / L, beta, p.lam, p.sigma, p.kappa, self.sparsity, self.slowness,
-                           self.partials)
-        return self.partials.sum(axis=0)
+                           self.code_p, plan=self.plan)
+
+    def step_change(self, L: float) -> float:
+        """‖x_new − x_old‖ of a plain prox-gradient step from y = x_old."""
+        self.step(L, 0.0)
+        self.ops.iteration_sums(self.code_p, None, self.readings[0], plan=self.plan)
+        return math.sqrt(self._read()[1])
 
     def x_old_norm2(self) -> float:
         """‖x_old‖² summed in float64, squared into the x_new buffer (free once the last step
@@ -194,12 +217,13 @@ class _FistaState:
         self.xp.multiply(self.x_old, self.x_old, out=self.x_new)
         return float(self.xp.sum(self.x_new, dtype=np.float64))
 
-    def iterate(self, L: float, beta: float):
-        """One FISTA iteration; returns device (energy of x_new, ‖x_new − x_old‖², ‖x_new‖²)."""
-        sums = self.step(L, beta)
+    def iterate(self, L: float, beta: float, row: int = 0) -> None:
+        """One FISTA iteration; readings[row] ← [energy of x_new, ‖x_new − x_old‖², ‖x_new‖²]."""
+        self.step(L, beta)
         self.xp.matmul(self.x_new, self.W, out=self.R_new)
-        self.ops.recon_step(self.Xf, self.R_new, self.R_old, self.w, beta, self.E_y, self.row_e)
-        return self.row_e.sum() + sums[0] + sums[1], sums[2], sums[3]
+        self.ops.recon_step(self.Xf, self.R_new, self.R_old, self.w, beta, self.E_y, self.recon_p,
+                            plan=self.plan)
+        self.ops.iteration_sums(self.code_p, self.recon_p, self.readings[row], plan=self.plan)
 
     def accept(self) -> None:
         self.x_old, self.x_new = self.x_new, self.x_old
@@ -222,9 +246,11 @@ def fista(Xf, W, w, prior: Prior, n_frames: int, C0, L: float, max_iter: int, to
     C0: (N, 2K) starting codes (not modified), or None for zeros; L: starting Lipschitz constant.
     sync_every: iterations between host reads of the energies (default 1 on the CPU, 8 on the GPU).
     Between reads every step is assumed accepted; if a read finds one that raised the energy (or
-    gave a non-finite one), the block is replayed from a snapshot with a read per iteration, so
-    the iterates are exactly those of checking every iteration, at one host round trip per block
-    on the GPU. A step whose energy is not finite is rejected like one that raised it.
+    gave a non-finite one), the block is restored from a snapshot, the steps before the first bad
+    one (or up to a converged one before it) are replayed without reads, and the rest of the block
+    is decided one read per iteration. So the iterates are exactly those of checking every
+    iteration, except that a block in which every step was accepted runs to its end even if it
+    converged midway, at one host round trip per block on the GPU. A step whose energy is not finite is rejected like one that raised it.
     Raises NumericRangeError (a ValueError) when the problem does not fit Xf's float type: the
     step 1/L not a normal number (`check_step`, also when backtracking has doubled L that far),
     squared data values overflowing (`check_data_range`), or a non-finite starting energy.
@@ -236,8 +262,8 @@ def fista(Xf, W, w, prior: Prior, n_frames: int, C0, L: float, max_iter: int, to
     check_data_range(Xf, w)
     # before the solver's arrays exist: the float64 copy of Xf is then not on top of them
     signal = 0.5 * float(xp.sum((Xf.astype(np.float64) ** 2) @ w.astype(np.float64)))
-    st = _FistaState(Xf, W, w, prior, n_frames, C0, backend)
-    F_old = float(st.restart_at_x_old())
+    st = _FistaState(Xf, W, w, prior, n_frames, C0, backend, sync_every)
+    F_old = st.restart_at_x_old()
     if C0 is not None:  # the prior energy of zero codes is 0
         F_old += prior_energy(st.x_old, n_frames, prior)
     if not (math.isfinite(F_old) and math.isfinite(signal)):
@@ -250,18 +276,22 @@ def fista(Xf, W, w, prior: Prior, n_frames: int, C0, L: float, max_iter: int, to
         t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
         return t_next, (t - 1.0) / t_next
 
+    def converged_at(dx2: float, x2: float) -> bool:
+        return dx2 <= tol * tol * x2 or dx2 == 0.0
+
     def careful(n_steps: int) -> bool:
         """n_steps iterations, each decided on the host at once; True when converged."""
         nonlocal F_old, t_k, y_is_x_old, L
         for _ in range(n_steps):
             info.n_iter += 1
             t_next, beta = momentum(t_k)
-            F_new, dx2, x2 = (float(v) for v in st.iterate(L, beta))
+            st.iterate(L, beta)
+            F_new, dx2, x2 = st._read()
             if F_new <= F_old + noise:
                 st.accept()
                 t_k, F_old, y_is_x_old = t_next, F_new, beta == 0.0
                 info.energies.append(F_new)
-                if dx2 <= tol * tol * x2 or dx2 == 0.0:
+                if converged_at(dx2, x2):
                     return True
             else:
                 info.n_restarts += 1
@@ -273,45 +303,60 @@ def fista(Xf, W, w, prior: Prior, n_frames: int, C0, L: float, max_iter: int, to
                 info.energies.append(F_old)
         return False
 
-    def optimistic(n_steps: int) -> bool | None:
-        """n_steps iterations assuming acceptance, one host read at the end. Returns None when a
-        step raised the energy (the caller replays), else whether the iterates converged."""
-        nonlocal F_old, t_k, y_is_x_old
-        t, readings = t_k, []
-        for _ in range(n_steps):
+    def run_unread(n_steps: int) -> float:
+        """n_steps iterations assumed accepted, readings[0..n_steps) written; returns t after."""
+        t = t_k
+        for j in range(n_steps):
             t_next, beta = momentum(t)
-            readings.append(xp.stack(st.iterate(L, beta)))
+            st.iterate(L, beta, j)
             st.accept()
             t = t_next
-        values = backend.asnumpy(xp.stack(readings))
-        previous = F_old
-        for F_new, _, _ in values:
-            if not F_new <= previous + noise:  # raised, or NaN
-                return None
-            previous = F_new
-        info.n_iter += n_steps
+        return t
+
+    def commit(values: np.ndarray, t_after: float) -> None:
+        """Book the accepted iterations `values` (n, 3) that ran from t_k."""
+        nonlocal F_old, t_k, y_is_x_old
+        info.n_iter += len(values)
         info.energies.extend(float(v) for v in values[:, 0])
-        F_old, t_k, y_is_x_old = float(values[-1, 0]), t, n_steps == 1 and t_k == 1.0
-        return bool(np.any((values[:, 1] <= tol * tol * values[:, 2]) | (values[:, 1] == 0.0)))
+        y_is_x_old = len(values) == 1 and t_k == 1.0
+        F_old, t_k = float(values[-1, 0]), t_after
+
+    def optimistic(n_steps: int) -> bool:
+        """n_steps iterations with one host read at the end; True when converged. After a step
+        that raised the energy (or NaN), replays the good ones and decides the rest carefully."""
+        snap = st.snapshot()
+        t_after = run_unread(n_steps)
+        values = to_numpy(st.readings[:n_steps])
+        previous, n_good, first_converged = F_old, n_steps, None
+        for j, (F_new, dx2, x2) in enumerate(values):
+            if not F_new <= previous + noise:  # raised, or NaN
+                n_good = j
+                break
+            if first_converged is None and converged_at(dx2, x2):
+                first_converged = j
+            previous = F_new
+        if n_good == n_steps:  # all accepted: the block's last iterate stands
+            commit(values, t_after)
+            return first_converged is not None
+        st.restore(snap)
+        if first_converged is not None:  # the iterates stop there, as when read every time
+            n_good = first_converged + 1
+        if n_good:
+            commit(values[:n_good], run_unread(n_good))
+        if first_converged is not None:
+            return True
+        return careful(n_steps - n_good)
 
     while info.n_iter < max_iter:
         block = min(sync_every, max_iter - info.n_iter)
-        if block == 1:
-            converged = careful(1)
-        else:
-            snap = st.snapshot()
-            converged = optimistic(block)
-            if converged is None:
-                st.restore(snap)
-                converged = careful(block)
+        converged = careful(1) if block == 1 else optimistic(block)
         if converged:
             info.converged = True
             break
     info.lipschitz = L
     # prox-gradient residual at the returned codes: a plain step from y = x_old
     st.restart_at_x_old()
-    sums = st.step(L, 0.0)
-    info.residual = math.sqrt(float(sums[2])) / max(math.sqrt(st.x_old_norm2()), 1e-30)
+    info.residual = st.step_change(L) / max(math.sqrt(st.x_old_norm2()), 1e-30)
     return st.x_old, info
 
 

@@ -24,13 +24,15 @@ def prox_codes(Y, tau: float, backend: str = "cpu", **prior_kwargs) -> np.ndarra
         raise ValueError(f"Y must have shape (n_sequences, n_frames, n_components), got {Y.shape}")
     B, T, K = Y.shape
     dt = np.float32 if Y.dtype == np.complex64 else np.float64
-    C = codes_to_real(Y, dt)
-    zeros = np.zeros_like(C)
-    out, scratch = np.empty_like(C), np.empty_like(C)
-    partials = np.empty((B, 4))
+    be = get_backend(backend)
+    if be.name == "gpu":
+        dt = np.float32  # the CUDA kernels' type
+    C = be.asarray(codes_to_real(Y, dt))
+    zeros = be.xp.zeros_like(C)
+    out, scratch = be.xp.empty_like(C), be.xp.empty_like(C)
     # l2 slowness is smooth: its gradient is not part of the prox
-    slowness = "none" if prior.slowness == "l2" else prior.slowness
-    get_backend(backend).ops.code_step(C, zeros, zeros, out, scratch, T, tau, 0.0, prior.lam,
-                                       prior.sigma, prior.kappa, SPARSITY_CODE[prior.sparsity],
-                                       SLOWNESS_CODE[slowness], partials)
-    return codes_from_real(out, B, T)
+    slowness = SLOWNESS_CODE["none" if prior.slowness == "l2" else prior.slowness]
+    partials = be.xp.empty(be.ops.code_partials_shape(B, T, K, slowness), dtype=np.float64)
+    be.ops.code_step(C, zeros, zeros, out, scratch, T, tau, 0.0, prior.lam, prior.sigma,
+                     prior.kappa, SPARSITY_CODE[prior.sparsity], slowness, partials)
+    return codes_from_real(be.asnumpy(out), B, T)

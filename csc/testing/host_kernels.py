@@ -9,8 +9,9 @@ ctypes and compare with the Numba kernels in `csc.backends.cpu`.
 - `compile_ptx(arch, out_dir)`: `nvcc -ptx` every `kernels/*.cu` for one architecture.
 - `build_host_library(out_dir)`: the host library, cached in `out_dir` by a hash of the kernel
   sources, the nvcc version and the flags, so that repeated calls compile once.
-- `host_*` wrappers: check NumPy arguments (dtype, C-contiguity, shapes) and call the `*_host`
-  functions with explicit ctypes types.
+- `host_function(name)` / `host_launcher()`: a kernel's host twin called like CuPy's RawKernel,
+  and the typed launcher over them, so `csc.backends.cuda.ops` runs unchanged on NumPy arrays.
+- `host_*` helpers for the per-element math (amplitude proxes, TV denoiser).
 """
 from __future__ import annotations
 
@@ -29,15 +30,12 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from csc.backends.cuda.source import ARCHES, define_options
-from csc.core.priors import SLOW_L2, SLOW_NONE, SPARSITY_CODE
 from csc.resources import kernels_dir
 
 #: Architectures the kernels must compile for (A100 and H100/H200).
 PTX_ARCHES = tuple(f"sm_{a}" for a in ARCHES)
 HOST_LIB_SOURCE = "fused.cu"
 HOST_FLAGS = ("-shared", "-Xcompiler", "-fPIC", "-O2", "-x", "cu", *define_options())
-#: Threads per block used by the host wrappers unless told otherwise.
-DEFAULT_BLOCK = 128
 
 _INT32_MAX = 2**31 - 1
 _LOAD_LOCK = threading.Lock()
@@ -171,19 +169,9 @@ _i64p = ctypes.POINTER(ctypes.c_longlong)
 _int = ctypes.c_int
 _flt = ctypes.c_float
 
-#: ctypes signatures of the exported host functions (all return void).
+#: ctypes signatures of the exported per-element test functions (all return void). The kernels'
+#: `<name>_host` twins are declared from the parsed source instead (`host_function`).
 HOST_SIGNATURES: dict[str, list] = {
-    "csc_code_step_pointwise_host": [
-        _int, _int, _f32p, _f32p, _f32p, _f32p, _f32p, _int, _int, _int,
-        _flt, _flt, _flt, _flt, _flt, _int, _int, _f64p],
-    "csc_code_step_chain_host": [
-        _int, _int, _f32p, _f32p, _f32p, _f32p, _f32p, _f32p, _f32p, _int, _int, _int,
-        _flt, _flt, _flt, _flt, _f64p],
-    "csc_recon_step_host": [
-        _int, _int, _f32p, _f32p, _f32p, _f32p, _flt, _f32p, _f64p, _int, _int, _int],
-    "csc_sample_patches_host": [
-        _int, _int, _f32p, _i64p, _i32p, _i32p, _i32p, _i32p, _i32p, _i32p, _f32p,
-        _int, _int, _int],
     "csc_soft_amplitude_array_host": [_f32p, _f32p, _f32p, _int],
     "csc_gauss_amplitude_array_host": [_f32p, _f32p, _f32p, _int],
     "csc_cauchy_amplitude_array_host": [_f64p, _f64p, _f64p, _f64p, _int],
@@ -239,126 +227,56 @@ def _int32(name: str, value, minimum: int = 0) -> int:
     return value
 
 
-def _launch_shape(threads: int, block: int) -> tuple[int, int]:
-    block = _int32("block", block, minimum=1)
-    grid = -(-threads // block)
-    if grid > _INT32_MAX:
-        raise ValueError(f"{threads} threads need more than 2^31 - 1 blocks of {block}")
-    return grid, block
-
-
-def _codes_shape(Y, n_frames: int) -> tuple[int, int, int]:
-    if not isinstance(Y, np.ndarray) or Y.ndim != 2 or Y.shape[1] % 2:
-        raise ValueError("Y: expected a (N, 2K) numpy array")
-    N, K2 = Y.shape
-    n_frames = _int32("n_frames", n_frames, minimum=1)
-    if N % n_frames:
-        raise ValueError(f"Y: {N} rows are not a multiple of n_frames={n_frames}")
-    n_seq, K = N // n_frames, K2 // 2
-    if n_seq * K > _INT32_MAX or N * K2 > 2**62:
-        raise ValueError("problem too large for 32-bit thread indices")
-    return n_seq, n_frames, K
-
-
 # ------------------------------------------------------------------------------------------------
-# wrappers
+# the kernels' host twins, called like CuPy's RawKernel
 
-def host_code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, sigma, kappa,
-                             sparsity, slowness, partials, *, block: int = DEFAULT_BLOCK,
-                             lib: ctypes.CDLL | None = None) -> np.ndarray:
-    """Host emulation of csc_code_step_pointwise. Codes float32 (N, 2K); partials float64 with
-    n_seq·K·4 elements (per chain c = b·K + k), written and returned."""
-    if sparsity not in SPARSITY_CODE.values() or slowness not in (SLOW_NONE, SLOW_L2):
-        raise ValueError(f"pointwise kernel: sparsity {sparsity!r} / slowness {slowness!r} not "
-                         "supported (l1 slowness goes through host_code_step_chain)")
-    n_seq, n_frames, K = _codes_shape(Y, n_frames)
-    shape = Y.shape
+_CTYPES = {"float32": ctypes.c_float, "float64": ctypes.c_double, "int32": ctypes.c_int,
+           "int64": ctypes.c_longlong}
+
+
+def host_function(name: str, lib: ctypes.CDLL | None = None):
+    """Kernel `name`'s host twin `<name>_host(int grid, int block, ...)` as a callable
+    `f(grid: (g,), block: (b,), args: tuple, shared_mem=0)`, the calling convention of CuPy's
+    RawKernel. Argument types come from the kernel's parameter list in the source: each array a
+    C-contiguous NumPy array of the parameter's dtype, each scalar a NumPy scalar of exactly the
+    parameter's type (what the launcher passes); anything else is a TypeError."""
+    from csc.backends.cuda.launcher import parse_kernel_signatures
+    from csc.backends.cuda.source import kernel_source
+
+    decl = parse_kernel_signatures(kernel_source()).get(name)
+    if decl is None:
+        raise KeyError(f"no kernel {name!r} in the CUDA source")
     lib = lib or default_library()
-    grid, block = _launch_shape(n_seq * K, block)
-    lib.csc_code_step_pointwise_host(
-        grid, block, _ptr("Y", Y, np.float32), _ptr("G", G, np.float32, shape=shape),
-        _ptr("X_old", X_old, np.float32, shape=shape),
-        _ptr("X_new", X_new, np.float32, writable=True, shape=shape),
-        _ptr("Y_new", Y_new, np.float32, writable=True, shape=shape),
-        n_seq, n_frames, K, float(tau), float(beta), float(lam), float(sigma), float(kappa),
-        int(sparsity), int(slowness),
-        _ptr("partials", partials, np.float64, writable=True, size=n_seq * K * 4))
-    return partials
+    fn = getattr(lib, f"{name}_host")
+    fn.argtypes = [_int, _int, *(_PTR[np.dtype(p.ctype[:-1])] if p.ctype.endswith("*")
+                                  else _CTYPES[p.ctype] for p in decl.params)]
+    fn.restype = None
+
+    def call(grid: tuple, block: tuple, args: tuple, shared_mem: int = 0) -> None:
+        if len(args) != len(decl.params):
+            raise TypeError(f"{name}: {len(args)} arguments for {len(decl.params)} parameters")
+        converted = []
+        for p, a in zip(decl.params, args):
+            if p.ctype.endswith("*"):
+                converted.append(_ptr(p.name, a, p.ctype[:-1]))
+            elif type(a) is not np.dtype(p.ctype).type:
+                raise TypeError(f"{name}: parameter {p.name!r} ({p.ctype}) got "
+                                f"{type(a).__name__}")
+            else:
+                converted.append(a.item())
+        (g,), (b,) = grid, block
+        fn(_int32("grid", g), _int32("block", b, minimum=1), *converted)
+
+    return call
 
 
-def host_code_step_chain(Y, G, X_old, X_new, Y_new, scratch_r, scratch_s, n_frames, tau, beta,
-                         lam, kappa, partials, *, block: int = DEFAULT_BLOCK,
-                         lib: ctypes.CDLL | None = None) -> np.ndarray:
-    """Host emulation of csc_code_step_chain (l1 sparsity + TV slowness). scratch_r, scratch_s:
-    float32 with N·K elements; partials float64 with n_seq·K·4 elements, written and returned."""
-    n_seq, n_frames, K = _codes_shape(Y, n_frames)
-    shape = Y.shape
-    N = n_seq * n_frames
+def host_launcher(lib: ctypes.CDLL | None = None):
+    """The typed `Launcher` over the host twins, on NumPy arrays: what `csc.backends.cuda.ops`
+    launches, run on the CPU (`monkeypatch.setattr(ops, "get_launcher", lambda: launcher)`)."""
+    from csc.backends.cuda.launcher import Launcher
+
     lib = lib or default_library()
-    grid, block = _launch_shape(n_seq * K, block)
-    lib.csc_code_step_chain_host(
-        grid, block, _ptr("Y", Y, np.float32), _ptr("G", G, np.float32, shape=shape),
-        _ptr("X_old", X_old, np.float32, shape=shape),
-        _ptr("X_new", X_new, np.float32, writable=True, shape=shape),
-        _ptr("Y_new", Y_new, np.float32, writable=True, shape=shape),
-        _ptr("scratch_r", scratch_r, np.float32, writable=True, size=N * K),
-        _ptr("scratch_s", scratch_s, np.float32, writable=True, size=N * K),
-        n_seq, n_frames, K, float(tau), float(beta), float(lam), float(kappa),
-        _ptr("partials", partials, np.float64, writable=True, size=n_seq * K * 4))
-    return partials
-
-
-def host_recon_step(X, R_new, R_old, w, beta, E_y, col_energy, rows_per_tile, *,
-                    block: int = DEFAULT_BLOCK, lib: ctypes.CDLL | None = None) -> np.ndarray:
-    """Host emulation of csc_recon_step. X, R_new, R_old, E_y: float32 (N, M); w: float32 (M,);
-    col_energy: float64 with ceil(N / rows_per_tile)·M elements, written and returned."""
-    if not isinstance(X, np.ndarray) or X.ndim != 2:
-        raise ValueError("X: expected a (N, M) numpy array")
-    N, M = (_int32("N", X.shape[0]), _int32("M", X.shape[1]))
-    rows_per_tile = _int32("rows_per_tile", rows_per_tile, minimum=1)
-    n_tiles = -(-N // rows_per_tile)
-    lib = lib or default_library()
-    grid, block = _launch_shape(n_tiles * M, block)
-    lib.csc_recon_step_host(
-        grid, block, _ptr("X", X, np.float32), _ptr("R_new", R_new, np.float32, shape=X.shape),
-        _ptr("R_old", R_old, np.float32, shape=X.shape), _ptr("w", w, np.float32, shape=(M,)),
-        float(beta), _ptr("E_y", E_y, np.float32, writable=True, shape=X.shape),
-        _ptr("col_energy", col_energy, np.float64, writable=True, size=n_tiles * M),
-        N, M, rows_per_tile)
-    return col_energy
-
-
-def host_sample_patches(frames, clip_offset, clip_h, clip_w, which, t0, y0, x0, out, *,
-                        block: int = DEFAULT_BLOCK, lib: ctypes.CDLL | None = None) -> np.ndarray:
-    """Host emulation of csc_sample_patches. frames: float32 (clips concatenated flat);
-    clip_offset: int64, clip_h/clip_w: int32 per clip; which/t0/y0/x0: int32 per sequence;
-    out: float32 (n_sequences, n_frames, patch, patch), written and returned. Windows are checked
-    to lie inside their clips (the kernel does not check)."""
-    if not isinstance(out, np.ndarray) or out.ndim != 4 or out.shape[2] != out.shape[3]:
-        raise ValueError("out: expected a (n_sequences, n_frames, patch, patch) numpy array")
-    n_seq, n_frames, patch = (_int32(n, v) for n, v in zip(("n_sequences", "n_frames", "patch"),
-                                                           out.shape[:3]))
-    n_clips = clip_offset.size if isinstance(clip_offset, np.ndarray) else 0
-    ptrs = [_ptr("frames", frames, np.float32), _ptr("clip_offset", clip_offset, np.int64),
-            _ptr("clip_h", clip_h, np.int32, size=n_clips),
-            _ptr("clip_w", clip_w, np.int32, size=n_clips),
-            _ptr("which", which, np.int32, size=n_seq), _ptr("t0", t0, np.int32, size=n_seq),
-            _ptr("y0", y0, np.int32, size=n_seq), _ptr("x0", x0, np.int32, size=n_seq)]
-    if n_seq:
-        if which.min() < 0 or which.max() >= n_clips:
-            raise ValueError("which: clip index out of range")
-        c = which
-        end = (clip_offset[c] + ((t0 + n_frames - 1).astype(np.int64) * clip_h[c]
-                                 + y0 + patch - 1) * clip_w[c] + x0 + patch - 1)
-        if (min(t0.min(), y0.min(), x0.min()) < 0 or (y0 + patch > clip_h[c]).any()
-                or (x0 + patch > clip_w[c]).any() or (end >= frames.size).any()):
-            raise ValueError("a patch window lies outside its clip")
-    lib = lib or default_library()
-    grid, block = _launch_shape(out.size, block)
-    lib.csc_sample_patches_host(grid, block, *ptrs,
-                                _ptr("out", out, np.float32, writable=True), n_seq, n_frames,
-                                patch)
-    return out
+    return Launcher(lambda name: host_function(name, lib), array_type=np.ndarray)
 
 
 def _float32_amplitude(name: str, r, t, lib: ctypes.CDLL | None) -> np.ndarray:

@@ -178,10 +178,32 @@ def _code_step_chain(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, kappa,
         partials[b, 3] = x2
 
 
+def code_partials_shape(n_seq: int, n_frames: int, K: int, slowness: int) -> tuple[int, int]:
+    """Shape of `code_step`'s partials: (n_seq, 4) float64, one row per sequence."""
+    return n_seq, 4
+
+
+def recon_partials_shape(N: int, M: int) -> tuple[int]:
+    """Shape of `recon_step`'s partials: (N,) float64, one per row."""
+    return (N,)
+
+
+def iteration_sums(code_partials, recon_partials, out, plan: dict | None = None) -> None:
+    """out (3,) float64 ← [reconstruction + sparse + slowness energy, ‖Δx‖², ‖x‖²] from the
+    partials of `code_step` (n_seq, 4) and `recon_step` (N,); either may be None (terms 0)."""
+    code = np.zeros((1, 4)) if code_partials is None else code_partials
+    recon = 0.0 if recon_partials is None else recon_partials.sum()
+    sums = code.sum(axis=0)
+    out[0] = recon + sums[0] + sums[1]
+    out[1] = sums[2]
+    out[2] = sums[3]
+
+
 def code_step(Y, G, X_old, X_new, Y_new, n_frames: int, tau: float, beta: float, lam: float,
               sigma: float, kappa: float, sparsity: int, slowness: int,
-              partials: np.ndarray) -> None:
-    """One fused gradient-step + prox + momentum pass; see the module docstring.
+              partials: np.ndarray, plan: dict | None = None) -> None:
+    """One fused gradient-step + prox + momentum pass; see the module docstring. `plan` is for
+    the GPU twin (prepared launches); unused here.
 
     Y, G, X_old, X_new, Y_new: float32 or float64 (N, 2K), C-contiguous, one dtype;
     partials: float64 (N // n_frames, 4), written. slowness = SLOW_L1 runs the chain pass, which
@@ -200,13 +222,18 @@ def code_step(Y, G, X_old, X_new, Y_new, n_frames: int, tau: float, beta: float,
                              float(dt(sigma)), dt(kappa), sparsity, slowness, partials)
 
 
-@njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def recon_step(X, R_new, R_old, w, beta, E_y, row_energy):
+def recon_step(X, R_new, R_old, w, beta, E_y, partials, plan: dict | None = None) -> None:
     """Weighted reconstruction energy of the new codes and the residual at the momentum point.
 
-    X, R_new, R_old, E_y: float (N, M); w: float (M,); row_energy: float64 (N,), written with
-    ½ Σ_m w_m (X − R_new)²; E_y written with w ∘ (R_new + β (R_new − R_old) − X).
+    X, R_new, R_old, E_y: float (N, M); w: float (M,); partials: float64 (N,), written with
+    ½ Σ_m w_m (X − R_new)² per row; E_y written with w ∘ (R_new + β (R_new − R_old) − X).
+    `plan` is for the GPU twin; unused here.
     """
+    _recon_step(X, R_new, R_old, w, beta, E_y, partials)
+
+
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def _recon_step(X, R_new, R_old, w, beta, E_y, row_energy):
     N, M = X.shape
     for n in prange(N):
         acc = 0.0

@@ -28,7 +28,8 @@ from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from csc.core.priors import SLOWNESS_CODE, SPARSITY_CODE
+from csc.backends.cuda.source import BLOCKS, POINTWISE_UNITS
+from csc.core.priors import SPARSITY_CODE
 
 #: Declared type → NumPy dtype. Array types end with "*".
 ARRAY_TYPES: dict[str, type] = {"float32*": np.float32, "float64*": np.float64,
@@ -41,6 +42,8 @@ C_TYPES: dict[str, str] = {"float": "float32", "double": "float64", "int": "int3
                            "int64_t": "int64"}
 #: Thread indices in the kernels are 32-bit ints.
 MAX_THREADS = 2**31 - 1
+#: Shared memory a block may use without the per-kernel opt-in (all CUDA GPUs since sm_20).
+MAX_SHARED_BYTES = 48 * 1024
 
 Env = Mapping[str, Any]  # argument name → Python int/float (scalars) or the array (arrays)
 
@@ -82,15 +85,24 @@ class Arg:
 
 @dataclass(frozen=True)
 class Signature:
-    """A kernel's parameters in source order, and its thread count as a function of them."""
+    """A kernel's parameters in source order, its threads per block (the kernel's
+    `__launch_bounds__`), its thread count and dynamic shared memory in bytes as functions of
+    the arguments."""
 
     args: tuple[Arg, ...]
     threads: Callable[[Env], int]
+    block: int
+    shared_mem: Callable[[Env], int] | None
     by_name: dict[str, Arg] = field(init=False, repr=False, compare=False)
 
-    def __init__(self, args: Sequence[Arg], threads: Callable[[Env], int]):
+    def __init__(self, args: Sequence[Arg], threads: Callable[[Env], int], block: int,
+                 shared_mem: Callable[[Env], int] | None = None):
+        if isinstance(block, bool) or not isinstance(block, int) or not 1 <= block <= 1024:
+            raise ValueError(f"block must be an int in [1, 1024], got {block!r}")
         object.__setattr__(self, "args", tuple(args))
         object.__setattr__(self, "threads", threads)
+        object.__setattr__(self, "block", block)
+        object.__setattr__(self, "shared_mem", shared_mem)
         by_name = {a.name: a for a in self.args}
         if len(by_name) != len(self.args):
             raise ValueError("duplicate argument names in a signature")
@@ -98,13 +110,15 @@ class Signature:
 
 
 class Launch(NamedTuple):
-    """What a launch did: grid (g,), block (b,), the converted args in order, and the threads."""
+    """What a launch did: grid (g,), block (b,), the converted args in order, the threads and
+    the dynamic shared memory in bytes."""
 
     name: str
     grid: tuple[int]
     block: tuple[int]
     args: tuple
     threads: int
+    shared_mem: int = 0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -114,37 +128,54 @@ def _n_codes(a: Env) -> int:  # real code entries: N rows × 2K columns
     return a["n_seq"] * a["n_frames"] * 2 * a["K"]
 
 
-def _n_chains(a: Env) -> int:  # one thread per (sequence, unit) chain c = b·K + k
-    return a["n_seq"] * a["K"]
+def pointwise_blocks(n_seq: int, n_frames: int, K: int) -> int:
+    """Blocks of a pointwise code step: one per tile of POINTWISE_UNITS units × (block /
+    POINTWISE_UNITS) frames of one sequence."""
+    frames = BLOCKS["pointwise"] // POINTWISE_UNITS
+    return n_seq * -(-n_frames // frames) * -(-K // POINTWISE_UNITS)
 
 
-def _n_tiles(a: Env) -> int:
-    return -(-a["N"] // a["rows_per_tile"])
+def chain_stage_bytes(n_frames: int) -> int:
+    """Dynamic shared memory of a chain-step block that stages its chains there: pu, pv and s
+    (float32) for each frame of each of its chains."""
+    return 3 * 4 * n_frames * BLOCKS["chain"]
 
 
-def _n_patch_out(a: Env) -> int:
-    return a["n_sequences"] * a["n_frames"] * a["patch"] * a["patch"]
+def chain_stages_in_shared(n_frames: int) -> bool:
+    """Whether a chain-step block's staging area and its reduction (4 doubles per thread) fit in
+    the shared memory a block gets without opt-in; if not, the chains stage in global memory."""
+    return chain_stage_bytes(n_frames) + 4 * 8 * BLOCKS["chain"] <= MAX_SHARED_BYTES
 
 
-def _code_args(*, chain: bool) -> list[Arg]:
+def recon_blocks(N: int, M: int, rows_per_tile: int) -> int:
+    """Blocks of a reconstruction step: one thread per (row tile, column)."""
+    return -(-(-(-N // rows_per_tile) * M) // BLOCKS["recon"])
+
+
+def _pointwise_args() -> list[Arg]:
     f = "float32*"
-    args = [Arg("Y", f, size=_n_codes), Arg("G", f, size=_n_codes), Arg("X_old", f, size=_n_codes),
-            Arg("X_new", f, "out", size=_n_codes), Arg("Y_new", f, "out", size=_n_codes)]
-    if chain:
-        scratch = lambda a: a["n_seq"] * a["n_frames"] * a["K"]  # noqa: E731  (N, K)
-        args += [Arg("scratch_r", f, "out", size=scratch), Arg("scratch_s", f, "out", size=scratch)]
-    args += [Arg("n_seq", "int32", minimum=0), Arg("n_frames", "int32", minimum=1),
-             Arg("K", "int32", minimum=0), Arg("tau", "float32"), Arg("beta", "float32"),
-             Arg("lam", "float32")]
-    if not chain:
-        args.append(Arg("sigma", "float32"))
-    args.append(Arg("kappa", "float32"))
-    if not chain:
-        args += [Arg("sparsity", "int32", choices=tuple(sorted(SPARSITY_CODE.values()))),
-                 Arg("slowness", "int32",
-                     choices=(SLOWNESS_CODE["none"], SLOWNESS_CODE["l2"]))]
-    args.append(Arg("partials", "float64*", "out", size=lambda a: _n_chains(a) * 4))
-    return args
+    return [Arg("Y", f, size=_n_codes), Arg("G", f, size=_n_codes), Arg("X_old", f, size=_n_codes),
+            Arg("X_new", f, "out", size=_n_codes), Arg("Y_new", f, "out", size=_n_codes),
+            Arg("n_seq", "int32", minimum=0), Arg("n_frames", "int32", minimum=1),
+            Arg("K", "int32", minimum=0), Arg("tau", "float32"), Arg("beta", "float32"),
+            Arg("lam", "float32"), Arg("sigma", "float32"), Arg("kappa", "float32"),
+            Arg("partials", "float64*", "out",
+                size=lambda a: 4 * pointwise_blocks(a["n_seq"], a["n_frames"], a["K"]))]
+
+
+def _chain_args() -> list[Arg]:
+    f = "float32*"
+    n_chains = lambda a: a["n_seq"] * a["K"]  # noqa: E731
+    return [Arg("Y", f, size=_n_codes), Arg("G", f, size=_n_codes), Arg("X_old", f, size=_n_codes),
+            Arg("X_new", f, "out", size=_n_codes), Arg("Y_new", f, "out", size=_n_codes),
+            Arg("stage_global", f, "out",
+                size=lambda a: 3 * a["n_frames"] * n_chains(a) if a["stage_in_global"] else 0),
+            Arg("n_seq", "int32", minimum=0), Arg("n_frames", "int32", minimum=1),
+            Arg("K", "int32", minimum=0), Arg("tau", "float32"), Arg("beta", "float32"),
+            Arg("lam", "float32"), Arg("kappa", "float32"),
+            Arg("stage_in_global", "int32", choices=(0, 1)),
+            Arg("partials", "float64*", "out",
+                size=lambda a: 4 * -(-n_chains(a) // BLOCKS["chain"]))]
 
 
 def _recon_args() -> list[Arg]:
@@ -153,9 +184,18 @@ def _recon_args() -> list[Arg]:
     return [Arg("X", f, size=nm), Arg("R_new", f, size=nm), Arg("R_old", f, size=nm),
             Arg("w", f, size=lambda a: a["M"]), Arg("beta", "float32"),
             Arg("E_y", f, "out", size=nm),
-            Arg("col_energy", "float64*", "out", size=lambda a: _n_tiles(a) * a["M"]),
             Arg("N", "int32", minimum=0), Arg("M", "int32", minimum=0),
-            Arg("rows_per_tile", "int32", minimum=1)]
+            Arg("rows_per_tile", "int32", minimum=1),
+            Arg("partials", "float64*", "out",
+                size=lambda a: recon_blocks(a["N"], a["M"], a["rows_per_tile"]))]
+
+
+def _sums_args() -> list[Arg]:
+    return [Arg("code_partials", "float64*", size=lambda a: 4 * a["n_code"]),
+            Arg("n_code", "int32", minimum=0),
+            Arg("recon_partials", "float64*", size=lambda a: a["n_recon"]),
+            Arg("n_recon", "int32", minimum=0),
+            Arg("out", "float64*", "out", size=lambda a: 3)]
 
 
 def _sample_args() -> list[Arg]:
@@ -170,11 +210,35 @@ def _sample_args() -> list[Arg]:
             Arg("patch", "int32", minimum=1)]
 
 
+def _n_patch_out(a: Env) -> int:
+    return a["n_sequences"] * a["n_frames"] * a["patch"] * a["patch"]
+
+
+def pointwise_kernel(sparsity: str, slowness: str) -> str:
+    """Name of the code-step kernel specialised for a pointwise prior ("l1", "cauchy" or
+    "gauss" sparsity; "none" or "l2" slowness)."""
+    return f"csc_code_step_{sparsity}_{slowness}"
+
+
+#: The kernel for l1 sparsity with TV (l1) slowness, one thread per chain.
+CHAIN_KERNEL = "csc_code_step_l1_tv"
+
 KERNELS: dict[str, Signature] = {
-    "csc_code_step_pointwise": Signature(_code_args(chain=False), threads=_n_chains),
-    "csc_code_step_chain": Signature(_code_args(chain=True), threads=_n_chains),
-    "csc_recon_step": Signature(_recon_args(), threads=lambda a: _n_tiles(a) * a["M"]),
-    "csc_sample_patches": Signature(_sample_args(), threads=_n_patch_out),
+    **{pointwise_kernel(sp, sl): Signature(
+        _pointwise_args(), block=BLOCKS["pointwise"],
+        threads=lambda a: pointwise_blocks(a["n_seq"], a["n_frames"], a["K"]) * BLOCKS[
+            "pointwise"])
+       for sp in SPARSITY_CODE for sl in ("none", "l2")},
+    CHAIN_KERNEL: Signature(
+        _chain_args(), block=BLOCKS["chain"], threads=lambda a: a["n_seq"] * a["K"],
+        shared_mem=lambda a: 0 if a["stage_in_global"] else chain_stage_bytes(a["n_frames"])),
+    "csc_recon_step": Signature(
+        _recon_args(), block=BLOCKS["recon"],
+        threads=lambda a: recon_blocks(a["N"], a["M"], a["rows_per_tile"]) * BLOCKS["recon"]),
+    "csc_iteration_sums": Signature(_sums_args(), block=BLOCKS["sums"],
+                                    threads=lambda a: BLOCKS["sums"]),
+    "csc_sample_patches": Signature(_sample_args(), block=BLOCKS["sample"],
+                                    threads=_n_patch_out),
 }
 
 
@@ -237,18 +301,16 @@ def _names(types: type | tuple) -> str:
 class Launcher:
     """`launcher(name, **kwargs)`: validate, convert and launch kernel `name` of `kernels`.
 
-    function_lookup(name) returns a callable `f(grid: tuple, block: tuple, args: tuple)` (CuPy:
-    `RawModule.get_function`); it is called once per kernel name and cached. block: threads per
-    block (1-D). array_type: if given, array arguments must be instances of it (e.g.
-    `cupy.ndarray`, so a host NumPy array is refused instead of reaching the device).
+    function_lookup(name) returns a callable `f(grid: tuple, block: tuple, args: tuple,
+    shared_mem=bytes)` (CuPy: `RawModule.get_function`); it is called once per kernel name and
+    cached. Each kernel runs with its signature's block size. array_type: if given, array
+    arguments must be instances of it (e.g. `cupy.ndarray`, so a host NumPy array is refused
+    instead of reaching the device).
     """
 
-    def __init__(self, function_lookup: Callable[[str], Callable], block: int = 128,
+    def __init__(self, function_lookup: Callable[[str], Callable],
                  kernels: Mapping[str, Signature] | None = None,
                  array_type: type | tuple | None = None):
-        if isinstance(block, bool) or not isinstance(block, int) or not 1 <= block <= 1024:
-            raise ValueError(f"block must be an int in [1, 1024], got {block!r}")
-        self.block = block
         self.kernels = KERNELS if kernels is None else kernels
         self.array_type = array_type
         self._lookup = function_lookup
@@ -258,7 +320,8 @@ class Launcher:
         """Everything but the launch: the validated, converted arguments and the grid.
 
         Raises KeyError for an unknown kernel, TypeError for a missing/unknown argument or a wrong
-        type (dtype, layout, scalar kind), ValueError for a wrong value (size, range, finiteness).
+        type (dtype, layout, scalar kind), ValueError for a wrong value (size, range, finiteness,
+        shared memory).
         """
         if name not in self.kernels:
             raise KeyError(f"unknown kernel {name!r}; known: {sorted(self.kernels)}")
@@ -288,16 +351,50 @@ class Launcher:
         threads = int(sig.threads(env))
         if not 0 <= threads <= MAX_THREADS:
             raise ValueError(f"{name}: {threads} threads is outside [0, {MAX_THREADS}]")
-        grid = -(-threads // self.block)
-        return Launch(name, (grid,), (self.block,), tuple(converted[a.name] for a in sig.args),
-                      threads)
+        shared = int(sig.shared_mem(env)) if sig.shared_mem else 0
+        if not 0 <= shared <= MAX_SHARED_BYTES:
+            raise ValueError(f"{name}: {shared} bytes of dynamic shared memory is outside "
+                             f"[0, {MAX_SHARED_BYTES}]")
+        grid = -(-threads // sig.block)
+        return Launch(name, (grid,), (sig.block,), tuple(converted[a.name] for a in sig.args),
+                      threads, shared)
+
+    def rebind(self, launch: Launch, **changes: Any) -> Launch:
+        """`launch` with some arguments replaced, checking only those: the cheap way to repeat a
+        launch within a solve (new step sizes, swapped buffers).
+
+        A float scalar is converted and checked as in `prepare`. An array must match the one it
+        replaces in dtype, element count, C-contiguity and type. Integer scalars (which size the
+        arrays and the grid) cannot be rebound: TypeError, prepare a new launch instead.
+        """
+        sig = self.kernels[launch.name]
+        args = list(launch.args)
+        for key, value in changes.items():
+            arg = sig.by_name.get(key)
+            if arg is None:
+                raise TypeError(f"{launch.name}: unknown argument {key!r}")
+            i = sig.args.index(arg)
+            if arg.is_array:
+                _check_array(launch.name, arg, value, self.array_type)
+                old = args[i]
+                if int(value.size) != int(old.size) or type(value) is not type(old):
+                    raise ValueError(f"{launch.name}: argument {key!r} does not match the "
+                                     f"prepared array ({value.size} vs {old.size} elements)")
+                args[i] = value
+            elif arg.dtype.kind == "f":
+                args[i] = _convert_scalar(launch.name, arg, value)[0]
+            else:
+                raise TypeError(f"{launch.name}: integer argument {key!r} sizes the launch; "
+                                f"prepare a new one")
+        return launch._replace(args=tuple(args))
 
     def launch(self, launch: Launch) -> Launch:
         """Run a `prepare`d launch; one of zero threads is skipped (CUDA refuses grid 0)."""
         if launch.threads > 0:
             if launch.name not in self._functions:
                 self._functions[launch.name] = self._lookup(launch.name)
-            self._functions[launch.name](launch.grid, launch.block, launch.args)
+            self._functions[launch.name](launch.grid, launch.block, launch.args,
+                                         shared_mem=launch.shared_mem)
         return launch
 
     def __call__(self, name: str, **kwargs: Any) -> Launch:

@@ -6,13 +6,15 @@ The CUDA C kernels of `kernels/fused.cu` are compiled once per process with `cup
 float32 only (the kernels' type); partial sums are float64. Codes are real (N, 2K) arrays,
 N = n_sequences · n_frames, row n = b·T + t holding [u_1..u_K, v_1..v_K], as on the CPU.
 
-Differences from the CPU functions:
-- `code_step` gets per-chain partials (n_sequences·K, 4) from the kernel and sums them over the
-  units on the device into `partials` (n_sequences, 4).
-- `recon_step` gets per-(row tile, column) energies from the kernel; `row_energy` receives their
-  total in `row_energy[0]` and zeros elsewhere, so only `row_energy.sum()` is meaningful.
-- Work buffers (per-chain partials, chain-prox scratch, column energies) are cached per shape and
-  reused; launches are ordered on CuPy's current stream, so use one stream per process.
+One FISTA iteration is two cuBLAS GEMMs and three launches: `code_step` (a kernel specialised on
+the prior), `recon_step`, and `iteration_sums`, which adds both steps' per-block partial sums into
+the three numbers the host reads ([energy, ‖Δx‖², ‖x‖²]). Partials are per block, in the shapes
+`code_partials_shape` and `recon_partials_shape` give; only `iteration_sums` reads them.
+
+`plan`: a dict a solve owns and passes to every call. The first call of a kernel with a given set
+of arrays prepares (validates) its launch there; later calls with the same arrays only convert
+their float arguments (`Launcher.rebind`). Work buffers (the chain step's global staging area for
+long chains) live in the plan too, so nothing is shared between solves, devices or streams.
 
 Nothing imports CuPy until a GPU function runs; `available()` says whether one can.
 """
@@ -22,27 +24,25 @@ from typing import Any
 
 import numpy as np
 
-from csc.backends.cuda.launcher import Launcher, check_source
-from csc.backends.cuda.source import NVRTC_OPTIONS, kernel_source
-from csc.core.priors import SLOW_L1
+from csc.backends.cuda import launcher as _launcher
+from csc.backends.cuda.launcher import CHAIN_KERNEL, Launcher, check_source, pointwise_kernel
+from csc.backends.cuda.source import BLOCKS, NVRTC_OPTIONS, kernel_source
+from csc.core.priors import SLOW_L1, SLOWNESS_CODE, SPARSITY_CODE
 
-#: Threads per block for every kernel.
-BLOCK = 128
+#: recon_step: aim for at least this many threads (one per (row tile, column)) and at most this
+#: many rows per tile; fewer rows per tile means more partial sums to add up afterwards.
+_RECON_TARGET_THREADS = 1 << 17
+_RECON_MAX_ROWS_PER_TILE = 64
+_SPARSITY_NAME = {code: name for name, code in SPARSITY_CODE.items()}
+_SLOWNESS_NAME = {code: name for name, code in SLOWNESS_CODE.items()}
+
+_state: dict[str, Any] = {}  # "module", "launcher"
 
 
 def launch_blocks() -> dict[str, tuple[int, ...]]:
     """Kernel name → every block size (threads per block) csc launches it with; the resource
     budget (registers × block) is checked against these."""
-    from csc.backends.cuda.launcher import KERNELS
-
-    return {name: (BLOCK,) for name in KERNELS}
-#: recon_step: aim for at least this many threads (one per (row tile, column)) and at most this
-#: many rows per tile; fewer rows per tile means more float64 column sums to add up afterwards.
-_RECON_TARGET_THREADS = 1 << 17
-_RECON_MAX_ROWS_PER_TILE = 64
-
-_state: dict[str, Any] = {}  # "module", "launcher"
-_buffers: dict[tuple[str, str], Any] = {}  # (name, array module) → cached work buffer
+    return {name: (sig.block,) for name, sig in _launcher.KERNELS.items()}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def get_launcher() -> Launcher:
                                "csc.backends.cuda.launcher.KERNELS:\n" + "\n".join(problems))
         module = cupy.RawModule(code=source, options=NVRTC_OPTIONS)
         _state["module"] = module
-        _state["launcher"] = Launcher(module.get_function, block=BLOCK, array_type=cupy.ndarray)
+        _state["launcher"] = Launcher(module.get_function, array_type=cupy.ndarray)
     return _state["launcher"]
 
 
@@ -97,31 +97,49 @@ def _xp(a: Any):
     return np if isinstance(a, np.ndarray) else _cupy()
 
 
-def _buffer(name: str, shape: tuple[int, ...], dtype: type, xp) -> Any:
-    """A cached uninitialised work buffer; reallocated when the shape changes."""
-    key = (name, xp.__name__)
-    buf = _buffers.get(key)
-    if buf is None or buf.shape != shape or buf.dtype != np.dtype(dtype):
-        buf = _buffers[key] = xp.empty(shape, dtype=dtype)
-    return buf
-
-
-def clear_buffers() -> None:
-    """Free the cached work buffers (they are re-made on the next call)."""
-    _buffers.clear()
+def _run(plan: dict | None, name: str, arrays: dict[str, Any], floats: dict[str, float],
+         ints: dict[str, int]) -> None:
+    """Launch kernel `name`: prepared once per plan and set of arrays, then only the floats are
+    rebound."""
+    launcher = get_launcher()
+    if plan is None:
+        launcher(name, **arrays, **floats, **ints)
+        return
+    key = (name, *(id(a) for a in arrays.values()), *ints.items())
+    prepared = plan.get(key)
+    if prepared is None:
+        prepared = plan[key] = launcher.prepare(name, **arrays, **floats, **ints)
+    else:
+        prepared = launcher.rebind(prepared, **floats)
+    launcher.launch(prepared)
 
 
 # ------------------------------------------------------------------------------------------------
 # The fused passes
 # ------------------------------------------------------------------------------------------------
+def code_partials_shape(n_seq: int, n_frames: int, K: int, slowness: int) -> tuple[int, int]:
+    """Shape of `code_step`'s partials: (blocks, 4) float64."""
+    if slowness == SLOW_L1:
+        return -(-n_seq * K // BLOCKS["chain"]), 4
+    return _launcher.pointwise_blocks(n_seq, n_frames, K), 4
+
+
+def recon_partials_shape(N: int, M: int) -> tuple[int]:
+    """Shape of `recon_step`'s partials: (blocks,) float64."""
+    return (_launcher.recon_blocks(N, M, recon_rows_per_tile(N, M)),)
+
+
 def code_step(Y, G, X_old, X_new, Y_new, n_frames: int, tau: float, beta: float, lam: float,
-              sigma: float, kappa: float, sparsity: int, slowness: int, partials) -> None:
+              sigma: float, kappa: float, sparsity: int, slowness: int, partials,
+              plan: dict | None = None) -> None:
     """One fused gradient-step + prox + momentum pass (see `csc.backends.cpu.fused`).
 
     Y, G, X_old, X_new, Y_new: float32 (N, 2K) C-contiguous device arrays, N = n_seq·n_frames;
-    X_new, Y_new written. partials: float64 (n_seq, 4) device array, written with the
-    per-sequence [sparse energy, slowness energy, ‖X_new − X_old‖², ‖X_new‖²].
-    slowness = SLOW_L1 runs the chain kernel (l1 sparsity + TV slowness), else the pointwise one.
+    X_new, Y_new written. X_new may be X_old's buffer, and Y_new may be Y's or G's except with l2
+    slowness, whose threads read Y and G at neighbouring frames (ValueError). partials: float64 device array
+    of `code_partials_shape`, written with per-block [sparse energy, slowness energy,
+    ‖X_new − X_old‖², ‖X_new‖²]. slowness = SLOW_L1 runs the chain kernel (l1 sparsity + TV
+    slowness), else the pointwise kernel specialised for the prior.
     """
     N, K2 = Y.shape
     if K2 % 2:
@@ -129,21 +147,34 @@ def code_step(Y, G, X_old, X_new, Y_new, n_frames: int, tau: float, beta: float,
     if n_frames < 1 or N % n_frames:
         raise ValueError(f"{N} code rows are not a whole number of {n_frames}-frame sequences")
     K, n_seq = K2 // 2, N // n_frames
-    if tuple(partials.shape) != (n_seq, 4):
-        raise ValueError(f"partials has shape {tuple(partials.shape)}, expected ({n_seq}, 4)")
+    want = code_partials_shape(n_seq, n_frames, K, slowness)
+    if tuple(partials.shape) != want:
+        raise ValueError(f"partials has shape {tuple(partials.shape)}, expected {want}")
     xp = _xp(Y)
-    chain = _buffer("chain_partials", (n_seq * K, 4), np.float64, xp)
-    common = dict(Y=Y, G=G, X_old=X_old, X_new=X_new, Y_new=Y_new, n_seq=n_seq,
-                  n_frames=n_frames, K=K, tau=tau, beta=beta, lam=lam, kappa=kappa,
-                  partials=chain)
+    if slowness == SLOWNESS_CODE["l2"] and (xp.may_share_memory(Y_new, Y)
+                                            or xp.may_share_memory(Y_new, G)):
+        raise ValueError("with l2 slowness Y_new must not share memory with Y or G")
+    arrays = dict(Y=Y, G=G, X_old=X_old, X_new=X_new, Y_new=Y_new)
+    floats = dict(tau=tau, beta=beta, lam=lam, kappa=kappa)
+    ints = dict(n_seq=n_seq, n_frames=n_frames, K=K)
     if slowness == SLOW_L1:
-        get_launcher()("csc_code_step_chain", **common,
-                       scratch_r=_buffer("scratch_r", (N, K), np.float32, xp),
-                       scratch_s=_buffer("scratch_s", (N, K), np.float32, xp))
+        in_global = not _launcher.chain_stages_in_shared(n_frames)
+        stage = _stage(plan, 3 * N * K if in_global else 0, xp)
+        _run(plan, CHAIN_KERNEL, {**arrays, "stage_global": stage, "partials": partials}, floats,
+             {**ints, "stage_in_global": int(in_global)})
     else:
-        get_launcher()("csc_code_step_pointwise", **common, sigma=sigma, sparsity=sparsity,
-                       slowness=slowness)
-    xp.sum(chain.reshape(n_seq, K, 4), axis=1, out=partials)
+        name = pointwise_kernel(_SPARSITY_NAME[sparsity], _SLOWNESS_NAME[slowness])
+        _run(plan, name, {**arrays, "partials": partials}, {**floats, "sigma": sigma}, ints)
+
+
+def _stage(plan: dict | None, size: int, xp) -> Any:
+    """The chain step's global staging area (float32, `size` elements), kept in the plan."""
+    stage = None if plan is None else plan.get("stage")
+    if stage is None or stage.size != size:
+        stage = xp.empty(size, dtype=np.float32)
+        if plan is not None:
+            plan["stage"] = stage
+    return stage
 
 
 def recon_rows_per_tile(N: int, M: int) -> int:
@@ -151,24 +182,42 @@ def recon_rows_per_tile(N: int, M: int) -> int:
     return int(min(max(-(-N * M // _RECON_TARGET_THREADS), 1), _RECON_MAX_ROWS_PER_TILE))
 
 
-def recon_step(X, R_new, R_old, w, beta: float, E_y, row_energy) -> None:
+def recon_step(X, R_new, R_old, w, beta: float, E_y, partials, plan: dict | None = None) -> None:
     """Weighted reconstruction energy of the new codes and the residual at the momentum point.
 
     X, R_new, R_old, E_y: float32 (N, M) device arrays; w: float32 (M,); E_y written with
-    w ∘ (R_new + β (R_new − R_old) − X). row_energy: float64 (N,) device array, written with the
-    total ½ Σ w (X − R_new)² in row_energy[0] and zeros elsewhere (use `row_energy.sum()`).
+    w ∘ (R_new + β (R_new − R_old) − X) (E_y may be R_old's buffer). partials: float64 device
+    array of `recon_partials_shape`, written with per-block sums of ½ Σ w (X − R_new)².
     """
     N, M = X.shape
-    if tuple(row_energy.shape) != (N,):
-        raise ValueError(f"row_energy has shape {tuple(row_energy.shape)}, expected ({N},)")
-    xp = _xp(X)
-    rpt = recon_rows_per_tile(N, M)
-    col = _buffer("col_energy", (-(-N // rpt), M), np.float64, xp)
-    get_launcher()("csc_recon_step", X=X, R_new=R_new, R_old=R_old, w=w, beta=beta, E_y=E_y,
-                   col_energy=col, N=N, M=M, rows_per_tile=rpt)
-    row_energy.fill(0.0)
-    if N:
-        row_energy[0] = col.sum()
+    want = recon_partials_shape(N, M)
+    if tuple(partials.shape) != want:
+        raise ValueError(f"partials has shape {tuple(partials.shape)}, expected {want}")
+    _run(plan, "csc_recon_step", dict(X=X, R_new=R_new, R_old=R_old, w=w, E_y=E_y,
+                                      partials=partials),
+         dict(beta=beta), dict(N=N, M=M, rows_per_tile=recon_rows_per_tile(N, M)))
+
+
+def iteration_sums(code_partials, recon_partials, out, plan: dict | None = None) -> None:
+    """out (3,) float64 device array ← [reconstruction + sparse + slowness energy, ‖Δx‖², ‖x‖²]
+    from the partials of `code_step` and `recon_step` (either may be None: its terms are 0)."""
+    xp = _xp(out)
+    if code_partials is None:
+        code_partials = _empty(plan, "no_code", (0, 4), xp)
+    if recon_partials is None:
+        recon_partials = _empty(plan, "no_recon", (0,), xp)
+    _run(plan, "csc_iteration_sums",
+         dict(code_partials=code_partials, recon_partials=recon_partials, out=out), {},
+         dict(n_code=int(code_partials.shape[0]), n_recon=int(recon_partials.shape[0])))
+
+
+def _empty(plan: dict | None, key: str, shape: tuple[int, ...], xp) -> Any:
+    """A zero-size float64 array, kept in the plan so its identity (the launch key) is stable."""
+    if plan is None:
+        return xp.empty(shape, dtype=np.float64)
+    if key not in plan:
+        plan[key] = xp.empty(shape, dtype=np.float64)
+    return plan[key]
 
 
 def sample_patches(frames_flat, clip_offset, clip_h, clip_w, which, t0, y0, x0, n_frames: int,

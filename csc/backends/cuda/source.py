@@ -3,8 +3,9 @@
 - `kernel_source()`: `fused.cu` with its local `#include "..."` headers inlined. Inlining (instead
   of passing -I to NVRTC) puts the headers into the text that CuPy hashes for its on-disk kernel
   cache, so an edited header can never leave a stale binary in use.
-- `define_options()`: the prior codes of `csc.core.priors` as `-D` options; every compile (NVRTC
-  here and in CuPy, nvcc in `csc.testing.host_kernels`) passes them, so the codes are defined once.
+- `define_options()`: the prior codes of `csc.core.priors` and the block sizes `BLOCKS` as `-D`
+  options; every compile (NVRTC here and in CuPy, nvcc in `csc.testing.host_kernels`) passes
+  them, so each is defined once.
 - `find_nvrtc()` / `nvrtc_compile()`: NVRTC, the compiler `cupy.RawModule` uses, called through
   ctypes. It needs no GPU or driver, so the self-check and the tests can compile exactly what CuPy
   will compile on a GPU machine.
@@ -25,12 +26,20 @@ from csc.resources import kernels_dir
 KERNEL_FILE = "fused.cu"
 #: Architectures the kernels must compile for (A100 and H100/H200).
 ARCHES = ("80", "90")
+#: Threads per block of each kernel family (powers of two: the block reductions add by halves),
+#: compiled into the kernels as CSC_<FAMILY>_BLOCK. The pointwise code step covers tiles of
+#: POINTWISE_UNITS units × (block / POINTWISE_UNITS) frames.
+BLOCKS: dict[str, int] = {"pointwise": 256, "chain": 64, "recon": 256, "sums": 256, "sample": 256}
+POINTWISE_UNITS = 32
 _INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"[ \t]*$', re.M)
 
 
 def define_options() -> tuple[str, ...]:
-    """`-DNAME=value` for every prior code (`csc.core.priors.kernel_defines`)."""
-    return tuple(f"-D{name}={code}" for name, code in kernel_defines().items())
+    """`-DNAME=value` for every prior code (`csc.core.priors.kernel_defines`) and block size."""
+    defines = {**kernel_defines(), **{f"CSC_{family.upper()}_BLOCK": block
+                                      for family, block in BLOCKS.items()},
+               "CSC_POINTWISE_UNITS": POINTWISE_UNITS}
+    return tuple(f"-D{name}={value}" for name, value in defines.items())
 
 
 #: NVRTC options of the module (CuPy and the NVRTC checks use the same ones).
