@@ -229,3 +229,34 @@ def test_block_synchronous_iterates_equal_per_iteration_ones(rng, prior):
     assert np.array_equal(C1, C8)
     assert i1.energies == i8.energies and i1.lipschitz == i8.lipschitz
     assert i8.n_iter >= i1.n_iter  # a block may run past the converged iterate
+
+
+def test_after_a_rejected_step_only_the_steps_before_it_are_replayed(rng, monkeypatch):
+    """GPU schedule: when a block's read finds a raised energy at step j, the block is restored
+    and steps 0..j−1 are replayed without host reads; only from step j on is each step read."""
+    from csc.backends.backend import get_backend
+    from csc.core import inference
+    from csc.core.inference import fista, lipschitz_constant
+    from csc.core.model import dictionary_to_real
+    from csc.core.priors import make_prior
+
+    X, D, _, w = random_problem(rng, B=2, T=8, K=6, M=10, dtype=np.float32)
+    p = make_prior(weights=w, lam=0.3)
+    W = dictionary_to_real(D, np.float32)
+    wv = p.weight_vector(10, np.float32)
+    L = 0.3 * lipschitz_constant(W, wv)[0]  # forces rejections
+    events = []
+    state = inference._FistaState
+    for name in ("iterate", "_read", "restore"):
+        real = getattr(state, name)
+        monkeypatch.setattr(state, name, lambda self, *a, _real=real, _name=name, **k: (
+            events.append(_name), _real(self, *a, **k))[1])
+    _, info = fista(X.reshape(16, 10), W, wv, p, 8, None, L, 60, 1e-6, get_backend("cpu"),
+                    sync_every=8)
+    assert info.n_restarts > 0
+    replays = []  # per restore: the iterations run before the first read
+    for i, e in enumerate(events):
+        if e == "restore":
+            after = events[i + 1:]
+            replays.append(after.index("_read") - 1 if "_read" in after else len(after))
+    assert replays and max(replays) >= 2  # good steps replayed unread, then one read per step

@@ -15,7 +15,6 @@ amplitudes are a near-tie of the objective (none occur with the seeds used here)
 """
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -23,9 +22,9 @@ import numpy as np
 import pytest
 from conftest import toolchain_missing
 
+from csc.backends.cuda import launcher
 from csc.core.priors import SLOW_L1, SLOW_L2, SLOW_NONE, SPARSE_CAUCHY, SPARSE_GAUSS, SPARSE_L1
 from csc.resources import kernels_dir
-from csc.backends.cuda import launcher
 from csc.testing import host_kernels as hb
 
 if not hb.nvcc_available():

@@ -250,7 +250,8 @@ def fista(Xf, W, w, prior: Prior, n_frames: int, C0, L: float, max_iter: int, to
     one (or up to a converged one before it) are replayed without reads, and the rest of the block
     is decided one read per iteration. So the iterates are exactly those of checking every
     iteration, except that a block in which every step was accepted runs to its end even if it
-    converged midway, at one host round trip per block on the GPU. A step whose energy is not finite is rejected like one that raised it.
+    converged midway, at one host round trip per block on the GPU. A step whose energy is not
+    finite is rejected like one that raised it.
     Raises NumericRangeError (a ValueError) when the problem does not fit Xf's float type: the
     step 1/L not a normal number (`check_step`, also when backtracking has doubled L that far),
     squared data values overflowing (`check_data_range`), or a non-finite starting energy.

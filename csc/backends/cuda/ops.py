@@ -136,8 +136,8 @@ def code_step(Y, G, X_old, X_new, Y_new, n_frames: int, tau: float, beta: float,
 
     Y, G, X_old, X_new, Y_new: float32 (N, 2K) C-contiguous device arrays, N = n_seq·n_frames;
     X_new, Y_new written. X_new may be X_old's buffer, and Y_new may be Y's or G's except with l2
-    slowness, whose threads read Y and G at neighbouring frames (ValueError). partials: float64 device array
-    of `code_partials_shape`, written with per-block [sparse energy, slowness energy,
+    slowness, whose threads read Y and G at neighbouring frames (ValueError). partials: float64
+    device array of `code_partials_shape`, written with per-block [sparse energy, slowness energy,
     ‖X_new − X_old‖², ‖X_new‖²]. slowness = SLOW_L1 runs the chain kernel (l1 sparsity + TV
     slowness), else the pointwise kernel specialised for the prior.
     """
