@@ -412,13 +412,19 @@ def test_emulated_ops_drive_encode_like_the_cpu(emulated_ops, monkeypatch, rng, 
                                  **prior)
     monkeypatch.setattr(inference, "get_backend", lambda name: Backend("gpu", np, emulated_ops))
     host_launcher = emulated_ops.get_launcher()
-    names = []
+    names, prepared = [], []
     monkeypatch.setattr(emulated_ops, "get_launcher",
                         lambda: names.append(1) or host_launcher)
+    real_prepare = host_launcher.prepare
+    monkeypatch.setattr(host_launcher, "prepare",
+                        lambda name, **kw: prepared.append(name) or real_prepare(name, **kw))
     Z_gpu, info_gpu = csc.encode(X, D, backend="cpu", return_info=True, max_iter=300, tol=1e-6,
                                  **prior)
     e_cpu = csc.energy(X, Z_cpu, D, **prior)["total"]
     e_gpu = csc.energy(X, Z_gpu, D, **prior)["total"]
     assert len(names) >= 2 * info_gpu.n_iter  # every pass went through the emulated kernels
+    # launches are prepared once per solve and set of buffers (two parities of the swapped
+    # buffers, restarts, the readings rows), then rebound: not once per iteration
+    assert info_gpu.n_iter > 30 and len(prepared) <= 20
     assert abs(e_gpu - e_cpu) <= 1e-4 * abs(e_cpu)
     assert np.max(np.abs(Z_gpu - Z_cpu)) < 1e-2 * max(1.0, np.max(np.abs(Z_cpu)))

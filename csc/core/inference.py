@@ -183,17 +183,19 @@ class _FistaState:
                                                             self.slowness), dtype=np.float64)
         self.recon_p = xp.empty(self.ops.recon_partials_shape(N, M), dtype=np.float64)
         self.readings = xp.empty((max(n_readings, 1), 3), dtype=np.float64)
+        # one view per row, made once: the plan keys prepared launches by the arrays' identity
+        self.reading_rows = list(self.readings)
         self.plan: dict = {}
 
-    def _read(self, row: int = 0) -> tuple[float, float, float]:
-        return tuple(float(v) for v in to_numpy(self.readings[row]))
+    def _read(self) -> tuple[float, float, float]:
+        return tuple(float(v) for v in to_numpy(self.reading_rows[0]))
 
     def restart_at_x_old(self) -> float:
         """y ← x_old, E_y ← w∘(R_old − X); returns the reconstruction energy of x_old."""
         self.y[...] = self.x_old
         self.ops.recon_step(self.Xf, self.R_old, self.R_old, self.w, 0.0, self.E_y, self.recon_p,
                             plan=self.plan)
-        self.ops.iteration_sums(None, self.recon_p, self.readings[0], plan=self.plan)
+        self.ops.iteration_sums(None, self.recon_p, self.reading_rows[0], plan=self.plan)
         return self._read()[0]
 
     def step(self, L: float, beta: float) -> None:
@@ -208,7 +210,7 @@ class _FistaState:
     def step_change(self, L: float) -> float:
         """‖x_new − x_old‖ of a plain prox-gradient step from y = x_old."""
         self.step(L, 0.0)
-        self.ops.iteration_sums(self.code_p, None, self.readings[0], plan=self.plan)
+        self.ops.iteration_sums(self.code_p, None, self.reading_rows[0], plan=self.plan)
         return math.sqrt(self._read()[1])
 
     def x_old_norm2(self) -> float:
@@ -223,7 +225,8 @@ class _FistaState:
         self.xp.matmul(self.x_new, self.W, out=self.R_new)
         self.ops.recon_step(self.Xf, self.R_new, self.R_old, self.w, beta, self.E_y, self.recon_p,
                             plan=self.plan)
-        self.ops.iteration_sums(self.code_p, self.recon_p, self.readings[row], plan=self.plan)
+        self.ops.iteration_sums(self.code_p, self.recon_p, self.reading_rows[row],
+                                plan=self.plan)
 
     def accept(self) -> None:
         self.x_old, self.x_new = self.x_new, self.x_old
