@@ -42,6 +42,9 @@ C_TYPES: dict[str, str] = {"float": "float32", "double": "float64", "int": "int3
                            "int64_t": "int64"}
 #: Thread indices in the kernels are 32-bit ints.
 MAX_THREADS = 2**31 - 1
+#: |x| below this converts to a finite value of the float type (float32: halfway between its
+#: largest value and 2^128, where rounding goes to infinity).
+_ROUNDS_FINITE = {"float32": 2.0**128 - 2.0**103, "float64": float(np.finfo(np.float64).max)}
 #: Shared memory a block may use without the per-kernel opt-in (all CUDA GPUs since sm_20).
 MAX_SHARED_BYTES = 48 * 1024
 
@@ -269,11 +272,14 @@ def _convert_scalar(kernel: str, arg: Arg, value: Any) -> tuple[Any, int | float
         if arg.choices is not None and v not in arg.choices:
             raise ValueError(f"{where} must be one of {arg.choices}, got {v}")
         return arg.dtype.type(v), v
+    v = float(value)
+    if abs(v) < _ROUNDS_FINITE[arg.ctype]:  # also False for NaN
+        return arg.dtype.type(v), v
     with np.errstate(over="ignore"):
         converted = arg.dtype.type(value)
     if arg.finite and not np.isfinite(converted):
         raise ValueError(f"{where} must be finite as {arg.ctype}, got {value!r}")
-    return converted, float(value)
+    return converted, v
 
 
 def _check_array(kernel: str, arg: Arg, value: Any, array_type: type | tuple | None) -> None:

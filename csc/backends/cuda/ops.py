@@ -99,19 +99,20 @@ def _xp(a: Any):
 
 def _run(plan: dict | None, name: str, arrays: dict[str, Any], floats: dict[str, float],
          ints: dict[str, int]) -> None:
-    """Launch kernel `name`: prepared once per plan and set of arrays, then only the floats are
-    rebound."""
+    """Launch kernel `name`: prepared once per plan and set of arrays (the plan keeps the launch
+    and its float arguments), then only floats that changed are rebound."""
     launcher = get_launcher()
     if plan is None:
         launcher(name, **arrays, **floats, **ints)
         return
     key = (name, *(id(a) for a in arrays.values()), *ints.items())
-    prepared = plan.get(key)
-    if prepared is None:
-        prepared = plan[key] = launcher.prepare(name, **arrays, **floats, **ints)
-    else:
-        prepared = launcher.rebind(prepared, **floats)
-    launcher.launch(prepared)
+    entry = plan.get(key)
+    if entry is None:
+        entry = plan[key] = [launcher.prepare(name, **arrays, **floats, **ints), floats]
+    elif floats != entry[1]:
+        changed = {k: v for k, v in floats.items() if entry[1].get(k) != v}
+        entry[:] = [launcher.rebind(entry[0], **changed), floats]
+    launcher.launch(entry[0])
 
 
 # ------------------------------------------------------------------------------------------------
