@@ -24,6 +24,7 @@ import numpy as np
 
 from csc.backends.cuda.launcher import Launcher, check_source
 from csc.backends.cuda.source import NVRTC_OPTIONS, kernel_source
+from csc.backends.device import device_module
 from csc.core.priors import SLOW_L1
 
 #: Threads per block for every kernel.
@@ -93,8 +94,8 @@ def get_launcher() -> Launcher:
 
 
 def _xp(a: Any):
-    """numpy for NumPy arrays (tests with stand-ins), else cupy."""
-    return np if isinstance(a, np.ndarray) else _cupy()
+    """cupy for CuPy arrays, else numpy (tests passing NumPy arrays to a fake launcher)."""
+    return device_module(a)
 
 
 def _buffer(name: str, shape: tuple[int, ...], dtype: type, xp) -> Any:
