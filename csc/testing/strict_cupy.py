@@ -30,6 +30,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from csc.testing.cupy_names import FUNCTIONS
+
 _IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to "
              "construct a NumPy array explicitly.")
 
@@ -440,25 +442,12 @@ def ascontiguousarray(a, dtype=None) -> ndarray:
     return ndarray._wrap(np.ascontiguousarray(a._a, dtype=dtype))
 
 
-#: Functions wrapped from NumPy by name (stand-in arrays in and out, NumPy arrays refused).
-FUNCTIONS = (
-    "empty", "zeros", "ones", "full", "arange", "linspace", "eye", "identity", "empty_like",
-    "zeros_like", "ones_like", "full_like", "stack", "concatenate", "hstack", "vstack",
-    "where", "diff", "cumsum", "dot", "vdot", "tensordot", "einsum", "outer", "reshape",
-    "ravel", "transpose", "swapaxes", "moveaxis", "expand_dims", "squeeze", "broadcast_to",
-    "broadcast_arrays", "take", "take_along_axis", "sort", "argsort", "nonzero",
-    "flatnonzero", "count_nonzero", "isclose", "allclose", "array_equal", "round", "around",
-    "nan_to_num", "real", "imag", "angle", "clip", "all", "any", "copy", "tile", "repeat",
-    "roll", "flip", "pad", "unique", "searchsorted", "bincount", "median", "percentile",
-    "quantile", "average", "diag", "tril", "triu", "meshgrid", "atleast_1d", "atleast_2d",
-    "atleast_3d", "split", "array_split", "cov", "trace", "result_type", "cumprod", "nansum",
-    "nanmax", "nanmin", "histogram", "argwhere", "linalg.norm", "linalg.eigh",
-    "linalg.eigvalsh", "linalg.svd", "linalg.qr", "linalg.inv", "linalg.solve",
-    "linalg.cholesky", "linalg.det", "linalg.lstsq", "linalg.pinv", "fft.fft", "fft.ifft",
-    "fft.fft2", "fft.ifft2", "fft.fftn", "fft.ifftn", "fft.rfft", "fft.irfft", "fft.rfft2",
-    "fft.irfft2", "fft.rfftn", "fft.irfftn", "fft.fftfreq", "fft.rfftfreq", "fft.fftshift",
-    "fft.ifftshift",
-)
+#: `cupy.fft` and `cupy.linalg` functions NumPy also has (CuPy 13).
+FFT = ("fft", "fft2", "fftfreq", "fftn", "fftshift", "hfft", "ifft", "ifft2", "ifftn", "ifftshift",
+       "ihfft", "irfft", "irfft2", "irfftn", "rfft", "rfft2", "rfftfreq", "rfftn")
+LINALG = ("cholesky", "cond", "det", "eig", "eigh", "eigvals", "eigvalsh", "inv", "lstsq",
+          "matrix_power", "matrix_rank", "norm", "pinv", "qr", "slogdet", "solve", "svd",
+          "tensorinv", "tensorsolve")
 #: CuPy's versions of these just call `a.<name>(...)`: a NumPy array runs on the host.
 HOST_METHOD_FUNCTIONS = ("sum", "prod", "mean", "var", "std", "max", "amax", "min", "amin",
                          "argmax", "argmin")
@@ -495,13 +484,14 @@ def _build_module() -> types.ModuleType:
     for name in dir(np):
         if isinstance(getattr(np, name), np.ufunc):
             setattr(mod, name, ufunc(getattr(np, name)))
-    mod.fft = types.ModuleType("cupy.fft")
-    mod.linalg = types.ModuleType("cupy.linalg")
-    for dotted in FUNCTIONS:
-        sub, _, name = dotted.rpartition(".")
-        target = getattr(mod, sub) if sub else mod
-        np_fn = getattr(getattr(np, sub) if sub else np, name)
-        setattr(target, name, _function(np_fn, name))
+    for name in FUNCTIONS:
+        setattr(mod, name, _function(getattr(np, name), name))
+    for sub, names in (("fft", FFT), ("linalg", LINALG)):
+        target = types.ModuleType(f"cupy.{sub}")
+        for name in names:
+            setattr(target, name, _function(getattr(getattr(np, sub), name), name))
+        setattr(mod, sub, target)
+    mod.linalg.LinAlgError = np.linalg.LinAlgError
     for name in HOST_METHOD_FUNCTIONS:
         setattr(mod, name, _function(getattr(np, name), name, host_methods=True))
     for name in PASSTHROUGH:
