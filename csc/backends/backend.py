@@ -19,6 +19,7 @@ import numpy as np
 from csc.backends.cpu import fused
 from csc.backends.cpu.threads import warn_if_openmp_spins
 from csc.backends.cuda import ops
+from csc.backends.device import device_module, is_device_array
 
 log = logging.getLogger("csc")
 
@@ -44,17 +45,12 @@ class Backend:
 
 def to_numpy(a) -> np.ndarray:
     """A NumPy array of a NumPy or CuPy array (a device → host copy for CuPy)."""
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+    return a.get() if is_device_array(a) else np.asarray(a)
 
 
 def array_module(a) -> ModuleType:
     """numpy, or cupy when `a` is a CuPy array (for code that takes either)."""
-    module = type(a).__module__
-    if module.startswith("cupy"):
-        import cupy
-
-        return cupy
-    return np
+    return device_module(a)
 
 
 def _cpu_backend() -> Backend:

@@ -146,20 +146,22 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
 
     def _update(self, X, prior: Prior) -> None:
         """One dictionary update on the batch X (n_sequences, n_frames, n_features), a NumPy or
-        (on the GPU backend) CuPy array. Frames, codes and residuals stay on the backend's device;
-        only (2K, M)-sized statistics reach the host, once per update.
+        (on the GPU backend) CuPy array, float32 or float64 (cast to float32 on the GPU, whose
+        kernels are float32 only, as `encode` does). Frames, codes and residuals stay on the
+        backend's device; only (2K, M)-sized statistics reach the host, once per update.
         The new dictionary, rule state and history entries are computed into copies and committed
         only when finite; otherwise TrainingDiverged, with the model as before this update."""
         be = get_backend(self.backend)
         xp = be.xp
         B, T, M = X.shape
-        Xf = be.asarray(X).reshape(B * T, M)
-        w = prior.weight_vector(M, X.dtype)
+        dtype = np.dtype(np.float32 if be.name == "gpu" else X.dtype)  # the CUDA kernels: float32
+        Xf = be.asarray(X, dtype=dtype).reshape(B * T, M)
+        w = prior.weight_vector(M, dtype)
         L, power_vector = lipschitz_constant(self._W, w, self._power_vector,
                                              n_iter=30 if self._power_vector is None else 5)
         if prior.slowness == "l2":
             L += 4.0 * prior.kappa
-        W, wd = be.asarray(self._W.astype(X.dtype)), be.asarray(w)
+        W, wd = be.asarray(self._W.astype(dtype)), be.asarray(w)
         try:
             C, info = fista(Xf, W, wd, prior, T, None, L, self.max_iter, self.tol, be)
         except NumericRangeError as exc:

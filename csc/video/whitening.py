@@ -185,16 +185,24 @@ class OFWhitener:
     def n_features(self) -> int:
         return self.patch_size**2
 
-    def _apply(self, P: np.ndarray, H: np.ndarray) -> np.ndarray:
-        return np.fft.ifft2(np.fft.fft2(P, axes=(-2, -1)) * H, axes=(-2, -1)).real
+    def _apply(self, P, H: np.ndarray):
+        """P float64 (..., p, p), NumPy or CuPy, filtered by the host filter H (p, p) in the
+        Fourier domain; an array of P's kind."""
+        xp = array_module(P)
+        spectrum = xp.fft.fft2(P, axes=(-2, -1)) * xp.asarray(H)
+        return xp.fft.ifft2(spectrum, axes=(-2, -1)).real
 
-    def transform(self, patches: np.ndarray) -> np.ndarray:
-        F = self._apply(np.asarray(patches, dtype=np.float64), self._filter) / self.scale_
+    def transform(self, patches):
+        """(..., p, p) pixels → (..., p·p) float32 features; NumPy or CuPy in, the same out."""
+        xp = array_module(patches)
+        F = self._apply(xp.asarray(patches, dtype=np.float64), self._filter) / self.scale_
         return F.reshape(*F.shape[:-2], -1).astype(np.float32)
 
-    def inverse_transform(self, features: np.ndarray, *, add_mean: bool = True) -> np.ndarray:
+    def inverse_transform(self, features, *, add_mean: bool = True):
+        """(..., p·p) features → (..., p, p) float32 pixels; NumPy or CuPy in, the same out."""
         p = self.patch_size
-        F = np.asarray(features, dtype=np.float64).reshape(*features.shape[:-1], p, p)
+        xp = array_module(features)
+        F = xp.asarray(features, dtype=np.float64).reshape(*features.shape[:-1], p, p)
         R = self._filter
         inv = np.where(R > 1e-3 * R.max(), 1.0 / np.where(R > 0, R, 1.0), 0.0)
         return (self._apply(F * self.scale_, inv)).astype(np.float32)

@@ -27,6 +27,7 @@ import numpy as np
 from csc.backends.cuda import launcher as _launcher
 from csc.backends.cuda.launcher import CHAIN_KERNEL, Launcher, check_source, pointwise_kernel
 from csc.backends.cuda.source import BLOCKS, NVRTC_OPTIONS, kernel_source
+from csc.backends.device import device_module
 from csc.core.priors import SLOW_L1, SLOWNESS_CODE, SPARSITY_CODE
 
 #: recon_step: aim for at least this many threads (one per (row tile, column)) and at most this
@@ -93,8 +94,8 @@ def get_launcher() -> Launcher:
 
 
 def _xp(a: Any):
-    """numpy for NumPy arrays (tests with stand-ins), else cupy."""
-    return np if isinstance(a, np.ndarray) else _cupy()
+    """cupy for CuPy arrays, else numpy (tests passing NumPy arrays to a fake launcher)."""
+    return device_module(a)
 
 
 def _run(plan: dict | None, name: str, arrays: dict[str, Any], floats: dict[str, float],

@@ -1,0 +1,38 @@
+"""The NumPy functions CuPy's top-level namespace also has (from cupy/__init__.py of CuPy 13),
+less file I/O and printing: what `csc.testing.strict_cupy` offers as `cupy.<name>`. A NumPy
+function called on a CuPy array runs `cupy.<name>` (`__array_function__`); one CuPy lacks is a
+TypeError, so the stand-in must neither lack nor add names."""
+
+FUNCTIONS = (
+    'all', 'allclose', 'amax', 'amin', 'angle', 'any', 'append', 'apply_along_axis',
+    'apply_over_axes', 'arange', 'argmax', 'argmin', 'argpartition', 'argsort', 'argwhere',
+    'around', 'array_equal', 'array_equiv', 'array_split', 'asanyarray', 'asarray_chkfinite',
+    'asfortranarray', 'astype', 'atleast_1d', 'atleast_2d', 'atleast_3d', 'average', 'bartlett',
+    'base_repr', 'binary_repr', 'bincount', 'blackman', 'broadcast_arrays', 'broadcast_shapes',
+    'broadcast_to', 'can_cast', 'choose', 'clip', 'column_stack', 'common_type', 'compress',
+    'concat', 'concatenate', 'convolve', 'copy', 'copyto', 'corrcoef', 'correlate',
+    'count_nonzero', 'cov', 'cross', 'cumprod', 'cumsum', 'cumulative_prod', 'cumulative_sum',
+    'delete', 'diag', 'diag_indices', 'diag_indices_from', 'diagflat', 'diagonal', 'diff',
+    'digitize', 'dot', 'dsplit', 'dstack', 'ediff1d', 'einsum', 'empty', 'empty_like',
+    'expand_dims', 'extract', 'eye', 'fill_diagonal', 'fix', 'flatnonzero', 'flip', 'fliplr',
+    'flipud', 'full', 'full_like', 'gradient', 'hamming', 'hanning', 'histogram', 'histogram2d',
+    'histogramdd', 'hsplit', 'hstack', 'i0', 'identity', 'imag', 'indices', 'inner', 'interp',
+    'intersect1d', 'isclose', 'iscomplex', 'iscomplexobj', 'isdtype', 'isfortran', 'isin',
+    'isneginf', 'isposinf', 'isreal', 'isrealobj', 'isscalar', 'issubdtype', 'iterable', 'ix_',
+    'kaiser', 'kron', 'lexsort', 'linspace', 'logspace', 'mask_indices', 'matrix_transpose',
+    'max', 'may_share_memory', 'mean', 'median', 'meshgrid', 'min', 'min_scalar_type',
+    'mintypecode', 'moveaxis', 'nan_to_num', 'nanargmax', 'nanargmin', 'nancumprod',
+    'nancumsum', 'nanmax', 'nanmean', 'nanmedian', 'nanmin', 'nanprod', 'nanstd', 'nansum',
+    'nanvar', 'ndim', 'nonzero', 'ones', 'ones_like', 'outer', 'packbits', 'pad', 'partition',
+    'percentile', 'permute_dims', 'piecewise', 'place', 'poly', 'polyadd', 'polyfit', 'polymul',
+    'polysub', 'polyval', 'prod', 'promote_types', 'ptp', 'put', 'put_along_axis', 'putmask',
+    'quantile', 'ravel', 'ravel_multi_index', 'real', 'real_if_close', 'repeat', 'require',
+    'reshape', 'resize', 'result_type', 'roll', 'rollaxis', 'roots', 'rot90', 'round',
+    'row_stack', 'searchsorted', 'select', 'setdiff1d', 'setxor1d', 'shape', 'shares_memory',
+    'show_config', 'sinc', 'size', 'sort', 'sort_complex', 'split', 'squeeze', 'stack', 'std',
+    'sum', 'swapaxes', 'take', 'take_along_axis', 'tensordot', 'tile', 'trace', 'transpose',
+    'trapezoid', 'tri', 'tril', 'tril_indices', 'tril_indices_from', 'trim_zeros', 'triu',
+    'triu_indices', 'triu_indices_from', 'typename', 'union1d', 'unique', 'unique_all',
+    'unique_counts', 'unique_inverse', 'unique_values', 'unpackbits', 'unravel_index', 'unwrap',
+    'vander', 'var', 'vdot', 'vsplit', 'vstack', 'where', 'zeros', 'zeros_like',
+)
