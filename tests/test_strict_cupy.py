@@ -99,8 +99,9 @@ def _recon_args(cp, N=5, M=3):
     rng = np.random.default_rng(0)
     X, R_new, R_old = (cp.asarray(rng.standard_normal((N, M)), np.float32) for _ in range(3))
     w = cp.asarray(rng.uniform(0.5, 2, M), np.float32)
-    E_y, col = cp.empty((N, M), np.float32), cp.empty((N * M,), np.float64)
-    return [X, R_new, R_old, w, np.float32(0.5), E_y, col, np.int32(N), np.int32(M), np.int32(1)]
+    E_y, partials = cp.empty((N, M), np.float32), cp.empty((1,), np.float64)
+    return [X, R_new, R_old, w, np.float32(0.5), E_y, np.int32(N), np.int32(M), np.int32(N),
+            partials]
 
 
 def test_a_correct_launch_runs_the_kernel(cp, recon):
@@ -109,7 +110,7 @@ def test_a_correct_launch_runs_the_kernel(cp, recon):
     X, R_new, R_old, w = (to_numpy(a) for a in args[:4])
     expected = w * (R_new + 0.5 * (R_new - R_old) - X)
     np.testing.assert_allclose(to_numpy(args[5]), expected, rtol=1e-6)
-    assert float(args[6].sum()) == pytest.approx(0.5 * np.sum(w * (X - R_new) ** 2), rel=1e-5)
+    assert float(args[9].sum()) == pytest.approx(0.5 * np.sum(w * (X - R_new) ** 2), rel=1e-5)
 
 
 @pytest.mark.parametrize("position, value, fragment", [
