@@ -142,13 +142,13 @@ _COMPILED: dict[tuple[str, tuple[str, ...]], tuple[bool, str, str]] = {}
 def _compile(code: str, options: tuple[str, ...]) -> str | None:
     """NVRTC's PTX of `code` for compute_90 (cached), None without libnvrtc;
     CompileException on an error."""
-    from csc.backends.cuda.source import find_nvrtc, nvrtc_compile
+    from csc.backends.cuda.source import CUPY_APPENDED_OPTIONS, find_nvrtc, nvrtc_compile
 
     if find_nvrtc() is None:
         return None
     key = (code, options)
     if key not in _COMPILED:
-        _COMPILED[key] = nvrtc_compile(code, ARCH, options=options)
+        _COMPILED[key] = nvrtc_compile(code, ARCH, options=(*options, *CUPY_APPENDED_OPTIONS))
     ok, log, ptx = _COMPILED[key]
     if not ok:
         raise CompileException(log, code, "fused.cu", options)
@@ -193,11 +193,13 @@ class Kernel:
     def __init__(self, decl: KernelDecl):
         self.decl = decl
         self.name = decl.name
-        # TODO(resources): the registers and block limit of the compiled kernel (ptxas) are to be
-        # wired in here from csc's resource function; until then the device limits stand in.
-        self.attributes: dict[str, int] = {"max_threads_per_block": MAX_THREADS_PER_BLOCK,
-                                           "num_regs": 0, "shared_size_bytes": 0,
-                                           "max_dynamic_shared_size_bytes": SHARED_MEM_DEFAULT}
+        # the compiled kernel's limits (ptxas on CuPy's NVRTC output), as CuPy reports them
+        res = _resources().get(self.name)
+        self.attributes: dict[str, int] = {
+            "max_threads_per_block": res.max_threads_per_block if res else MAX_THREADS_PER_BLOCK,
+            "num_regs": res.registers if res else 0,
+            "shared_size_bytes": res.shared_bytes if res else 0,
+            "max_dynamic_shared_size_bytes": SHARED_MEM_DEFAULT}
         self._max_dynamic_shared = 0
         self._host = None
 
@@ -231,6 +233,17 @@ class Kernel:
 
             self._host = host_function(self.name)
         self._host((grid[0],), (block[0],), host_args, shared_mem=shared_mem)
+
+
+def _resources() -> dict:
+    """Per-kernel resources of the installed module for the emulated device ({} without ptxas
+    or libnvrtc: then the device limits stand in)."""
+    from csc.testing.kernel_resources import kernel_resources
+
+    try:
+        return kernel_resources(ARCH)
+    except (OSError, RuntimeError):
+        return {}
 
 
 def _dims(what: str, value, limits: tuple[int, int, int]) -> tuple[int, int, int]:

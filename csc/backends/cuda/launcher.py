@@ -304,6 +304,16 @@ def _names(types: type | tuple) -> str:
     return " or ".join(f"{t.__module__}.{t.__qualname__}" for t in types)
 
 
+def _check_block_fits(name: str, block: int, function: Any) -> None:
+    """RuntimeError when the compiled kernel cannot run blocks of `block` threads: CuPy's
+    `RawKernel.attributes["max_threads_per_block"]` (registers and `__launch_bounds__` included)
+    is smaller. A function without attributes (a test double) is not checked."""
+    limit = getattr(function, "attributes", {}).get("max_threads_per_block")
+    if limit is not None and block > int(limit):
+        raise RuntimeError(f"{name}: blocks of {block} threads need more registers than the GPU "
+                           f"has per block (the compiled kernel allows {limit})")
+
+
 class Launcher:
     """`launcher(name, **kwargs)`: validate, convert and launch kernel `name` of `kernels`.
 
@@ -398,7 +408,9 @@ class Launcher:
         """Run a `prepare`d launch; one of zero threads is skipped (CUDA refuses grid 0)."""
         if launch.threads > 0:
             if launch.name not in self._functions:
-                self._functions[launch.name] = self._lookup(launch.name)
+                function = self._lookup(launch.name)
+                _check_block_fits(launch.name, launch.block[0], function)
+                self._functions[launch.name] = function
             self._functions[launch.name](launch.grid, launch.block, launch.args,
                                          shared_mem=launch.shared_mem)
         return launch

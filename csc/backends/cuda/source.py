@@ -42,8 +42,13 @@ def define_options() -> tuple[str, ...]:
     return tuple(f"-D{name}={value}" for name, value in defines.items())
 
 
-#: NVRTC options of the module (CuPy and the NVRTC checks use the same ones).
+#: NVRTC options csc gives `cupy.RawModule`.
 NVRTC_OPTIONS = ("-std=c++17", *define_options())
+#: What CuPy appends to them before calling NVRTC (`cupy.cuda.compiler._compile_with_cache_cuda`:
+#: `options += ('-ftz=true',)`, then the architecture). Every NVRTC check here compiles with
+#: `CUPY_NVRTC_OPTIONS`, so it sees the code a GPU will run (denormals flushed to zero).
+CUPY_APPENDED_OPTIONS = ("-ftz=true",)
+CUPY_NVRTC_OPTIONS = (*NVRTC_OPTIONS, *CUPY_APPENDED_OPTIONS)
 
 
 def kernel_source(name: str = KERNEL_FILE) -> str:
@@ -90,7 +95,7 @@ def find_nvrtc() -> str | None:
 
 
 def nvrtc_compile(source: str, arch: str, lib_path: str | None = None,
-                  options: tuple[str, ...] = NVRTC_OPTIONS) -> tuple[bool, str, str]:
+                  options: tuple[str, ...] = CUPY_NVRTC_OPTIONS) -> tuple[bool, str, str]:
     """Compile `source` with NVRTC for `arch` ("80", "90"): (succeeded, log, PTX).
 
     Raises FileNotFoundError when no libnvrtc is found (see `find_nvrtc`)."""
