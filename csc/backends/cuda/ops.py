@@ -50,7 +50,19 @@ def launch_blocks() -> dict[str, tuple[int, ...]]:
 # Availability, source and module
 # ------------------------------------------------------------------------------------------------
 def available() -> tuple[bool, str]:
-    """(True, device description) if CuPy imports and sees a CUDA device, else (False, reason)."""
+    """(True, device description) when the GPU path works here, else (False, the reason).
+
+    Checked once per process, in the order a first run would fail: CuPy imports; it sees a CUDA
+    device; csc's kernel module compiles (NVRTC, which CuPy wheels do not bundle) and one kernel
+    runs and gives the right sums; a small float32 matmul (cuBLAS, also not bundled) runs and
+    matches NumPy. The reason names the step that failed and the exception.
+    """
+    if "available" not in _state:
+        _state["available"] = _probe()
+    return _state["available"]
+
+
+def _probe() -> tuple[bool, str]:
     try:
         import cupy
     except Exception as e:  # ImportError, or a broken CUDA install raising on import
@@ -66,7 +78,26 @@ def available() -> tuple[bool, str]:
         name = name.decode() if isinstance(name, bytes) else str(name)
     except Exception:
         name = "unknown device"
-    return True, f"{n} CUDA device(s); current: {name}"
+    try:
+        out = cupy.zeros(3, dtype=np.float64)
+        get_launcher()("csc_iteration_sums", code_partials=cupy.asarray([[1.0, 2.0, 3.0, 4.0]]),
+                       n_code=1, recon_partials=cupy.asarray([0.5, 0.25]), n_recon=2, out=out)
+        got = out.get()
+    except Exception as e:  # NVRTC missing or failing, a launch failure
+        _state.pop("launcher", None)
+        return False, (f"{name}: csc's CUDA kernels do not compile or run ({type(e).__name__}: "
+                       f"{e}); NVRTC may be missing: pip install nvidia-cuda-nvrtc-cu12")
+    if not np.array_equal(got, [3.75, 3.0, 4.0]):
+        return False, f"{name}: a csc kernel ran but gave {got.tolist()}, not [3.75, 3.0, 4.0]"
+    try:
+        a = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
+        ok = np.allclose((cupy.asarray(a) @ cupy.asarray(a.T)).get(), a @ a.T, rtol=1e-5)
+    except Exception as e:  # libcublas missing
+        return False, (f"{name}: a matrix product fails ({type(e).__name__}: {e}); cuBLAS may be "
+                       f"missing: pip install nvidia-cublas-cu12")
+    if not ok:
+        return False, f"{name}: a matrix product gives wrong values"
+    return True, f"{n} CUDA device(s); current: {name} (kernels and cuBLAS checked)"
 
 
 def _cupy():
