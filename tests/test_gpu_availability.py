@@ -57,9 +57,9 @@ def test_without_cublas_auto_falls_back_and_says_why(cupy, monkeypatch):
 
 def test_a_kernel_giving_wrong_values_is_not_trusted(cupy, monkeypatch):
     real_zeros = cupy.zeros
-    monkeypatch.setattr(cupy, "zeros", lambda *a, **k: real_zeros(*a, **k) + 1.0)  # no launch
+    monkeypatch.setattr(cupy, "zeros", lambda *a, **k: real_zeros(*a, **k) + 1.0)
     launcher = ops.get_launcher()
-    monkeypatch.setattr(launcher, "launch", lambda launch: launch)  # the kernel "runs", does nothing
+    monkeypatch.setattr(launcher, "launch", lambda launch: launch)  # "runs", does nothing
     ok, why = ops.available()
     assert not ok and "gave [1.0, 1.0, 1.0]" in why
 
