@@ -36,6 +36,36 @@ from csc.resources import kernels_dir
 PTX_ARCHES = tuple(f"sm_{a}" for a in ARCHES)
 HOST_LIB_SOURCE = "fused.cu"
 HOST_FLAGS = ("-shared", "-Xcompiler", "-fPIC", "-O2", "-x", "cu", *define_options())
+#: Host-library builds. "exact": plain IEEE arithmetic. "device": the arithmetic a GPU runs the
+#: kernels with, as near as a CPU gets: a·b + c contracted into FMAs (NVRTC's default) and
+#: float32 denormals flushed to zero (CuPy appends -ftz=true); the x86 MXCSR flush-to-zero and
+#: denormals-are-zero bits are set around each call (they also flush doubles, which a GPU does
+#: not: doubles below 2.2e-308 are the one difference). "sanitized": AddressSanitizer and
+#: UndefinedBehaviorSanitizer; load it in a process started with LD_PRELOAD of their runtimes
+#: (`sanitizer_environment`).
+VARIANT_FLAGS: dict[str, tuple[str, ...]] = {
+    "exact": (),
+    "device": ("-Xcompiler", "-mfma", "-Xcompiler", "-ffp-contract=fast"),
+    # one flag per -Xcompiler: nvcc splits its argument at commas
+    "sanitized": ("-g", "-Xcompiler", "-fsanitize=address", "-Xcompiler", "-fsanitize=undefined",
+                  "-Xcompiler", "-fno-sanitize-recover=all", "-Xcompiler",
+                  "-fno-omit-frame-pointer", "-lasan", "-lubsan"),
+}
+#: MXCSR get/set for the "device" build (x86-64), compiled into the same library.
+_FP_MODE_SOURCE = """
+extern "C" unsigned csc_host_mxcsr(unsigned set, int write)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned old = __builtin_ia32_stmxcsr();
+    if (write)
+        __builtin_ia32_ldmxcsr(set);
+    return old;
+#else
+    return 0;
+#endif
+}
+"""
+_FTZ_DAZ = 0x8040  # MXCSR flush-to-zero (bit 15) and denormals-are-zero (bit 6)
 
 _INT32_MAX = 2**31 - 1
 _LOAD_LOCK = threading.Lock()
@@ -121,7 +151,7 @@ def compile_ptx(arch: str, out_dir: str | os.PathLike,
 # ------------------------------------------------------------------------------------------------
 # host library
 
-def _source_hash() -> str:
+def _source_hash(variant: str = "exact") -> str:
     h = hashlib.sha256()
     for path in sorted([*kernels_dir().glob("*.cu"), *kernels_dir().glob("*.cuh")]):
         h.update(path.name.encode())
@@ -129,37 +159,50 @@ def _source_hash() -> str:
         h.update(path.read_bytes())
         h.update(b"\0")
     h.update(_nvcc_version(_nvcc()).encode())
-    h.update(" ".join(HOST_FLAGS).encode())
+    h.update(" ".join((*HOST_FLAGS, *VARIANT_FLAGS[variant], _FP_MODE_SOURCE)).encode())
     return h.hexdigest()[:16]
 
 
-def build_host_library(out_dir: str | os.PathLike) -> ctypes.CDLL:
-    """Compile kernels/fused.cu (host emulation of every kernel) into a shared library in
-    out_dir, reusing a previous build of the same sources, and load it with its ctypes
-    signatures declared."""
+def host_library_file(out_dir: str | os.PathLike, variant: str = "exact") -> Path:
+    """The host library of kernels/fused.cu for `variant` (a key of VARIANT_FLAGS) in out_dir,
+    compiled unless a build of the same sources, flags and variant is there; not loaded (the
+    "sanitized" build is loaded only by a process with the sanitizer runtimes preloaded)."""
+    if variant not in VARIANT_FLAGS:
+        raise ValueError(f"unknown host-library variant {variant!r}; one of {list(VARIANT_FLAGS)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    lib_path = out_dir / f"libcsc_fused_host_{_source_hash()}.so"
+    lib_path = out_dir / f"libcsc_fused_host_{variant}_{_source_hash(variant)}.so"
     with _LOAD_LOCK:
-        key = str(lib_path)
-        if key in _LOADED and lib_path.exists():
-            return _LOADED[key]
         if not lib_path.exists():
             # build under a temporary name, then rename: a concurrent or interrupted build never
             # leaves a truncated library under the final name
             fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
             os.close(fd)
+            # one translation unit: the kernels' source and the MXCSR helper
+            unit = Path(tmp).with_suffix(".cu")
+            unit.write_text(f'#include "{HOST_LIB_SOURCE}"\n{_FP_MODE_SOURCE}')
             try:
-                _run_nvcc([*HOST_FLAGS, "-I", str(kernels_dir()),
-                           str(kernels_dir() / HOST_LIB_SOURCE), "-o", tmp])
+                _run_nvcc([*HOST_FLAGS, *VARIANT_FLAGS[variant], "-I", str(kernels_dir()),
+                           str(unit), "-o", tmp])
                 os.replace(tmp, lib_path)
             finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-        lib = ctypes.CDLL(str(lib_path))
-        _declare(lib)
-        _LOADED[key] = lib
-        return lib
+                for leftover in (tmp, unit):
+                    if os.path.exists(leftover):
+                        os.unlink(leftover)
+    return lib_path
+
+
+def build_host_library(out_dir: str | os.PathLike, variant: str = "exact") -> ctypes.CDLL:
+    """`host_library_file`, loaded (once per process) with its ctypes signatures declared."""
+    lib_path = host_library_file(out_dir, variant)
+    with _LOAD_LOCK:
+        key = str(lib_path)
+        if key not in _LOADED:
+            lib = ctypes.CDLL(key)
+            _declare(lib)
+            lib.csc_host_variant = variant
+            _LOADED[key] = lib
+        return _LOADED[key]
 
 
 _f32p = ctypes.POINTER(ctypes.c_float)
@@ -184,13 +227,47 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn = getattr(lib, name)
         fn.argtypes = argtypes
         fn.restype = None
+    lib.csc_host_mxcsr.argtypes = [ctypes.c_uint, ctypes.c_int]
+    lib.csc_host_mxcsr.restype = ctypes.c_uint
+
+
+def call_in_device_arithmetic(lib: ctypes.CDLL, fn, *args) -> None:
+    """fn(*args), with flush-to-zero and denormals-are-zero set for the call when `lib` is the
+    "device" build (restored afterwards: NumPy in this process keeps IEEE arithmetic)."""
+    if getattr(lib, "csc_host_variant", "exact") != "device":
+        fn(*args)
+        return
+    old = lib.csc_host_mxcsr(0, 0)
+    lib.csc_host_mxcsr(old | _FTZ_DAZ, 1)
+    try:
+        fn(*args)
+    finally:
+        lib.csc_host_mxcsr(old, 1)
 
 
 
 def default_library() -> ctypes.CDLL:
-    """The host library built in $CSC_KERNEL_CACHE (default ~/.cache/csc/kernels)."""
+    """The host library built in $CSC_KERNEL_CACHE (default ~/.cache/csc/kernels), of the
+    variant $CSC_HOST_KERNELS ("exact" unless set; see VARIANT_FLAGS)."""
     cache = os.environ.get("CSC_KERNEL_CACHE") or Path.home() / ".cache" / "csc" / "kernels"
-    return build_host_library(cache)
+    return build_host_library(cache, os.environ.get("CSC_HOST_KERNELS") or "exact")
+
+
+def sanitizer_environment() -> dict[str, str]:
+    """Environment for a child process that loads the "sanitized" host library: the ASan and
+    UBSan runtimes preloaded (Python itself is not instrumented), leaks ignored (Python's own),
+    every finding fatal."""
+    runtimes = []
+    for name in ("libasan.so", "libubsan.so"):
+        path = subprocess.run(["gcc", f"-print-file-name={name}"], capture_output=True,
+                              text=True).stdout.strip()
+        if not os.path.isabs(path):
+            raise FileNotFoundError(f"{name} not found (gcc -print-file-name)")
+        runtimes.append(path)
+    return {**os.environ, "LD_PRELOAD": " ".join(runtimes), "CSC_HOST_KERNELS": "sanitized",
+            "PYTHONMALLOC": "malloc",  # objects from malloc, which ASan watches
+            "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:verify_asan_link_order=0",
+            "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -265,7 +342,8 @@ def host_function(name: str, lib: ctypes.CDLL | None = None):
             else:
                 converted.append(a.item())
         (g,), (b,) = grid, block
-        fn(_int32("grid", g), _int32("block", b, minimum=1), *converted)
+        call_in_device_arithmetic(lib, fn, _int32("grid", g), _int32("block", b, minimum=1),
+                                  *converted)
 
     return call
 
