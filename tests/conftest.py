@@ -53,6 +53,14 @@ def toolchain_missing(reason: str) -> None:
     pytest.skip(reason, allow_module_level=True)
 
 
+def gpu_missing(reason: str) -> None:
+    """Skip the calling test because no usable GPU is here, or fail it when CSC_REQUIRE_GPU=1
+    (run the suite so on a GPU machine: a GPU test then cannot pass by not running)."""
+    if os.environ.get("CSC_REQUIRE_GPU") == "1":
+        pytest.fail(f"CSC_REQUIRE_GPU=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 # --------------------------------------------------------------------------- csc-learn runs
 #: the smallest csc-learn run that learns something, for the command-line tests
 TINY = ["--patch-size", "6", "--n-frames", "4", "--n-components", "4", "--batch-size", "4",

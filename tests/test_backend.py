@@ -3,14 +3,20 @@ import logging
 
 import numpy as np
 import pytest
-from conftest import random_problem
+from conftest import gpu_missing, random_problem
 
 import csc
 from csc.backends import backend
 from csc.backends.backend import get_backend, gpu_status
 
 GPU_OK, GPU_WHY = gpu_status()
-needs_gpu = pytest.mark.skipif(not GPU_OK, reason=f"no usable GPU: {GPU_WHY}")
+
+
+@pytest.fixture
+def gpu():
+    """A test that needs a real GPU: skipped without one, failed under CSC_REQUIRE_GPU=1."""
+    if not GPU_OK:
+        gpu_missing(f"no usable GPU: {GPU_WHY}")
 
 
 def test_cpu_is_numpy_and_numba():
@@ -40,11 +46,10 @@ def test_environment_variable_overrides_auto(monkeypatch):
         get_backend("fpga")
 
 
-@needs_gpu
 @pytest.mark.parametrize("prior", [dict(lam=0.3), dict(sparsity="cauchy", lam=0.3),
                                    dict(lam=0.3, slowness="l2", kappa=0.5),
                                    dict(lam=0.3, slowness="l1", kappa=0.5)])
-def test_gpu_encode_agrees_with_cpu(rng, prior):
+def test_gpu_encode_agrees_with_cpu(gpu, rng, prior):
     X, D, _, w = random_problem(rng, B=4, T=16, K=24, M=40, dtype=np.float32)
     kw = dict(weights=w, max_iter=300, tol=1e-6, **prior)
     Zc = csc.encode(X, D, backend="cpu", **kw)
@@ -54,10 +59,54 @@ def test_gpu_encode_agrees_with_cpu(rng, prior):
     assert eg == pytest.approx(ec, rel=1e-4)
 
 
-@needs_gpu
-def test_gpu_learning_recovers_a_planted_dictionary():
+def test_gpu_learning_recovers_a_planted_dictionary(gpu):
     from csc.testing.planted import planted_data, subspace_similarity
     X, D, _ = planted_data(n_components=8, n_features=32, n_sequences=300, n_frames=16)
     kw = dict(lam=0.1, slowness="l1", kappa=0.3, n_updates=100, batch_size=16, random_state=1)
     gpu = csc.ComplexSparseCoding(8, backend="gpu", **kw).fit(X)
     assert subspace_similarity(D, gpu.components_).mean() >= 0.9
+
+
+@pytest.mark.parametrize("sparsity, slowness", [(0, 0), (0, 1), (1, 0), (1, 1), (2, 1), (0, 2)])
+def test_gpu_kernels_agree_with_their_host_twins(gpu, tmp_path, sparsity, slowness):
+    """The device's arithmetic against the host emulation of the same kernels, code by code (on
+    a GPU machine: what the tests here can only approximate with the device-like host build)."""
+    import cupy
+
+    from csc.backends.cuda import ops
+    from csc.testing import host_kernels as hb
+    n_seq, T, K = 7, 13, 45
+    rng = np.random.default_rng([sparsity, slowness])
+    Y, G, X_old = (rng.standard_normal((n_seq * T, 2 * K)).astype(np.float32) for _ in range(3))
+    args = (T, 0.3, 0.7, 0.5, 0.1, 0.8, sparsity, slowness)
+    shape = ops.code_partials_shape(n_seq, T, K, slowness)
+    dev = [cupy.empty(Y.shape, np.float32), cupy.empty(Y.shape, np.float32), cupy.empty(shape)]
+    ops.code_step(*(cupy.asarray(a) for a in (Y, G, X_old)), dev[0], dev[1], *args, dev[2])
+    host = [np.empty_like(Y), np.empty_like(Y), np.empty(shape)]
+    launcher = hb.host_launcher(hb.build_host_library(tmp_path, "device"))
+    real = ops.get_launcher
+    ops.get_launcher = lambda: launcher
+    try:
+        ops.code_step(Y, G, X_old, host[0], host[1], *args, host[2])
+    finally:
+        ops.get_launcher = real
+    for d, h in zip(dev, host):
+        np.testing.assert_allclose(d.get(), h, rtol=1e-5, atol=1e-6)
+
+
+def test_require_gpu_turns_skips_into_failures(tmp_path):
+    """CSC_REQUIRE_GPU=1: a GPU test without a GPU fails instead of skipping."""
+    import os
+    import subprocess
+    import sys
+
+    if GPU_OK:
+        pytest.skip("a GPU is here: the GPU tests run")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k",
+           "planted_dictionary", __file__]
+    env = {k: v for k, v in os.environ.items() if k != "CSC_REQUIRE_GPU"}
+    skipped = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert skipped.returncode == 0 and "1 skipped" in skipped.stdout
+    failed = subprocess.run(cmd, capture_output=True, text=True,
+                            env={**env, "CSC_REQUIRE_GPU": "1"})
+    assert failed.returncode != 0 and "CSC_REQUIRE_GPU=1 but no usable GPU" in failed.stdout
