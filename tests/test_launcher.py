@@ -367,7 +367,8 @@ def test_real_source_inlines_amplitude_header():
 @pytest.mark.parametrize("arch", source.ARCHES)
 def test_module_source_compiles_with_nvrtc(arch):
     """What cupy.RawModule will do on a GPU machine: NVRTC (not nvcc) on ops.kernel_source()
-    with ops.NVRTC_OPTIONS. NVRTC rejects host-only functions, unlike nvcc."""
+    with the options CuPy passes (source.CUPY_NVRTC_OPTIONS). NVRTC rejects host-only
+    functions, unlike nvcc."""
     path = source.find_nvrtc()
     if path is None:
         toolchain_missing("libnvrtc not found (pip install nvidia-cuda-nvrtc-cu12, or set "
