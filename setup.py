@@ -26,6 +26,10 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.7",
         "scikit-learn>=1.3",  # the estimator API, and the real-valued sparse coding baseline
+        # scaling out: learning on a Dask cluster, whole videos encoded into Zarr stores
+        "dask[array]>=2024.1",
+        "distributed>=2024.1",
+        "zarr>=3",
     ],
     extras_require={
         "gpu": ["cupy-cuda12x>=13"],
@@ -34,7 +38,7 @@ setup(
         "nvrtc": ["nvidia-cuda-nvrtc-cu12; platform_system == 'Linux'"],
         "test": ["pytest>=7", "cvxpy>=1.4", "clarabel>=0.6", "scikit-image>=0.21", "ruff>=0.5",
                  "nvidia-cuda-nvrtc-cu12; platform_system == 'Linux'"],
-        "bench": ["skglm>=0.3", "spams-bin>=2.6", "threadpoolctl>=3"],
+        "bench": ["skglm>=0.3", "spams-bin>=2.6", "threadpoolctl>=3", "pymoten>=0.1"],
     },
     entry_points={
         "console_scripts": [
