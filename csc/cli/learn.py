@@ -43,6 +43,10 @@ def build_parser() -> ArgumentParser:
                     help=f"dictionary updates (default {d.n_updates}; with --resume: the new "
                          f"total, default the saved one)")
     ap.add_argument("--batch-size", type=int, default=d.batch_size, help="sequences per update")
+    ap.add_argument("--shards", type=int, default=d.shards,
+                    help="shards the sequences of an update are split into, each inferred on its "
+                         "own (the unit of work of --workers; the learned dictionary depends on "
+                         "it, not on the number of workers)")
     ap.add_argument("--preset", choices=tuple(RUN_PRESETS), default=None,
                     help="every setting of the paper at once (options given as well override it)")
     ap.add_argument("--sparsity", choices=tuple(PRIOR_DEFAULTS), default=d.sparsity)
@@ -86,10 +90,17 @@ def build_parser() -> ArgumentParser:
     ap.add_argument("--backend", choices=("auto", "cpu", "gpu"), default=d.backend)
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    ap.add_argument("--workers", type=int, default=None,
+                    help="compute the shards on a new local Dask cluster of this many worker "
+                         "processes (one thread each)")
+    ap.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                    help="compute the shards on the running Dask cluster of this scheduler "
+                         "(dask scheduler / dask worker); its workers must see the videos at "
+                         "the same paths")
     ap.add_argument("--resume", action="store_true",
                     help="continue the run in --out; options given must match the run's, except "
-                         "VIDEO_DIR (if the videos moved), --n-updates, --stills, --backend and "
-                         "--checkpoint-every")
+                         "VIDEO_DIR (if the videos moved), --n-updates, --stills, --backend, "
+                         "--checkpoint-every, --workers and --scheduler")
     ap.add_argument("--force", action="store_true",
                     help="overwrite the run in --out (once every setting has been checked)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -152,7 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(PROG, exc)
     try:
         cfg = config_from_args(args)
-        train(cfg, resume=args.resume, force=args.force, progress=not args.quiet)
+        train(cfg, resume=args.resume, force=args.force, progress=not args.quiet,
+              workers=args.workers, scheduler=args.scheduler)
     except (RunError, VideoError, ValueError, OSError) as exc:
         return fail(PROG, exc)
     except KeyboardInterrupt:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import math
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -13,16 +13,23 @@ from sklearn.utils.validation import check_is_fitted
 from csc import io
 from csc.backends.backend import BACKENDS, get_backend, to_numpy
 from csc.core.energy import energy_terms
-from csc.core.inference import NumericRangeError, encode, fista, lipschitz_constant
+from csc.core.inference import NumericRangeError, encode, lipschitz_constant
 from csc.core.model import check_codes, check_data, dictionary_from_real, reconstruct
 from csc.core.params import check_number
 from csc.core.priors import PRIOR_KEYS, Prior, make_prior
 from csc.learning import NORMALIZATIONS, RULES, TrainingDiverged, normalize_units
+from csc.learning.shards import (
+    ShardStatistics,
+    UpdatePlan,
+    shard_bounds,
+    shard_statistics,
+    sum_statistics,
+)
 
 INITS = ("data", "random")
 #: integer parameters and their smallest allowed value
-_INT_PARAMS = {"n_components": 1, "n_updates": 0, "batch_size": 1, "max_iter": 1,
-               "transform_max_iter": 1}
+_INT_PARAMS = {"n_components": 1, "n_updates": 0, "batch_size": 1, "n_shards": 1,
+               "max_iter": 1, "transform_max_iter": 1}
 #: (parameter, allowed values) of the string parameters
 _CHOICES = {"learning": tuple(RULES), "normalize": NORMALIZATIONS, "init": INITS,
             "backend": BACKENDS}
@@ -42,7 +49,10 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
     normalize: "pair" (the paper's: R_k ⟂ I_k, both unit norm) or "complex" (‖A_k‖ = 1).
     init: "data" (each unit starts as two consecutive frames of a random sequence: under motion
     they are the same pattern phase-shifted, a natural quadrature pair) or "random" (Gaussian).
-    n_updates: dictionary updates made by `fit`; batch_size: sequences per update.
+    n_updates: dictionary updates made by `fit`; batch_size: sequences per update;
+    n_shards: shards the sequences of a batch are split into, each inferred on its own and their
+    statistics added in order (`csc.learning.shards`; 1: the whole batch in one solve). The
+    learned dictionary depends on it, not on where the shards run.
     max_iter, tol: inference per update; transform_max_iter, transform_tol: for `transform`.
     random_state: seed (int) or None; backend: "auto" | "cpu" | "gpu".
     Parameters are checked when learning starts (`fit`, `partial_fit`), as in scikit-learn;
@@ -63,7 +73,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
                  sigma: float = 0.4, slowness: str = "none", kappa: float = 0.0, weights=None,
                  learning: str = "sgd", normalize: str = "pair", init: str = "data",
                  n_updates: int = 1000,
-                 batch_size: int = 32, max_iter: int = 50, tol: float = 1e-3,
+                 batch_size: int = 32, n_shards: int = 1, max_iter: int = 50, tol: float = 1e-3,
                  transform_max_iter: int = 200, transform_tol: float = 1e-4,
                  random_state: int | None = None, backend: str = "auto"):
         self.n_components = n_components
@@ -78,6 +88,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         self.init = init
         self.n_updates = n_updates
         self.batch_size = batch_size
+        self.n_shards = n_shards
         self.max_iter = max_iter
         self.tol = tol
         self.transform_max_iter = transform_max_iter
@@ -147,68 +158,76 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
     def _update(self, X, prior: Prior) -> None:
         """One dictionary update on the batch X (n_sequences, n_frames, n_features), a NumPy or
         (on the GPU backend) CuPy array, float32 or float64 (cast to float32 on the GPU, whose
-        kernels are float32 only, as `encode` does). Frames, codes and residuals stay on the
-        backend's device; only (2K, M)-sized statistics reach the host, once per update.
-        The new dictionary, rule state and history entries are computed into copies and committed
-        only when finite; otherwise TrainingDiverged, with the model as before this update."""
-        be = get_backend(self.backend)
-        xp = be.xp
-        B, T, M = X.shape
-        dtype = np.dtype(np.float32 if be.name == "gpu" else X.dtype)  # the CUDA kernels: float32
-        Xf = be.asarray(X, dtype=dtype).reshape(B * T, M)
-        w = prior.weight_vector(M, dtype)
+        kernels are float32 only, as `encode` does), in `n_shards` shards of sequences solved
+        one after the other (`csc.learning.shards`)."""
+        dtype = np.float32 if get_backend(self.backend).name == "gpu" else X.dtype
+        bounds = shard_bounds(X.shape[0], self.n_shards)
+        self.update_from_shards(lambda plan: [shard_statistics(X[a:b], plan) for a, b in bounds],
+                                dtype, prior)
+
+    def update_plan(self, dtype=np.float32, prior: Prior | None = None
+                    ) -> tuple[UpdatePlan, np.ndarray]:
+        """(plan, power vector) of the next update, for shards of data of `dtype` (the float
+        type the shards compute in): the dictionary, the prior and the step constant L, from
+        a power iteration warm-started at the last update's vector."""
+        prior = self.prior() if prior is None else prior
+        w = prior.weight_vector(self._W.shape[1], np.dtype(dtype))
         L, power_vector = lipschitz_constant(self._W, w, self._power_vector,
                                              n_iter=30 if self._power_vector is None else 5)
         if prior.slowness == "l2":
             L += 4.0 * prior.kappa
-        W, wd = be.asarray(self._W.astype(dtype)), be.asarray(w)
+        plan = UpdatePlan(self._W.astype(dtype), prior, L, self.max_iter, self.tol, self.learning,
+                          self.backend)
+        return plan, power_vector
+
+    def update_from_shards(self, run_shards: Callable[[UpdatePlan], list[ShardStatistics]],
+                           dtype=np.float32, prior: Prior | None = None) -> None:
+        """One dictionary update whose shards `run_shards(plan)` computes (in-process, or on
+        Dask workers: `csc.cluster`), returning their `ShardStatistics` in shard order; the
+        shards' data are of `dtype`. Frames, codes and residuals stay where the shards ran;
+        only (2K, M)-sized statistics reach the client, once per shard.
+        The new dictionary, rule state and history entries are computed into copies and committed
+        only when finite; otherwise TrainingDiverged, with the model as before this update."""
+        prior = self._check_params() if prior is None else prior
+        plan, power_vector = self.update_plan(dtype, prior)
         try:
-            C, info = fista(Xf, W, wd, prior, T, None, L, self.max_iter, self.tol, be)
+            stats = sum_statistics(run_shards(plan))
         except NumericRangeError as exc:
             raise self._diverged(f"inference failed: {exc}") from exc
-        E = Xf - C @ W
         W_new, rule = self._W.copy(), copy.deepcopy(self._rule)
-        self._learn_step(be, C, E, Xf, wd, W_new, rule)
+        self._learn_step(stats, W_new, rule)
         self._require_finite(W_new, "the updated dictionary")
-        record = self._history_record(xp, C, E, Xf, wd, info)
+        record = self._history_record(stats)
         self._W, self._rule, self._power_vector = W_new, rule, power_vector
         self._sync_components()
         self.n_updates_ += 1
         for key, value in record.items():
             self.history_[key].append(value)
 
-    def _learn_step(self, be, C, E, Xf, wd, W: np.ndarray, rule) -> None:
+    def _learn_step(self, stats: ShardStatistics, W: np.ndarray, rule) -> None:
         """Apply the learning rule, in place, to W float64 (2K, M) and `rule` (the copies being
-        prepared) from the batch's codes C (N, 2K), residuals E = Xf − C W and frames Xf (N, M),
-        arrays of the backend, and weights wd (M,). TrainingDiverged when the code statistics are
-        not finite."""
-        N = C.shape[0]
+        prepared) from the batch's statistics. TrainingDiverged when they are not finite."""
+        N = stats.n_rows
         flip = self.n_updates_ % 2 == 1
         if self.learning == "sgd":
-            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
-                step = be.asnumpy(C.T @ (E * wd)).astype(np.float64) / N
+            step = stats.sums["grad"] / N
             self._require_finite(step, "the dictionary gradient Cᵀ(w∘E)/N")
             rule.update(W, step, self.n_updates_ / max(self.n_updates, 1))
             normalize_units(W, self.normalize, flip)
         else:
-            with np.errstate(over="ignore", invalid="ignore"):
-                CtC = be.asnumpy(C.T @ C).astype(np.float64) / N
-                CtX = be.asnumpy(C.T @ Xf).astype(np.float64) / N
+            CtC, CtX = stats.sums["CtC"] / N, stats.sums["CtX"] / N
             self._require_finite(CtC, "the code statistics CᵀC/N")
             self._require_finite(CtX, "the code statistics CᵀX/N")
             rule.update(W, CtC, CtX, self.normalize, flip)
 
-    def _history_record(self, xp, C, E, Xf, wd, info) -> dict[str, float]:
-        """The history entries of one update from its codes C (N, 2K), residuals E and frames Xf
-        (N, M) and inference info; TrainingDiverged when one is not finite."""
-        N, K = C.shape[0], C.shape[1] // 2
-        a = xp.hypot(C[:, :K], C[:, K:])
-        signal = float(xp.sum((Xf.astype(np.float64) ** 2) @ wd.astype(np.float64)))
-        err = float(xp.sum((E.astype(np.float64) ** 2) @ wd.astype(np.float64)))
-        record = {"energy": info.energies[-1] / N,
-                  "snr": 10 * math.log10(max(signal, 1e-300) / max(err, 1e-300)),
-                  "active": float(xp.mean(a > 1e-3 * max(float(a.max()), 1e-30))),
-                  "n_iter": info.n_iter}
+    def _history_record(self, stats: ShardStatistics) -> dict[str, float]:
+        """The history entries of one update from the batch's statistics; TrainingDiverged when
+        one is not finite."""
+        a = stats.amplitudes
+        record = {"energy": stats.energy / stats.n_rows,
+                  "snr": 10 * math.log10(max(stats.signal, 1e-300) / max(stats.error, 1e-300)),
+                  "active": float(np.mean(a > 1e-3 * max(float(a.max()), 1e-30))),
+                  "n_iter": stats.n_iter}
         bad = [key for key, value in record.items() if not math.isfinite(value)]
         if bad:
             raise self._diverged(f"the batch's {' and '.join(bad)} went non-finite")
@@ -248,6 +267,16 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
             self._update(self.sample_batch(X), prior)
         return self
 
+    def initialize(self, X) -> ComplexSparseCoding:
+        """Validate the parameters and start from a fresh dictionary drawn from X float
+        (n_sequences, n_frames, n_features), making no update: what `partial_fit` does before
+        its first update, for runs whose updates come from `update_from_shards`."""
+        self._check_params()
+        X = check_data(X)
+        self.n_features_in_ = X.shape[-1]
+        self._initialize(X)
+        return self
+
     def partial_fit(self, X, y=None) -> ComplexSparseCoding:
         """One dictionary update with all of X (n_sequences, n_frames, n_features) as the batch.
         On TrainingDiverged the model is as before the call (unfitted if it was)."""
@@ -255,8 +284,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         X = check_data(X)
         fresh = not hasattr(self, "_W")
         if fresh:
-            self.n_features_in_ = X.shape[-1]
-            self._initialize(X)
+            self.initialize(X)
         self._check_features(X)
         try:
             self._update(X, prior)

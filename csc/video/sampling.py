@@ -173,9 +173,16 @@ def sample_sequences(cache: ClipCache, n_sequences: int, n_frames: int, patch_si
 
     `DeviceClips.sample` draws the same sequences from the same `rng` on the GPU.
     """
-    pos = sample_positions(cache, n_sequences, n_frames, patch_size, rng)
-    out = np.empty((n_sequences, n_frames, patch_size, patch_size), dtype=np.float32)
-    for i, (c, t, y, x) in enumerate(pos):
+    return cut_sequences(cache, sample_positions(cache, n_sequences, n_frames, patch_size, rng),
+                         n_frames, patch_size)
+
+
+def cut_sequences(cache: ClipCache, positions: np.ndarray, n_frames: int, patch_size: int
+                  ) -> np.ndarray:
+    """The sequences float32 (n, n_frames, p, p) at `positions` int (n, 4) rows (clip, t0, y0,
+    x0) of `sample_positions`."""
+    out = np.empty((len(positions), n_frames, patch_size, patch_size), dtype=np.float32)
+    for i, (c, t, y, x) in enumerate(positions):
         out[i] = cache.clips[c][t:t + n_frames, y:y + patch_size, x:x + patch_size]
     return out
 
@@ -194,8 +201,12 @@ class DeviceClips:
 
     def sample(self, n_sequences: int, n_frames: int, patch_size: int, rng: np.random.Generator):
         """float32 (n_sequences, n_frames, p, p) on the device, as `sample_sequences` would."""
-        pos = self.backend.asarray(sample_positions(self.cache, n_sequences, n_frames,
-                                                    patch_size, rng))
+        return self.cut(sample_positions(self.cache, n_sequences, n_frames, patch_size, rng),
+                        n_frames, patch_size)
+
+    def cut(self, positions: np.ndarray, n_frames: int, patch_size: int):
+        """float32 (n, n_frames, p, p) on the device, as `cut_sequences` would."""
+        pos = self.backend.asarray(positions)
         cols = [self.backend.xp.ascontiguousarray(pos[:, j]) for j in range(4)]
         return self.backend.ops.sample_patches(self.frames, self.offset, self.height, self.width,
                                                *cols, n_frames, patch_size)

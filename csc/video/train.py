@@ -22,16 +22,19 @@ from tqdm import tqdm
 
 from csc.analysis.first_layer import basis_measures, whitened_bases
 from csc.backends.backend import get_backend
+from csc.cluster import check_cluster_options, dask_client
 from csc.core.priors import PRIOR_KEYS
 from csc.io import load, load_extra, remove_stale_temporaries, restore_rng, write_json
 from csc.learning import TrainingDiverged
 from csc.learning.estimator import ComplexSparseCoding
+from csc.learning.shards import shard_bounds
 from csc.plotting.bases import save_bases_gif, save_bases_png, save_training_png
 from csc.run_folder import HistoryLog, RunError, run_lock
 from csc.video.pixel_model import PixelModel
-from csc.video.sampling import MB, ClipCache, DeviceClips, sample_sequences
+from csc.video.sampling import MB, ClipCache, sample_positions, sample_sequences
 from csc.video.train_clips import build_cache, camera_cache
 from csc.video.train_config import TrainConfig, resumed_changes, saved_config
+from csc.video.train_shards import DaskShards, LocalShards
 from csc.video.whitening import make_whitener
 
 log = logging.getLogger("csc.train")
@@ -88,8 +91,8 @@ def new_model(cfg: TrainConfig, cache: ClipCache) -> PixelModel:
     coder = ComplexSparseCoding(
         cfg.n_components, **prior, weights=whitener.weights_, learning=cfg.learning,
         normalize=cfg.normalize, init=cfg.init, n_updates=cfg.n_updates,
-        batch_size=cfg.batch_size, max_iter=cfg.max_iter, tol=cfg.tol, random_state=cfg.seed,
-        backend=cfg.backend)
+        batch_size=cfg.batch_size, n_shards=cfg.shards, max_iter=cfg.max_iter, tol=cfg.tol,
+        random_state=cfg.seed, backend=cfg.backend)
     return PixelModel(coder, whitener)
 
 
@@ -106,22 +109,26 @@ def _csc_logging_at_info():
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, force: bool = False, progress: bool = True,
-          on_update: Callable[[int], None] | None = None) -> PixelModel:
+          on_update: Callable[[int], None] | None = None, workers: int | None = None,
+          scheduler: str | None = None) -> PixelModel:
     """Run (or resume) training; writes every output into `cfg.out`. Returns the model.
 
     Everything that can be checked before learning is checked before a previous run in `cfg.out`
     is deleted (with `force`): the settings, the run folder, the videos (the clip cache is built)
     and, when resuming, the saved model. on_update(n_done) is called after every update (tests use
-    it to simulate a crash).
+    it to simulate a crash). The shards of each update (`cfg.shards`) are computed in-process,
+    or with `workers` on a new local Dask cluster of that many processes, or on the running
+    cluster at `scheduler` (`csc.cluster`); the learned model is the same.
     """
     with _csc_logging_at_info():
-        return _train(cfg, resume, force, progress, on_update)
+        return _train(cfg, resume, force, progress, on_update, (workers, scheduler))
 
 
 def _train(cfg: TrainConfig, resume: bool, force: bool, progress: bool,
-           on_update: Callable[[int], None] | None) -> PixelModel:
+           on_update: Callable[[int], None] | None, cluster: tuple) -> PixelModel:
     out = Path(cfg.out)
     cfg.validate()
+    check_cluster_options(*cluster)
     if resume and force:
         raise RunError("--resume continues the run in --out and --force replaces it: give one")
     if not resume and cfg.n_updates == 0:
@@ -135,11 +142,11 @@ def _train(cfg: TrainConfig, resume: bool, force: bool, progress: bool,
         if resume and "video_dir" not in changes and not Path(cfg.video_dir).exists():
             raise RunError(f"the run's videos were in {cfg.video_dir}, which no longer exists; "
                            f"give their folder: csc-learn VIDEO_DIR --resume --out {out}")
-        return _run(cfg, out, resume, progress, on_update, freed, changes)
+        return _run(cfg, out, resume, progress, on_update, freed, changes, cluster)
 
 
 def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, on_update, freed: int,
-         changes: dict) -> PixelModel:
+         changes: dict, cluster: tuple) -> PixelModel:
     """The run, once the run folder is locked and checked."""
     t0 = time.perf_counter()
     held = _hold_log_records()
@@ -166,7 +173,14 @@ def _run(cfg: TrainConfig, out: Path, resume: bool, progress: bool, on_update, f
     held.close()  # writes the held records to train.log
     try:
         write_json(out / "config.json", asdict(cfg))
-        _learn(model, cfg, cache, batch_rng, out, history, progress, on_update)
+        local = LocalShards(cache, cfg, model.whitener, get_backend(cfg.backend))
+        with dask_client(*cluster) as client:
+            shards = local
+            if client is not None:
+                log.info("shards on the Dask cluster at %s (%d workers)",
+                         client.scheduler.address, len(client.scheduler_info()["workers"]))
+                shards = DaskShards(client, cache, cfg, model.whitener)
+            _learn(model, cfg, cache, batch_rng, history, progress, on_update, local, shards)
         log.info("learning done in %.1f s", time.perf_counter() - t0)
         write_figures(model, out)
         return model
@@ -204,22 +218,24 @@ def _resumed_model(cfg: TrainConfig, out: Path, batch_rng: np.random.Generator,
     return model
 
 
-def _learn(model: PixelModel, cfg: TrainConfig, cache: ClipCache, batch_rng, out: Path,
-           history: HistoryLog, progress: bool, on_update) -> None:
+def _learn(model: PixelModel, cfg: TrainConfig, cache: ClipCache, batch_rng,
+           history: HistoryLog, progress: bool, on_update, local: LocalShards, shards) -> None:
+    """The updates from where the model is to `cfg.n_updates`: each batch's positions drawn
+    here, its shards computed by `shards` (`local`, or a `DaskShards`), checkpoints on the
+    way."""
     coder = model.coder
-    backend = get_backend(cfg.backend)
-    on_device = DeviceClips(cache, backend) if backend.name == "gpu" else None
     start = saved_at = getattr(coder, "n_updates_", 0)
     bar = tqdm(total=cfg.n_updates, initial=start, disable=not progress, unit="update",
                dynamic_ncols=True)
     for done in range(start + 1, cfg.n_updates + 1):
-        if on_device is not None:  # frames stay on the GPU from sampling through learning
-            batch = on_device.sample(cfg.batch_size, cfg.n_frames, cfg.patch_size, batch_rng)
-        else:
-            batch = sample_sequences(cache, cfg.batch_size, cfg.n_frames, cfg.patch_size,
+        positions = sample_positions(cache, cfg.batch_size, cfg.n_frames, cfg.patch_size,
                                      batch_rng)
+        bounds = shard_bounds(len(positions), cfg.shards)
         try:
-            coder.partial_fit(model.whitener.transform(batch))
+            if not hasattr(coder, "components_"):  # the first dictionary from the first batch
+                coder.initialize(model.whitener.transform(local.cut(positions)))
+            coder.update_from_shards(
+                lambda plan: shards(plan, positions, bounds, done), np.float32)
         except TrainingDiverged as exc:
             bar.close()
             kept = f"update {saved_at}" if saved_at else "nothing: no checkpoint was made yet"

@@ -36,6 +36,7 @@ class TrainConfig:
     n_components: int = 128
     n_updates: int = 3000
     batch_size: int = 32
+    shards: int = 4
     sparsity: str = "l1"
     lam: float = 60.0
     sigma: float = 0.4
@@ -61,7 +62,7 @@ class TrainConfig:
     checkpoint_every: int = 100
 
     def validate(self) -> None:
-        for name in ("patch_size", "n_frames", "n_components", "batch_size", "max_iter",
+        for name in ("patch_size", "n_frames", "n_components", "batch_size", "shards", "max_iter",
                      "checkpoint_every", "downsample", "cache_frames", "cache_mb",
                      "whiten_patches"):
             v = getattr(self, name)
@@ -104,6 +105,8 @@ class TrainConfig:
         data.setdefault("camera_share", 0.0)
         # and before --cache-mb: the default budget (it binds only on caches over 1 GB)
         data.setdefault("cache_mb", cls.cache_mb)
+        # and before shards: the whole batch in one solve
+        data.setdefault("shards", 1)
         return cls(**{k: v for k, v in data.items() if k in known})
 
 

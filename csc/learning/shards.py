@@ -1,0 +1,117 @@
+"""One dictionary update as a sum over fixed shards of its batch.
+
+The sequences of an update's batch are split into `n_shards` contiguous shards (`shard_bounds`:
+a function of the batch size and the shard count only). Each shard is inferred on its own
+(`shard_statistics`: FISTA from zero codes with the update's step constant, then the sums the
+learning rule needs), and the shards' statistics are added in shard order (`sum_statistics`).
+A shard's statistics depend only on its frames and on the `UpdatePlan`, never on where it was
+computed, so an update made in-process and one whose shards ran on any number of Dask workers
+give the same dictionary (`csc.cluster`). One shard is the whole batch in one solve.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from csc.backends.backend import get_backend
+from csc.core.inference import fista
+from csc.core.priors import Prior
+
+
+@dataclass
+class UpdatePlan:
+    """What every shard of one update needs, fixed before any shard runs (small: it travels to
+    the workers with each shard).
+
+    W: float (2K, M), the real-form dictionary in the float type the shards compute in; prior;
+    lipschitz: the step constant L (τ = 1/L), computed once from W; max_iter, tol: inference;
+    learning: "sgd" or "online" (which sums the shards return); backend: the backend name the
+    shards compute on.
+    """
+
+    W: np.ndarray
+    prior: Prior
+    lipschitz: float
+    max_iter: int
+    tol: float
+    learning: str
+    backend: str = "auto"
+
+
+@dataclass
+class ShardStatistics:
+    """What one shard returns: the sums over its N frames (not divided by N).
+
+    sums: arrays in the shard's float type, "grad" (2K, M) = Cᵀ(w∘E) for the sgd rule, or
+    "CtC" (2K, 2K) = CᵀC and "CtX" (2K, M) = CᵀX for the online rule; energy: the total energy
+    of its codes; signal and error: Σ w x² and Σ w e² over its frames; amplitudes: float32
+    (N, K), |z| of its codes (the active fraction is relative to the batch's largest
+    amplitude); n_iter: inference iterations; source: a tag of the data the shard was cut from
+    (the worker's clip cache fingerprint), None in-process.
+    """
+
+    n_rows: int
+    sums: dict[str, np.ndarray]
+    energy: float
+    signal: float
+    error: float
+    amplitudes: np.ndarray
+    n_iter: int
+    source: str | None = field(default=None)
+
+
+def shard_bounds(n_sequences: int, n_shards: int) -> list[tuple[int, int]]:
+    """[(start, stop)] of the contiguous shards of `n_sequences` sequences: min(n_shards,
+    n_sequences) shards whose sizes differ by at most one, the larger first."""
+    n = max(min(n_shards, n_sequences), 1)
+    size, extra = divmod(n_sequences, n)
+    stops = np.cumsum([size + (i < extra) for i in range(n)])
+    return [(int(stop - size - (i < extra)), int(stop)) for i, stop in enumerate(stops)]
+
+
+def shard_statistics(X, plan: UpdatePlan) -> ShardStatistics:
+    """Infer the codes of one shard X float (n_sequences, n_frames, n_features) (NumPy, or CuPy
+    on the GPU backend; float32 on the GPU, whose kernels are float32 only) and return its
+    `ShardStatistics`. Raises `csc.core.inference.NumericRangeError` when the problem does not
+    fit the working float type."""
+    be = get_backend(plan.backend)
+    xp = be.xp
+    B, T, M = X.shape
+    dtype = np.dtype(np.float32 if be.name == "gpu" else X.dtype)
+    Xf = be.asarray(X, dtype=dtype).reshape(B * T, M)
+    w = plan.prior.weight_vector(M, dtype)
+    W, wd = be.asarray(plan.W, dtype=dtype), be.asarray(w)
+    C, info = fista(Xf, W, wd, plan.prior, T, None, plan.lipschitz, plan.max_iter, plan.tol, be)
+    E = Xf - C @ W
+    with np.errstate(over="ignore", invalid="ignore"):  # the client checks finiteness
+        if plan.learning == "sgd":
+            sums = {"grad": be.asnumpy(C.T @ (E * wd))}
+        else:
+            sums = {"CtC": be.asnumpy(C.T @ C), "CtX": be.asnumpy(C.T @ Xf)}
+        K = C.shape[1] // 2
+        w64 = wd.astype(np.float64)
+        signal = float(xp.sum((Xf.astype(np.float64) ** 2) @ w64))
+        error = float(xp.sum((E.astype(np.float64) ** 2) @ w64))
+        amplitudes = be.asnumpy(xp.hypot(C[:, :K], C[:, K:])).astype(np.float32, copy=False)
+    return ShardStatistics(n_rows=B * T, sums=sums, energy=float(info.energies[-1]),
+                           signal=signal, error=error, amplitudes=amplitudes,
+                           n_iter=int(info.n_iter))
+
+
+def sum_statistics(shards: list[ShardStatistics]) -> ShardStatistics:
+    """The batch's statistics: the shards' sums added in float64 in the order given (so the
+    result is the same wherever each shard was computed), amplitudes stacked, n_iter the most any
+    shard ran."""
+    first = shards[0]
+    sums = {key: value.astype(np.float64) for key, value in first.sums.items()}
+    for shard in shards[1:]:
+        for key in sums:
+            sums[key] += shard.sums[key]
+    return ShardStatistics(
+        n_rows=sum(s.n_rows for s in shards), sums=sums,
+        energy=sum(s.energy for s in shards), signal=sum(s.signal for s in shards),
+        error=sum(s.error for s in shards),
+        amplitudes=np.concatenate([s.amplitudes for s in shards]),
+        n_iter=max(s.n_iter for s in shards), source=first.source)
+

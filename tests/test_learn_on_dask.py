@@ -1,0 +1,204 @@
+"""Learning on a real Dask cluster (`csc.cluster`, `csc.video.train_shards`): worker processes of a
+`LocalCluster`, and `dask scheduler` / `dask worker` started as separate programs. The learned
+model must equal the in-process run's bit for bit, through a resume and through a worker killed
+with SIGKILL in the middle of the run."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import csc
+from csc.cluster import ClusterError, dask_client
+from csc.learning.shards import shard_bounds
+from csc.run_folder import RunError
+from csc.video.sampling import cut_sequences, sample_positions
+from csc.video.train import new_model, train
+from csc.video.train_clips import build_cache
+from csc.video.train_config import TrainConfig
+from csc.video.train_shards import DaskShards
+from tests.conftest import assert_one_line_error
+
+distributed = pytest.importorskip("distributed")
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(patch_size=6, n_frames=4, n_components=4, batch_size=8, shards=4, n_updates=12,
+            max_iter=5, whiten_patches=500, cache_frames=120, checkpoint_every=4, seed=3)
+TINY_ARGS = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
+
+
+def _config(video_dir, out, **changes) -> TrainConfig:
+    return TrainConfig(video_dir=str(video_dir), out=str(out), **{**TINY, **changes})
+
+
+def _assert_same_model(a, b):
+    np.testing.assert_array_equal(a.components_, b.components_)
+    assert a.coder.history_ == b.coder.history_
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A real LocalCluster of 2 worker processes (one thread each), as `--workers 2` starts."""
+    from csc.cluster import WORKER_ENV
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  env=WORKER_ENV, dashboard_address=":0") as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def in_process(video_dir, tmp_path_factory):
+    """The reference: the tiny run computed in this process."""
+    return train(_config(video_dir, tmp_path_factory.mktemp("in_process") / "run"),
+                 progress=False)
+
+
+def test_shards_split_a_batch_in_fixed_contiguous_parts():
+    assert shard_bounds(32, 4) == [(0, 8), (8, 16), (16, 24), (24, 32)]
+    assert shard_bounds(10, 4) == [(0, 3), (3, 6), (6, 8), (8, 10)]
+    assert shard_bounds(3, 8) == [(0, 1), (1, 2), (2, 3)]  # never an empty shard
+    assert shard_bounds(5, 1) == [(0, 5)]
+
+
+def test_workers_learn_the_in_process_model(video_dir, tmp_path, cluster, in_process):
+    model = train(_config(video_dir, tmp_path / "run"), progress=False,
+                  scheduler=cluster.scheduler_address)
+    _assert_same_model(model, in_process)
+    assert "shards on the Dask cluster" in (tmp_path / "run" / "train.log").read_text()
+
+
+def test_the_shard_count_and_not_the_workers_decides_the_model(video_dir, tmp_path, in_process):
+    """A different number of shards is a different (valid) run; one shard is the whole batch."""
+    other = train(_config(video_dir, tmp_path / "one", shards=1), progress=False)
+    assert np.abs(other.components_ - in_process.components_).max() > 0
+    assert other.coder.n_shards == 1 and in_process.coder.n_shards == 4
+
+
+def test_a_run_on_workers_resumes_in_process_to_the_same_model(video_dir, tmp_path, cluster,
+                                                               in_process):
+    class Crash(Exception):
+        pass
+
+    def crash_after_6(done):
+        if done == 6:
+            raise Crash
+
+    cfg = _config(video_dir, tmp_path / "run")
+    with pytest.raises(Crash):
+        train(cfg, progress=False, scheduler=cluster.scheduler_address, on_update=crash_after_6)
+    assert csc.load(tmp_path / "run" / "model.npz").coder.n_updates_ == 4  # last checkpoint
+    _assert_same_model(train(cfg, resume=True, progress=False), in_process)
+
+
+def test_a_worker_killed_mid_run_changes_nothing(video_dir, tmp_path, cluster, in_process):
+    """SIGKILL to a worker process while it holds a shard: Dask reruns the shard on a live
+    worker (the nanny restarts the dead one, which reads the videos again), and the run ends
+    with the uninterrupted model."""
+    killed = []
+
+    with distributed.Client(cluster) as watcher:
+        pids = watcher.run(os.getpid)
+
+        def kill_a_busy_worker():
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline:
+                busy = [w for w, keys in watcher.processing().items()
+                        if any(str(k).startswith("csc-shard") for k in keys)]
+                if busy:
+                    os.kill(pids[busy[0]], signal.SIGKILL)
+                    killed.append(pids[busy[0]])
+                    return
+                time.sleep(0.001)
+
+        thread = None
+
+        def start_killer(done):
+            nonlocal thread
+            if done == 3:
+                thread = threading.Thread(target=kill_a_busy_worker, daemon=True)
+                thread.start()
+
+        model = train(_config(video_dir, tmp_path / "run", n_updates=30), progress=False,
+                      scheduler=cluster.scheduler_address, on_update=start_killer)
+        thread.join()
+    assert killed, "no worker was caught holding a shard"
+    with pytest.raises(ProcessLookupError):
+        os.kill(killed[0], 0)
+    reference = train(_config(video_dir, tmp_path / "ref", n_updates=30), progress=False)
+    _assert_same_model(model, reference)
+
+
+def test_statistics_from_other_clips_are_refused(video_dir, tmp_path, cluster):
+    """Workers whose videos differ from the client's give another cache fingerprint."""
+    cfg = _config(video_dir, tmp_path / "run")
+    cache = build_cache(cfg)
+    model = new_model(cfg, cache)
+    positions = sample_positions(cache, 8, cfg.n_frames, cfg.patch_size,
+                                 np.random.default_rng(0))
+    model.coder.initialize(model.whitener.transform(
+        cut_sequences(cache, positions, cfg.n_frames, cfg.patch_size)))
+    with distributed.Client(cluster) as client:
+        shards = DaskShards(client, cache, cfg, model.whitener)
+        shards.fingerprint = "a cache read from other videos"
+        with pytest.raises(RunError, match="same files at the same paths"):
+            model.coder.update_from_shards(lambda plan: shards(plan, positions, [(0, 8)], 1))
+    assert model.coder.n_updates_ == 0
+
+
+def test_cli_workers_and_bad_cluster_options(video_dir, tmp_path, run, in_process):
+    res = run(video_dir, "--out", tmp_path / "run", *TINY_ARGS, "--workers", "2", "--quiet")
+    assert res.returncode == 0, res.stderr
+    _assert_same_model(csc.load(tmp_path / "run" / "model.npz"), in_process)
+    assert_one_line_error(run(video_dir, "--out", tmp_path / "a", *TINY_ARGS, "--workers", "0"),
+                          "--workers must be a positive integer")
+    assert_one_line_error(run(video_dir, "--out", tmp_path / "b", *TINY_ARGS, "--workers", "2",
+                              "--scheduler", "tcp://127.0.0.1:1"), "give one")
+    assert_one_line_error(run(video_dir, "--out", tmp_path / "d", *TINY_ARGS, "--shards", "0"),
+                          "--shards must be a positive integer")
+
+
+def test_an_unreachable_scheduler_or_one_without_workers_is_told_in_one_line(cluster):
+    with pytest.raises(ClusterError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
+        with dask_client(scheduler="tcp://127.0.0.1:9", connect_timeout=1):
+            pass
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as empty:
+        with pytest.raises(ClusterError, match="no worker joined .* within 1 s"):
+            with dask_client(scheduler=empty.scheduler_address, worker_timeout=1):
+                pass
+
+
+def test_dask_scheduler_and_workers_started_as_programs(video_dir, tmp_path, in_process):
+    """`dask scheduler` and `dask worker` as separate processes, csc-learn joining them with
+    --scheduler from a third."""
+    dask = Path(sys.executable).with_name("dask")
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    address_file = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen([str(dask), "scheduler", "--scheduler-file", str(address_file),
+                               "--port", "0", "--dashboard-address", ":0"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while not address_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(address_file.read_text())["address"]
+        procs.append(subprocess.Popen(
+            [str(dask), "worker", address, "--nworkers", "2", "--nthreads", "1"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        res = subprocess.run([sys.executable, str(ROOT / "scripts" / "learn_dictionary.py"),
+                              str(video_dir), "--out", str(tmp_path / "run"), *TINY_ARGS,
+                              "--scheduler", address, "--quiet"],
+                             capture_output=True, text=True, env=env, timeout=300)
+        assert res.returncode == 0, res.stderr
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+    _assert_same_model(csc.load(tmp_path / "run" / "model.npz"), in_process)
