@@ -93,6 +93,8 @@ def test_a_run_on_workers_resumes_in_process_to_the_same_model(video_dir, tmp_pa
     with pytest.raises(Crash):
         train(cfg, progress=False, scheduler=cluster.scheduler_address, on_update=crash_after_6)
     assert csc.load(tmp_path / "run" / "model.npz").coder.n_updates_ == 4  # last checkpoint
+    with pytest.raises(RunError, match=r"--shards 2 \(the run has 4\)"):
+        train(_config(video_dir, tmp_path / "run", shards=2), resume=True, progress=False)
     _assert_same_model(train(cfg, resume=True, progress=False), in_process)
 
 
