@@ -21,7 +21,7 @@ from csc.analysis import phases
 from csc.cli import encode_video as cli
 from csc.learning.estimator import ComplexSparseCoding
 from csc.testing.movies import pink_noise, transformed_movie, write_frame_folder, write_video
-from csc.video.code_store import open_codes
+from csc.video.code_store import open_codes, write_videos
 from csc.video.encode_video import PatchGrid, prepare_encoding
 from csc.video.reader import VideoError, iter_frames
 from csc.video.whitening import PCAWhitener
@@ -137,13 +137,21 @@ def _cli(*args):
     return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
-def test_store_reads_back_the_computed_codes(model_file, videos, tmp_path):
+@pytest.fixture(scope="module")
+def store(model_file, videos, tmp_path_factory):
+    """A store of the .avi, the frame folder and the .avi again (write_videos): its path."""
     model, path = model_file
-    res = _cli(path, videos["avi"], videos["frames"], videos["avi"], "--out", tmp_path / "c.zarr",
-               "--stride", 4, "--chunk-frames", 8, "--quiet")
-    assert res.returncode == 0, res.stderr
+    out = tmp_path_factory.mktemp("store") / "c.zarr"
+    done = write_videos(model, [videos["avi"], videos["frames"], videos["avi"]], out,
+                        model_file=path, stride=4, chunk_frames=8)
+    assert (done.n_chunks, done.n_computed, done.frames_computed) == (9, 9, 66)
+    return out
+
+
+def test_store_reads_back_the_computed_codes(model_file, videos, store, tmp_path):
+    model, path = model_file
     Z = csc.encode_video(model, videos["avi"], stride=4, chunk_frames=8).compute()
-    stored = open_codes(tmp_path / "c.zarr")
+    stored = open_codes(store)
     assert list(stored) == ["pan", "pan_2", "pan_frames"]  # stems, made unique
     vc = stored["pan"]
     assert vc.complete and vc.n_frames == 22 and vc.source == str(videos["avi"].resolve())
@@ -177,6 +185,25 @@ def test_store_reads_back_the_computed_codes(model_file, videos, tmp_path):
     vz = open_codes(tmp_path / "z.zarr", "pan")
     np.testing.assert_array_equal(vz.codes().compute(), Z)
     np.testing.assert_array_equal(vz.amplitude.compute(), phases.amplitude(Z))
+
+
+def test_unit_maps_show_the_stored_amplitudes_and_phase_velocities(store, tmp_path):
+    from csc.plotting.code_maps import save_unit_maps_png, unit_maps_figure
+
+    vc = open_codes(store, "pan")
+    delta, mask = vc.phase_velocity()
+    fig = unit_maps_figure(vc, 2, [3, 9], velocity=(delta, mask))
+    images = [[ax.images[0].get_array() for ax in fig.axes[i:i + 2]] for i in (0, 2, 4)]
+    np.testing.assert_array_equal(images[0][1], np.stack(list(iter_frames(vc.source)))[9])
+    np.testing.assert_array_equal(images[1][0], vc.amplitude[3, :, :, 2].compute())
+    shown = images[2][1]  # the phase velocity from frame 8 to 9, masked where inactive
+    np.testing.assert_array_equal(shown.mask, ~mask[8, :, :, 2].compute())
+    np.testing.assert_array_equal(shown.compressed(),
+                                  delta[8, :, :, 2].compute()[mask[8, :, :, 2].compute()])
+    save_unit_maps_png(vc, 2, [1, 21], tmp_path / "maps.png")
+    assert (tmp_path / "maps.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="times"):
+        unit_maps_figure(vc, 2, [0])
 
 
 def _store_files(store: Path) -> dict[str, bytes]:
@@ -231,7 +258,7 @@ def test_other_settings_are_refused_unless_force(model_file, videos, tmp_path):
     changed.coder.lam = 2.0  # another prior
     changed.save(other)
     assert_one_line_error(_cli(other, *base[1:], "--stride", 6), "another model",
-                          "model.sha256")
+                          "model.digest")
     assert _store_files(store) == before  # refused runs leave the store as it was
     assert _cli(*base, "--stride", 4, "--force").returncode == 0
     assert open_codes(store, "pan_frames").grid.stride == 4

@@ -26,21 +26,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from tqdm import tqdm
-
-import csc
 from csc.backends.backend import BACKENDS
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.io import load
 from csc.resources import pretrained_dir
-from csc.run_folder import RunError, exclusive_lock
+from csc.run_folder import RunError
 from csc.video import code_store
-from csc.video.encode_video import DEFAULT_CHUNK_FRAMES, VideoEncoding, prepare_encoding
+from csc.video.encode_video import DEFAULT_CHUNK_FRAMES
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError
 
@@ -123,15 +119,6 @@ def load_model(path: Path) -> PixelModel:
     return model
 
 
-def run_settings(args: argparse.Namespace, first: VideoEncoding) -> dict:
-    """The settings every later run on the store must repeat (the root group's attributes)."""
-    return {"stride": first.grid.stride, "chunk_frames": first.chunk_frames,
-            "max_iter": first.max_iter, "tol": first.tol, "downsample": first.downsample,
-            "max_frames": args.max_frames, "backend": first.backend,
-            "layout": "codes" if args.codes else "amplitude-phase",
-            "prior": first.model.coder.prior().as_dict(), "csc_version": csc.__version__}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Encode the videos into the store; 0 on success, 2 on bad input."""
     prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
@@ -139,68 +126,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         model_path, videos = check_args(args)
         model = load_model(model_path)
-        encodings = [prepare_encoding(model, v, stride=args.stride,
-                                      chunk_frames=args.chunk_frames, max_iter=args.max_iter,
-                                      tol=args.tol, downsample=args.downsample,
-                                      max_frames=args.max_frames, backend=args.backend)
-                     for v in videos]
-        settings = run_settings(args, encodings[0])
-        model_info = {"sha256": code_store.file_sha256(model_path),
-                      "path": str(model_path.resolve()), "pretrained": bool(args.pretrained)}
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with exclusive_lock(out.with_name(out.name + ".lock"), out):
-            if args.force:
-                code_store.remove_store(out)
-            root = code_store.open_root(out, code_store.run_attrs(settings, model_info),
-                                        create=True)
-            code_store.remove_partials(out)
-            return encode_all(args, root, out, encodings, settings, model_info)
+        with cluster_client(args) as client:
+            done = code_store.write_videos(
+                model, videos, args.out, model_file=model_path,
+                layout="codes" if args.codes else "amplitude-phase", stride=args.stride,
+                chunk_frames=args.chunk_frames, max_iter=args.max_iter, tol=args.tol,
+                downsample=args.downsample, max_frames=args.max_frames, backend=args.backend,
+                force=args.force, client=client, progress=not args.quiet)
     except code_store.StoreMismatch as exc:
         return fail(PROG, f"{exc}; --force overwrites it")
     except (UsageError, VideoError, RunError, ValueError, OSError) as exc:
         return fail(PROG, exc)
-
-
-def encode_all(args: argparse.Namespace, root, out: Path, encodings: list[VideoEncoding],
-               settings: dict, model_info: dict) -> int:
-    """Create or check each video's group and compute its missing chunks."""
-    layout = settings["layout"]
-    names = code_store.group_names([e.source.path for e in encodings])
-    tasks, n_chunks, frames = [], 0, 0
-    for name, encoding in zip(names, encodings):
-        attrs = code_store.video_attrs(encoding, settings, model_info)
-        group = code_store.create_video_group(root, name, encoding, attrs, layout)
-        pending = code_store.pending_chunks(group)
-        tasks += code_store.write_tasks(encoding, out, name, layout, pending)
-        n_chunks += len(encoding.chunks)
-        frames += sum(encoding.chunks[i][1] - encoding.chunks[i][0] for i in pending)
-    done = n_chunks - len(tasks)
-    bar = tqdm(total=n_chunks, initial=done, unit="chunk", desc="encoding", disable=args.quiet)
-    start = time.perf_counter()
-    try:
-        if args.workers is not None or args.scheduler is not None:
-            with cluster_client(args) as client:
-                code_store.compute_tasks(tasks, client=client, on_done=lambda: bar.update(1))
-        else:
-            code_store.compute_tasks(tasks, scheduler="sync", on_done=lambda: bar.update(1))
-    finally:
-        bar.close()
-    seconds = time.perf_counter() - start
     if not args.quiet:
-        for name, e in zip(names, encodings):
-            print(f"{out}/{name}: {e.source.path} {e.n_frames} frames, {e.grid.rows}x"
-                  f"{e.grid.cols} patches of {e.grid.patch_size} px every {e.grid.stride} px, "
-                  f"{e.n_components} units, {len(e.chunks)} chunks of {e.chunk_frames} frames")
-        rate = f", {frames / seconds:.2f} frames/s" if frames else ""
-        print(f"{len(tasks)} chunks encoded in {seconds:.1f} s{rate} ({done} already done)")
+        for name, v in done.videos.items():
+            g = v.grid
+            print(f"{args.out}/{name}: {v.source} {v.n_frames} frames, {g.rows}x{g.cols} "
+                  f"patches of {g.patch_size} px every {g.stride} px, "
+                  f"{v.attrs['model']['n_components']} units, {v.attrs['n_chunks']} chunks of "
+                  f"{v.attrs['settings']['chunk_frames']} frames")
+        rate = (f", {done.frames_computed / done.seconds:.2f} frames/s"
+                if done.frames_computed else "")
+        print(f"{done.n_computed} chunks encoded in {done.seconds:.1f} s{rate} "
+              f"({done.n_chunks - done.n_computed} already done)")
     return 0
 
 
 @contextlib.contextmanager
 def cluster_client(args: argparse.Namespace) -> Iterator:
     """A `distributed.Client` of --scheduler's cluster, or of a new LocalCluster of --workers
-    processes (closed at the end)."""
+    processes (closed at the end); None without either (in-process)."""
+    if args.workers is None and args.scheduler is None:
+        yield None  # in-process
+        return
     from distributed import Client, LocalCluster
 
     if args.scheduler is not None:

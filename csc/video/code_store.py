@@ -26,8 +26,10 @@ was cut short while being created, and is created again.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -41,11 +43,14 @@ import zarr
 from dask.delayed import Delayed
 
 from csc.analysis.phases import DEFAULT_REL_THRESHOLD, amplitude, phase, phase_velocity
-from csc.video.encode_video import PatchGrid, VideoEncoding
+from csc.run_folder import exclusive_lock
+from csc.video.encode_video import DEFAULT_CHUNK_FRAMES, PatchGrid, VideoEncoding, prepare_encoding
+from csc.video.pixel_model import PixelModel
 
-__all__ = ["LAYOUTS", "VideoCodes", "open_codes", "group_names", "file_sha256", "run_attrs",
-           "video_attrs", "create_video_group", "pending_chunks", "write_chunk",
-           "write_tasks", "compute_tasks", "StoreMismatch", "remove_store"]
+__all__ = ["LAYOUTS", "VideoCodes", "open_codes", "write_videos", "StoreWrite", "StoreMismatch",
+           "group_names", "file_sha256", "model_digest", "run_attrs", "video_attrs",
+           "create_video_group", "pending_chunks", "write_chunk", "write_tasks", "compute_tasks",
+           "remove_store"]
 
 FORMAT = "csc-codes"
 VERSION = 1
@@ -66,6 +71,17 @@ def file_sha256(path: str | Path) -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(2**20), b""):
             h.update(block)
+    return h.hexdigest()
+
+
+def model_digest(model: PixelModel) -> str:
+    """Hex SHA-256 of what decides a model's codes: its dictionary, its whitener's arrays and
+    its prior (the same for a model and its saved and reloaded copy)."""
+    h = hashlib.sha256(np.ascontiguousarray(model.components_).tobytes())
+    for key, value in sorted(model.whitener.to_arrays().items()):
+        h.update(key.encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    h.update(json.dumps(model.coder.prior().as_dict(), sort_keys=True).encode())
     return h.hexdigest()
 
 
@@ -147,8 +163,6 @@ def check_attrs(stored: dict | None, wanted: dict, what: str) -> None:
 
 def _plain(doc: dict) -> dict:
     """`doc` as it reads back from JSON (tuples as lists, ints as ints)."""
-    import json
-
     return json.loads(json.dumps(doc))
 
 
@@ -286,6 +300,89 @@ def compute_tasks(tasks: Sequence[Delayed], *, client=None, scheduler: str = "sy
 
     with Progress():
         dask.compute(*tasks, scheduler=scheduler)
+
+
+@dataclass
+class StoreWrite:
+    """What `write_videos` did: the videos' groups (name → VideoCodes), chunks in all, chunks
+    computed by this call (the others were already written), frames they hold, seconds."""
+
+    videos: dict[str, VideoCodes]
+    n_chunks: int
+    n_computed: int
+    frames_computed: int
+    seconds: float
+
+
+def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Path, *,
+                 model_file: str | Path | None = None, layout: str = "amplitude-phase",
+                 stride: int | None = None, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+                 max_iter: int | None = None, tol: float | None = None, downsample: int = 1,
+                 max_frames: int | None = None, backend: str = "auto", force: bool = False,
+                 client=None, scheduler: str = "sync", progress: bool = False) -> StoreWrite:
+    """Encode videos into the Zarr store `out`, one group each (`group_names`), resuming a
+    store that an interrupted call with the same arguments left.
+
+    model: a `csc.PixelModel`; model_file: the file it was loaded from, whose sha256 the store
+    records beside `model_digest(model)` (None: the digest only); layout: "amplitude-phase"
+    (float32 `amplitude` and `phase`) or "codes" (complex64 `codes`); stride ... backend: as
+    `csc.encode_video`; force: delete an existing store (only a Zarr store or an empty folder)
+    after every video has been indexed, instead of refusing one written with other settings;
+    client: a `dask.distributed.Client` to compute on, or None for Dask's in-process
+    `scheduler` ("sync": a chunk at a time, each using every core; or "threads"); progress: a
+    progress bar over chunks (tqdm).
+    The store is locked while written (`csc.run_folder.exclusive_lock` on OUT.lock beside it).
+    Raises StoreMismatch (a ValueError, one line) for a store written with other settings or
+    another model, RunError when another process writes it, ValueError / VideoError for bad
+    arguments and videos, and what a chunk raises (VideoError for unreadable or NaN frames).
+    """
+    from tqdm import tqdm
+
+    import csc
+
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")
+    encodings = [prepare_encoding(model, v, stride=stride, chunk_frames=chunk_frames,
+                                  max_iter=max_iter, tol=tol, downsample=downsample,
+                                  max_frames=max_frames, backend=backend) for v in videos]
+    if not encodings:
+        raise ValueError("no videos to encode")
+    first = encodings[0]
+    settings = {"stride": first.grid.stride, "chunk_frames": first.chunk_frames,
+                "max_iter": first.max_iter, "tol": first.tol, "downsample": first.downsample,
+                "max_frames": max_frames, "backend": first.backend, "layout": layout,
+                "prior": model.coder.prior().as_dict(), "csc_version": csc.__version__}
+    model_info = {"digest": model_digest(model)}
+    if model_file is not None:
+        model_info.update(sha256=file_sha256(model_file), path=str(Path(model_file).resolve()))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(out.with_name(out.name + ".lock"), out):
+        if force:
+            remove_store(out)
+        root = open_root(out, run_attrs(settings, model_info), create=True)
+        remove_partials(out)
+        names = group_names([e.source.path for e in encodings])
+        tasks, n_chunks, frames = [], 0, 0
+        for name, encoding in zip(names, encodings):
+            attrs = video_attrs(encoding, settings, model_info)
+            group = create_video_group(root, name, encoding, attrs, layout)
+            pending = pending_chunks(group)
+            tasks += write_tasks(encoding, out, name, layout, pending)
+            n_chunks += len(encoding.chunks)
+            frames += sum(encoding.chunks[i][1] - encoding.chunks[i][0] for i in pending)
+        bar = tqdm(total=n_chunks, initial=n_chunks - len(tasks), unit="chunk",
+                   desc="encoding", disable=not progress)
+        start = time.perf_counter()
+        try:
+            compute_tasks(tasks, client=client, scheduler=scheduler,
+                          on_done=lambda: bar.update(1))
+        finally:
+            bar.close()
+        seconds = time.perf_counter() - start
+    stored = open_codes(out)
+    return StoreWrite({name: stored[name] for name in names}, n_chunks, len(tasks), frames,
+                      seconds)
 
 
 # ----------------------------------------------------------------------------- reading
