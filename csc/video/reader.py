@@ -17,6 +17,7 @@ records them) and by decoding from the start otherwise; either way the frames ar
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -350,22 +351,13 @@ def index_frames(source: VideoSource | str | Path) -> FrameIndex:
         files = _frame_folder_files(source)
         first = next(iter_frames(source, max_frames=1))
         return FrameIndex(len(files), *first.shape)
-    _check_video_file(source.path)
-    try:
-        with av.open(str(source.path)) as container:
-            if not container.streams.video:
-                raise VideoError(f"cannot read video {source.path}: no video stream")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            pts, size = [], None
-            for frame in container.decode(stream):
-                pts.append(frame.pts)
-                size = size or (frame.height, frame.width)
-            seekable = bool(set(container.format.name.split(",")) & SEEK_FORMATS)
-    except VideoError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise VideoError(f"cannot read video {source.path}: {_reason(exc)}") from None
+    with _video_stream(source.path) as (container, stream):
+        stream.thread_type = "AUTO"
+        pts, size = [], None
+        for frame in container.decode(stream):
+            pts.append(frame.pts)
+            size = size or (frame.height, frame.width)
+        seekable = bool(set(container.format.name.split(",")) & SEEK_FORMATS)
     if not pts:
         raise VideoError(f"cannot read video {source.path}: no frames")
     exact = seekable and None not in pts and all(a < b for a, b in zip(pts, pts[1:]))
@@ -414,27 +406,35 @@ def video_info(source: VideoSource | str | Path, *, count_frames: bool = True) -
         first = next(iter_frames(source))
         info.update(n_frames=len(files), height=first.shape[0], width=first.shape[1])
         return info
-    _check_video_file(source.path)
+    with _video_stream(source.path) as (container, stream):
+        rate = stream.average_rate or stream.guessed_rate
+        n_frames = stream.frames or None
+        if n_frames is None and count_frames:
+            n_frames = sum(1 for _ in container.decode(stream))
+        info.update(
+            n_frames=n_frames,
+            height=stream.codec_context.height,
+            width=stream.codec_context.width,
+            fps=float(rate) if rate else None,
+        )
+    return info
+
+
+@contextlib.contextmanager
+def _video_stream(path: Path) -> Iterator[tuple]:
+    """(container, its first video stream) of the video file `path`, open for the body.
+    Raises VideoError (one line, naming the file) for a file that cannot be opened, has no
+    video stream, or fails to decode in the body."""
+    _check_video_file(path)
     try:
-        with av.open(str(source.path)) as container:
+        with av.open(str(path)) as container:
             if not container.streams.video:
-                raise VideoError(f"cannot read video {source.path}: no video stream")
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate
-            n_frames = stream.frames or None
-            if n_frames is None and count_frames:
-                n_frames = sum(1 for _ in container.decode(stream))
-            info.update(
-                n_frames=n_frames,
-                height=stream.codec_context.height,
-                width=stream.codec_context.width,
-                fps=float(rate) if rate else None,
-            )
+                raise VideoError(f"cannot read video {path}: no video stream")
+            yield container, container.streams.video[0]
     except VideoError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise VideoError(f"cannot read video {source.path}: {_reason(exc)}") from None
-    return info
+        raise VideoError(f"cannot read video {path}: {_reason(exc)}") from None
 
 
 def read_collection(
