@@ -48,7 +48,7 @@ def build_parser() -> ArgumentParser:
     ap = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--n-frames", type=int, default=128, help="frames encoded")
-    ap.add_argument("--fps", type=float, default=15.0,
+    ap.add_argument("--fps", type=int, default=15,
                     help="frame rate given to pymoten's pyramid (tree.avi's nominal rate)")
     ap.add_argument("--workers", type=int, nargs="*", default=[1, 2],
                     help="local cluster sizes to measure (none: in-process only)")
@@ -81,7 +81,7 @@ def benchmark_frames(n_frames: int) -> np.ndarray:
     return np.round(movie * 255) / 255
 
 
-def time_pymoten(frames: np.ndarray, fps: float) -> dict:
+def time_pymoten(frames: np.ndarray, fps: int) -> dict:
     import moten
 
     pyramid = moten.get_default_pyramid(vhsize=SIZE, fps=fps)

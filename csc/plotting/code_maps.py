@@ -80,4 +80,4 @@ def unit_maps_figure(codes: VideoCodes, unit: int, times: Sequence[int], *,
 def save_unit_maps_png(codes: VideoCodes, unit: int, times: Sequence[int], path: str | Path,
                        **kwargs) -> None:
     """`unit_maps_figure` saved to `path` (PNG, atomically)."""
-    save_figure(unit_maps_figure(codes, unit, times, **kwargs), path, dpi=110)
+    save_figure(unit_maps_figure(codes, unit, times, **kwargs), path, dpi=100)
