@@ -94,6 +94,9 @@ def check_args(args: argparse.Namespace) -> tuple[Path, list[str]]:
         if not model_path.is_file():
             raise UsageError(f"MODEL {model_path}: no such file" + (
                 " (with --pretrained, give only videos)" if model_path.is_dir() else ""))
+    for video in videos:  # before a cluster starts; what else is wrong is found by indexing
+        if not Path(video).exists():
+            raise UsageError(f"no such video file or frame folder: {video}")
     for name in ("stride", "chunk_frames", "max_iter", "downsample", "max_frames", "workers"):
         value = getattr(args, name)
         if value is not None and value < 1:

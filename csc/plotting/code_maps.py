@@ -3,7 +3,7 @@ turns (phase velocity), on the patch grid, at a few frames (`unit_maps_figure`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -11,9 +11,13 @@ from csc.plotting.bases import new_figure, save_figure
 from csc.video.code_store import VideoCodes
 from csc.video.reader import read_frames
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 def unit_maps_figure(codes: VideoCodes, unit: int, times: Sequence[int], *,
-                     show_frames: bool = True, velocity=None, velocity_max: float | None = None):
+                     show_frames: bool = True, velocity: tuple | None = None,
+                     velocity_max: float | None = None) -> Figure:
     """A matplotlib Figure (off pyplot): one column per frame t of `times` (each ≥ 1), rows
     (1) the video's frame t (with show_frames), (2) the unit's amplitude |z| on the grid at t,
     on one colour scale for all columns, (3) its phase velocity δ = wrap(φ_t − φ_{t−1}) in

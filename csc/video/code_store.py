@@ -12,8 +12,10 @@ Layout of a store (`csc-encode-video VIDEO... --out codes.zarr`):
         finished                 bool (n_chunks,), chunks (1,): chunk i's arrays are written
       attrs["csc_codes"] of a video group: source (absolute path), source_kind, n_frames,
         grid (`PatchGrid.to_attrs`: sizes, stride, rows, cols, the patches' top-left corners),
-        settings (chunk_frames, max_iter, tol, downsample, n_frames, backend, prior, layout,
-        stride, max_frames), model (sha256 of the model file, patch size, units), csc_version.
+        settings (stride, chunk_frames, max_iter, tol, downsample, max_frames, backend,
+        layout, prior, csc_version), model (digest: `model_digest`; sha256 and path of the
+        model file when known; patch_size, n_components), csc_version. Grid coordinates are
+        pixels of the frames after downsampling.
 
 Arrays are filled with NaN until written, so a chunk never computed reads as NaN, never as
 codes of 0. A chunk task (`write_chunk`) writes its arrays and then its `finished` flag; every
@@ -465,8 +467,8 @@ class VideoCodes:
         link, but both phases are those of their frames."""
         if self.n_frames < 2:
             raise ValueError(f"{self.name} has {self.n_frames} frame: no phase velocity")
-        if threshold is None:
-            threshold = rel_threshold * self.amplitude.max(axis=(0, 1, 2)).compute()
+        if threshold is None:  # (NaN-aware: chunks not written yet read as NaN)
+            threshold = rel_threshold * da.nanmax(self.amplitude, axis=(0, 1, 2)).compute()
         threshold = np.asarray(threshold, dtype=float)
         z = self.codes()
         cur = z[1:]
