@@ -49,6 +49,7 @@ setup(
             "csc-transfer=csc.cli.transfer:main",
             "csc-planted=csc.cli.planted:main",
             "csc-benchmark=csc.cli.benchmark:main",
+            "csc-encode-video=csc.cli.encode_video:main",
             "csc-selfcheck=csc.selfcheck:main",
         ],
     },

@@ -1,7 +1,8 @@
 """csc: complex-valued sparse coding of video (Cadieu & Olshausen, Neural Computation 2012).
 
 Public API: `reconstruct`, `energy`, `encode`, `ComplexSparseCoding`, `PixelModel`, `load`,
-`make_prior`, `PAPER_PRIOR`, `PRESETS`, `pretrained`. Importing csc changes no global state
+`make_prior`, `PAPER_PRIOR`, `PRESETS`, `pretrained`, `encode_video` (whole videos as lazy Dask
+arrays; their Zarr stores in `csc.video.code_store`). Importing csc changes no global state
 (environment, loggers, plotting backends); see `csc.backends.threads` for the OpenMP setting
 applied by the Numba passes.
 """
@@ -12,6 +13,7 @@ from csc.core.priors import PAPER_PRIOR, PRESETS, make_prior
 from csc.io import load
 from csc.learning.estimator import ComplexSparseCoding
 from csc.resources import pretrained_dir
+from csc.video.encode_video import encode_video
 from csc.video.pixel_model import PixelModel
 
 __version__ = "0.1.0"
@@ -24,4 +26,5 @@ def pretrained() -> PixelModel:
     return load(pretrained_dir() / "model.npz")
 
 __all__ = ["reconstruct", "energy", "encode", "EncodeInfo", "ComplexSparseCoding", "PixelModel",
-           "load", "pretrained", "PAPER_PRIOR", "PRESETS", "make_prior", "__version__"]
+           "load", "pretrained", "encode_video", "PAPER_PRIOR", "PRESETS", "make_prior",
+           "__version__"]

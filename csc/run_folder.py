@@ -37,6 +37,21 @@ def run_lock(out: Path) -> Iterator[None]:
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     lock = out / LOCK_NAME
+    with exclusive_lock(lock, out):
+        try:
+            yield
+        except BaseException:
+            if created and {p.name for p in out.iterdir()} == {LOCK_NAME}:
+                lock.unlink()
+                out.rmdir()
+            raise
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock: Path, out: Path) -> Iterator[None]:
+    """Hold an exclusive `flock` on the file `lock` (created if missing; it then holds this
+    process's id) for the body: the lock of the output `out` of a run. Raises RunError at once,
+    naming the process that holds it, when another process has it."""
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         try:
@@ -49,13 +64,7 @@ def run_lock(out: Path) -> Iterator[None]:
                            f"end or choose another --out") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        try:
-            yield
-        except BaseException:
-            if created and {p.name for p in out.iterdir()} == {LOCK_NAME}:
-                lock.unlink()
-                out.rmdir()
-            raise
+        yield
     finally:
         os.close(fd)  # releases the lock
 

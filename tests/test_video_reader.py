@@ -15,13 +15,16 @@ from conftest import write_video_failing_at
 from scipy.ndimage import gaussian_filter
 
 from csc.video.reader import (
+    FrameIndex,
     VideoError,
     VideoSource,
     block_average,
     find_videos,
     frame_files,
+    index_frames,
     iter_frames,
     read_collection,
+    read_frames,
     video_info,
 )
 from csc.video.scenes import SceneSplitter, frame_change, split_scenes
@@ -119,6 +122,64 @@ def test_frame_folder_formats(tmp_path, ext, tol):
     assert np.abs(got - MOVIE).mean() <= tol
     info = video_info(source)
     assert (info["n_frames"], info["height"], info["width"], info["fps"]) == (T, H, W, None)
+
+
+SEEK_FORMATS = [  # (extension, codec, seeks): containers read by seeking, others from the start
+    (".avi", "mpeg4", True),
+    (".mp4", "mpeg4", True),
+    (".mkv", "libx264", True),
+    (".webm", "libvpx", True),
+    (".mpg", "mpeg1video", False),  # program streams: timestamps shift after a seek
+    (".gif", None, False),
+]
+
+
+@pytest.mark.parametrize("ext,codec,seeks", SEEK_FORMATS,
+                         ids=[f"{e}-{c}" for e, c, _ in SEEK_FORMATS])
+def test_frame_ranges_are_the_frames_of_iter_frames(tmp_path, monkeypatch, ext, codec, seeks):
+    if codec is not None and not encoder_available(codec):
+        pytest.skip(f"encoder {codec} not in this PyAV build")
+    movie = pan(texture(1), 60)  # MPEG-4 part 2 puts a key frame every 12 frames
+    path = write_video(tmp_path / f"movie{ext}", movie, codec)
+    frames = np.stack(list(iter_frames(path, downsample=2)))
+    index = index_frames(path)
+    assert (index.n_frames, index.height, index.width) == (60, H, W)
+    assert (index.pts is not None) == seeks
+    np.testing.assert_array_equal(read_frames(path, 0, 5, downsample=2), frames[:5])
+    if seeks:  # the frames come from seeking: decoding from the start would fail here
+        import csc.video.reader as reader
+
+        monkeypatch.setattr(reader.iio, "imiter", None)
+    for start, stop in [(13, 40), (25, 26), (37, 60)]:
+        pts = None if index.pts is None else index.pts[start:stop]
+        got = read_frames(path, start, stop, downsample=2, pts=pts)
+        np.testing.assert_array_equal(got, frames[start:stop])
+    monkeypatch.undo()
+    # frames whose timestamps after a seek are not the index's (as .mpg's, shifted by half a
+    # frame) are decoded from the start instead
+    for shift in (10**6, -10**6):
+        wrong = tuple(p + shift for p in index.pts[20:30]) if seeks else None
+        np.testing.assert_array_equal(read_frames(path, 20, 30, downsample=2, pts=wrong),
+                                      frames[20:30])
+    with pytest.raises(VideoError, match="it has 60 frames"):
+        read_frames(path, 50, 61)
+
+
+def test_frame_count_is_decoded_not_read_from_the_header(tmp_path):
+    from csc.resources import heldout_dir
+
+    tree = heldout_dir() / "tree.avi"  # its AVI header says 444 frames; 68 decode
+    assert video_info(tree)["n_frames"] == 444
+    index = index_frames(tree)
+    assert index.n_frames == 68 == sum(1 for _ in iter_frames(tree))
+    np.testing.assert_array_equal(read_frames(tree, 60, 68, pts=index.pts[60:68]),
+                                  np.stack(list(iter_frames(tree)))[60:68])
+    folder = write_frames(tmp_path / "clip", MOVIE)
+    assert index_frames(folder) == FrameIndex(T, H, W, None)
+    np.testing.assert_array_equal(read_frames(folder, 3, 7),
+                                  np.stack(list(iter_frames(folder)))[3:7])
+    with pytest.raises(ValueError, match="start < stop"):
+        read_frames(folder, 5, 5)
 
 
 def test_rgb_rgba_and_16bit_conversion(tmp_path):

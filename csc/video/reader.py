@@ -8,15 +8,21 @@ Only regular files are read: a FIFO, socket or device file with a video name is 
 FIFO would block forever when opened). Over a collection (`read_collection`), a source that
 cannot be opened is skipped and one that fails partway through keeps the frames decoded before
 the failure; both are reported to a callback, and the other sources are read as usual.
+
+A range of frames (`read_frames`, what a task encoding one chunk of a video reads) is found by
+seeking where the container's timestamps allow it (`index_frames` decodes the video once and
+records them) and by decoding from the start otherwise; either way the frames are exactly those
+`iter_frames` yields.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,13 +214,20 @@ def _check_video_file(path: Path) -> None:
         raise VideoError(f"cannot read video {path}: file is empty")
 
 
-def _raw_frames(source: VideoSource) -> Iterator[np.ndarray]:
-    """Decoded frames as imageio returns them (uint8/uint16, (H, W[, C]))."""
+def _frame_folder_files(source: VideoSource) -> list[Path]:
+    files = frame_files(source.path)
+    if len(files) < 2:
+        raise VideoError(f"not a frame folder: {source.path} (needs >= 2 image files)")
+    return files
+
+
+def _raw_frames(source: VideoSource, start: int = 0,
+                pts: tuple[int, ...] | None = None) -> Iterator[np.ndarray]:
+    """Decoded frames as imageio returns them (uint8/uint16, (H, W[, C])), from frame `start`
+    on; `pts`: the timestamps of the frames wanted from `start` on (`FrameIndex.pts`), which
+    lets a video be entered by seeking (`_seek_raw`)."""
     if source.kind == "frames":
-        files = frame_files(source.path)
-        if len(files) < 2:
-            raise VideoError(f"not a frame folder: {source.path} (needs >= 2 image files)")
-        for f in files:
+        for f in _frame_folder_files(source)[start:]:
             try:
                 yield iio.imread(f)
             except Exception as exc:  # noqa: BLE001 -- any decoder error becomes one line
@@ -222,11 +235,50 @@ def _raw_frames(source: VideoSource) -> Iterator[np.ndarray]:
         return
     _check_video_file(source.path)
     try:
-        yield from iio.imiter(source.path, plugin="pyav", thread_type="AUTO")
+        if start and pts:
+            yield from _seek_raw(source.path, start, pts)
+        else:
+            yield from itertools.islice(
+                iio.imiter(source.path, plugin="pyav", thread_type="AUTO"), start, None)
     except VideoError:
         raise
     except Exception as exc:  # noqa: BLE001
         raise VideoError(f"cannot read video {source.path}: {_reason(exc)}") from None
+
+
+#: containers (PyAV format names) whose frames keep the timestamps of a full decode after a
+#: seek. MPEG program streams (.mpg) do not: after a seek their timestamps come out shifted by
+#: half a frame, and seeks land past the target.
+SEEK_FORMATS = frozenset({"mov", "mp4", "matroska", "webm", "avi"})
+
+
+def _seek_raw(path: Path, start: int, pts: tuple[int, ...]) -> Iterator[np.ndarray]:
+    """Frames start, start + 1, ... (at most len(pts)) of a video, as `_raw_frames` yields them.
+
+    Seeks to the key frame at or before pts[0] and decodes from there, checking every frame
+    against the timestamps of a full decode (`pts`); from the first frame that does not match
+    (the seek landed past the target, a timestamp differs), the video is decoded from its start
+    instead, so the frames are always those of `iter_frames`."""
+    done = 0
+    try:
+        with av.open(str(path)) as container:
+            if set(container.format.name.split(",")) & SEEK_FORMATS:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                container.seek(pts[0], stream=stream, backward=True, any_frame=False)
+                for frame in container.decode(stream):
+                    if done == 0 and frame.pts is not None and frame.pts < pts[0]:
+                        continue  # from the key frame up to the target
+                    if frame.pts != pts[done]:
+                        break
+                    yield frame.to_ndarray(format="rgb24")  # what imageio's plugin returns
+                    done += 1
+                    if done == len(pts):
+                        return
+    except av.FFmpegError:
+        pass  # decoded from the start below, which reports a broken video
+    yield from itertools.islice(iio.imiter(path, plugin="pyav", thread_type="AUTO"),
+                                start + done, start + len(pts))
 
 
 def iter_frames(
@@ -249,12 +301,13 @@ def iter_frames(
 
 
 def _gray_frames(
-    source: VideoSource, downsample: int, max_frames: int | None
+    source: VideoSource, downsample: int, max_frames: int | None, start: int = 0,
+    pts: tuple[int, ...] | None = None,
 ) -> Iterator[np.ndarray]:
-    raw = _raw_frames(source)
+    raw = _raw_frames(source, start, pts)
     shape = None
     try:
-        for i, img in enumerate(itertools.islice(raw, max_frames)):
+        for i, img in enumerate(itertools.islice(raw, max_frames), start=start):
             try:
                 frame = block_average(to_gray(img), downsample)
             except ValueError as exc:
@@ -262,12 +315,80 @@ def _gray_frames(
             if shape is not None and frame.shape != shape:
                 raise VideoError(
                     f"frame size changes in {source.path}: "
-                    f"frame {i} is {frame.shape}, frame 0 is {shape}"
+                    f"frame {i} is {frame.shape}, frame {start} is {shape}"
                 )
             shape = frame.shape
             yield frame
     finally:
         raw.close()
+
+
+@dataclass(frozen=True)
+class FrameIndex:
+    """What `index_frames` finds by decoding a source once.
+
+    n_frames: frames decoded; height, width: the size of its frames at native resolution;
+    pts: each frame's presentation timestamp in decoding order, when the container is one whose
+    seeks csc trusts (`SEEK_FORMATS`) and the timestamps are all present and increasing; else
+    None (frame folders, other containers: `read_frames` then decodes from the start).
+    """
+
+    n_frames: int
+    height: int
+    width: int
+    pts: tuple[int, ...] | None = None
+
+
+def index_frames(source: VideoSource | str | Path) -> FrameIndex:
+    """Count the frames of one source by decoding it (a video) or listing it (a frame folder).
+
+    Decoding is what makes the count exact (container headers may be missing or wrong); it
+    costs one pass without colour conversion. Raises VideoError (one line) for a source that
+    cannot be opened or decoded, or that holds no frame.
+    """
+    source = _as_source(source)
+    if source.kind == "frames":
+        files = _frame_folder_files(source)
+        first = next(iter_frames(source, max_frames=1))
+        return FrameIndex(len(files), *first.shape)
+    with _video_stream(source.path) as (container, stream):
+        stream.thread_type = "AUTO"
+        pts, size = [], None
+        for frame in container.decode(stream):
+            pts.append(frame.pts)
+            size = size or (frame.height, frame.width)
+        seekable = bool(set(container.format.name.split(",")) & SEEK_FORMATS)
+    if not pts:
+        raise VideoError(f"cannot read video {source.path}: no frames")
+    exact = seekable and None not in pts and all(a < b for a, b in zip(pts, pts[1:]))
+    return FrameIndex(len(pts), *size, tuple(pts) if exact else None)
+
+
+def read_frames(source: VideoSource | str | Path, start: int, stop: int, *,
+                downsample: int = 1, pts: Sequence[int] | None = None) -> np.ndarray:
+    """Frames [start, stop) of one source: float32 (stop − start, H // downsample,
+    W // downsample) in [0, 1], exactly as `iter_frames` yields them.
+
+    pts: the timestamps of these frames from the source's `index_frames` (`index.pts[start:
+    stop]`, None when it has none). With them, a video is entered by seeking to the key frame
+    before `start`, each frame checked against its timestamp (a mismatch falls back to decoding
+    from the start); without, the frames before `start` are decoded and dropped. Frames of a
+    folder are read directly. Raises VideoError (one line) when the frames cannot be read or
+    there are fewer than `stop`; ValueError for bad arguments.
+    """
+    if int(downsample) != downsample or downsample < 1:
+        raise ValueError(f"downsample must be an integer >= 1, got {downsample!r}")
+    if not 0 <= start < stop:
+        raise ValueError(f"need 0 <= start < stop, got start={start!r}, stop={stop!r}")
+    if pts is not None and len(pts) != stop - start:
+        raise ValueError(f"pts holds {len(pts)} timestamps for {stop - start} frames")
+    source = _as_source(source)
+    pts = None if pts is None else tuple(int(p) for p in pts)
+    frames = list(_gray_frames(source, int(downsample), stop - start, start, pts))
+    if len(frames) < stop - start:
+        raise VideoError(f"cannot read video {source.path}: it has {start + len(frames)} "
+                         f"frames, frames up to {stop} were asked for")
+    return np.stack(frames)
 
 
 def video_info(source: VideoSource | str | Path, *, count_frames: bool = True) -> dict:
@@ -285,27 +406,35 @@ def video_info(source: VideoSource | str | Path, *, count_frames: bool = True) -
         first = next(iter_frames(source))
         info.update(n_frames=len(files), height=first.shape[0], width=first.shape[1])
         return info
-    _check_video_file(source.path)
+    with _video_stream(source.path) as (container, stream):
+        rate = stream.average_rate or stream.guessed_rate
+        n_frames = stream.frames or None
+        if n_frames is None and count_frames:
+            n_frames = sum(1 for _ in container.decode(stream))
+        info.update(
+            n_frames=n_frames,
+            height=stream.codec_context.height,
+            width=stream.codec_context.width,
+            fps=float(rate) if rate else None,
+        )
+    return info
+
+
+@contextlib.contextmanager
+def _video_stream(path: Path) -> Iterator[tuple]:
+    """(container, its first video stream) of the video file `path`, open for the body.
+    Raises VideoError (one line, naming the file) for a file that cannot be opened, has no
+    video stream, or fails to decode in the body."""
+    _check_video_file(path)
     try:
-        with av.open(str(source.path)) as container:
+        with av.open(str(path)) as container:
             if not container.streams.video:
-                raise VideoError(f"cannot read video {source.path}: no video stream")
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate
-            n_frames = stream.frames or None
-            if n_frames is None and count_frames:
-                n_frames = sum(1 for _ in container.decode(stream))
-            info.update(
-                n_frames=n_frames,
-                height=stream.codec_context.height,
-                width=stream.codec_context.width,
-                fps=float(rate) if rate else None,
-            )
+                raise VideoError(f"cannot read video {path}: no video stream")
+            yield container, container.streams.video[0]
     except VideoError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise VideoError(f"cannot read video {source.path}: {_reason(exc)}") from None
-    return info
+        raise VideoError(f"cannot read video {path}: {_reason(exc)}") from None
 
 
 def read_collection(

@@ -1,0 +1,518 @@
+"""Codes of whole videos in a Zarr store (zarr v3): writing them chunk by chunk, resumably, and
+reading them back (`open_codes`).
+
+Layout of a store (`csc-encode-video VIDEO... --out codes.zarr`):
+
+    codes.zarr/                  root group; attrs["csc_codes"]: format, version, the run's
+                                 settings and model (what a later run must match)
+      <video>/                   one group per video, named from the file stem (made unique)
+        amplitude                float32 (T, rows, cols, K), chunks (chunk_frames, rows, cols, K)
+        phase                    float32, the same; in (−π, π]   (layout "amplitude-phase")
+        codes                    complex64, the same             (layout "codes", instead)
+        finished                 bool (n_chunks,), chunks (1,): chunk i's arrays are written
+      attrs["csc_codes"] of a video group: source (absolute path), source_kind, n_frames,
+        grid (`PatchGrid.to_attrs`: sizes, stride, rows, cols, the patches' top-left corners),
+        settings (stride, chunk_frames, max_iter, tol, downsample, max_frames, backend,
+        layout, prior, csc_version), model (digest: `model_digest`; sha256 and path of the
+        model file when known; patch_size, n_components), csc_version. Grid coordinates are
+        pixels of the frames after downsampling.
+
+Arrays are filled with NaN until written, so a chunk never computed reads as NaN, never as
+codes of 0. A chunk task (`write_chunk`) writes its arrays and then its `finished` flag; every
+Zarr write is atomic (a temporary renamed into place), so after a kill the flags name exactly
+the chunks that are complete, and a rerun computes only the others (`pending_chunks`). Codes
+depend only on the chunk's frames and the settings, so the resumed store equals an
+uninterrupted run's byte for byte. A video group gets its attributes last: a group without them
+was cut short while being created, and is created again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import zarr
+from dask.delayed import Delayed
+
+from csc.analysis.phases import DEFAULT_REL_THRESHOLD, amplitude, phase, phase_velocity
+from csc.run_folder import exclusive_lock
+from csc.video.encode_video import DEFAULT_CHUNK_FRAMES, PatchGrid, VideoEncoding, prepare_encoding
+from csc.video.pixel_model import PixelModel
+
+__all__ = ["LAYOUTS", "VideoCodes", "open_codes", "write_videos", "StoreWrite", "StoreMismatch",
+           "group_names", "file_sha256", "model_digest", "run_attrs", "video_attrs",
+           "create_video_group", "pending_chunks", "write_chunk", "write_tasks", "compute_tasks",
+           "remove_store"]
+
+FORMAT = "csc-codes"
+VERSION = 1
+ATTRS_KEY = "csc_codes"
+#: "amplitude-phase": float32 `amplitude` and `phase` arrays; "codes": one complex64 `codes`
+LAYOUTS = ("amplitude-phase", "codes")
+DIMENSIONS = ("frame", "row", "col", "unit")
+
+
+class StoreMismatch(ValueError):
+    """An existing store (or video group) was written with other settings, another model or
+    another video; str() is one line naming the first difference."""
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_digest(model: PixelModel) -> str:
+    """Hex SHA-256 of what decides a model's codes: its dictionary, its whitener's arrays and
+    its prior (the same for a model and its saved and reloaded copy)."""
+    h = hashlib.sha256(np.ascontiguousarray(model.components_).tobytes())
+    for key, value in sorted(model.whitener.to_arrays().items()):
+        h.update(key.encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    h.update(json.dumps(model.coder.prior().as_dict(), sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def group_names(paths: Sequence[str | Path]) -> list[str]:
+    """A group name per video, in order: the file stem (the folder name for a frame folder),
+    characters other than letters, digits, '.', '-' and '_' replaced by '_', made unique with
+    suffixes _2, _3, ... (the same arguments always give the same names)."""
+    names: list[str] = []
+    for path in paths:
+        p = Path(path)
+        stem = re.sub(r"[^A-Za-z0-9._-]", "_", p.stem if p.suffix else p.name)
+        stem = stem.lstrip("._") or "video"
+        name, n = stem, 1
+        while name in names:
+            n += 1
+            name = f"{stem}_{n}"
+        names.append(name)
+    return names
+
+
+def run_attrs(settings: dict, model: dict) -> dict:
+    """The root group's attributes: what every later run on the store must match."""
+    return {"format": FORMAT, "version": VERSION, "settings": settings, "model": model}
+
+
+def video_attrs(encoding: VideoEncoding, settings: dict, model: dict) -> dict:
+    """A video group's attributes: the run's `settings` and `model` (JSON-able dicts, e.g. the
+    model file's {"sha256": ...}) with the video's source, frame count, grid and the solve's
+    own settings (`VideoEncoding.settings`)."""
+    import csc
+
+    return {"format": FORMAT, "version": VERSION, "csc_version": csc.__version__,
+            "source": str(encoding.source.path), "source_kind": encoding.source.kind,
+            "n_frames": encoding.n_frames, "n_chunks": len(encoding.chunks),
+            "grid": encoding.grid.to_attrs(),
+            "settings": {**settings, **encoding.settings()},
+            "model": {**model, "patch_size": encoding.model.patch_size,
+                      "n_components": encoding.n_components}}
+
+
+#: attributes that may differ between runs on one store: the model file may move (its
+#: sha256 must not change)
+UNCHECKED = frozenset({"model.path"})
+
+
+def _first_difference(stored: Any, wanted: Any, where: str = "") -> str | None:
+    """Where two JSON documents first differ ("settings.stride: 8 stored, 4 now"), or None."""
+    if where in UNCHECKED:
+        return None
+    if isinstance(stored, dict) and isinstance(wanted, dict):
+        for key in sorted(set(stored) | set(wanted)):
+            diff = _first_difference(stored.get(key), wanted.get(key),
+                                     f"{where}.{key}" if where else key)
+            if diff:
+                return diff
+        return None
+    if stored != wanted:
+        if isinstance(stored, list) and isinstance(wanted, list):
+            return f"{where} differs"
+        return f"{where}: {_short(stored)} stored, {_short(wanted)} now"
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text[:16] + "…'" if isinstance(value, str) and len(text) > 20 else text
+
+
+def check_attrs(stored: dict | None, wanted: dict, what: str) -> None:
+    """StoreMismatch naming the first difference between a store's attributes and a run's."""
+    if stored is None:
+        raise ValueError(f"{what} is not a csc code store (no {ATTRS_KEY!r} attributes)")
+    wanted = _plain(wanted)
+    diff = _first_difference(stored, wanted)
+    if diff:
+        raise StoreMismatch(f"{what} was written with other settings or another model "
+                            f"({diff})")
+
+
+def _plain(doc: dict) -> dict:
+    """`doc` as it reads back from JSON (tuples as lists, ints as ints)."""
+    return json.loads(json.dumps(doc))
+
+
+def open_root(store: str | Path, attrs: dict, *, create: bool) -> zarr.Group:
+    """The store's root group, checked against the run's `attrs` (`run_attrs`), or created
+    with them when `create` and it does not exist. StoreMismatch when it holds others."""
+    store = Path(store)
+    if (store / "zarr.json").exists():
+        root = zarr.open_group(store, mode="r+")
+        check_attrs(root.attrs.get(ATTRS_KEY), attrs, str(store))
+        return root
+    if not create:
+        raise ValueError(f"{store} is not a Zarr store")
+    if store.exists() and (not store.is_dir() or any(store.iterdir())):
+        raise ValueError(f"{store} exists and is not a Zarr store; choose another --out")
+    root = zarr.open_group(store, mode="w")
+    root.attrs[ATTRS_KEY] = _plain(attrs)
+    return root
+
+
+def remove_store(store: str | Path) -> None:
+    """Delete a Zarr store (a folder holding zarr.json) or an empty folder; refuses anything
+    else, so that --force never deletes a folder that is not a store."""
+    store = Path(store)
+    if not store.exists():
+        return
+    if store.is_dir() and ((store / "zarr.json").is_file() or not any(store.iterdir())):
+        shutil.rmtree(store)
+        return
+    raise ValueError(f"{store} is not a Zarr store; not deleting it (choose another --out)")
+
+
+def _array_names(layout: str) -> tuple[str, ...]:
+    return ("codes",) if layout == "codes" else ("amplitude", "phase")
+
+
+def create_video_group(root: zarr.Group, name: str, encoding: VideoEncoding, attrs: dict,
+                       layout: str) -> zarr.Group:
+    """The group of one video in `root`: checked against `attrs` (`video_attrs`) when it
+    exists complete, else (re)created with its arrays (NaN-filled), its `finished` flags and,
+    last, the attributes. StoreMismatch when it holds another video or other settings."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")
+    if name in root:
+        group = root[name]
+        stored = group.attrs.get(ATTRS_KEY)
+        if stored is not None:
+            check_attrs(stored, attrs, f"{root.store}/{name}")
+            return group
+        del root[name]  # cut short while being created
+    group = root.create_group(name)
+    T, rows, cols, K = encoding.shape
+    chunks = (encoding.chunk_frames, rows, cols, K)
+    for array in _array_names(layout):
+        dtype = np.complex64 if array == "codes" else np.float32
+        group.create_array(array, shape=(T, rows, cols, K), chunks=chunks, dtype=dtype,
+                           fill_value=np.nan, dimension_names=DIMENSIONS)
+    group.create_array("finished", shape=(len(encoding.chunks),), chunks=(1,), dtype=bool,
+                       fill_value=False)
+    group.attrs[ATTRS_KEY] = _plain(attrs)
+    return group
+
+
+def remove_partials(store: str | Path) -> int:
+    """Delete the temporaries ("*.partial") Zarr's atomic writes leave when a process is killed
+    mid-write; returns how many. Only while no other process writes the store."""
+    n = 0
+    for tmp in Path(store).rglob("*.partial"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
+def pending_chunks(group: zarr.Group) -> list[int]:
+    """The chunks of a video group whose `finished` flag is not set, in order."""
+    return [int(i) for i in np.flatnonzero(~group["finished"][...])]
+
+
+def write_chunk(codes: np.ndarray, store: str, name: str, index: int, t0: int,
+                layout: str) -> int:
+    """The task that stores chunk `index` (frames t0 ..., codes complex64 (n, rows, cols, K))
+    of video group `name`: its arrays (`amplitude` and `phase` from `csc.analysis.phases`, or
+    `codes`), then its `finished` flag. Returns `index`."""
+    group = zarr.open_group(store, path=name, mode="r+")
+    stop = t0 + len(codes)
+    if layout == "codes":
+        group["codes"][t0:stop] = codes
+    else:
+        group["amplitude"][t0:stop] = amplitude(codes)
+        group["phase"][t0:stop] = phase(codes)
+    group["finished"][index] = True
+    return index
+
+
+def write_tasks(encoding: VideoEncoding, store: str | Path, name: str, layout: str,
+                chunks: Sequence[int] | None = None) -> list[Delayed]:
+    """One Dask task per chunk to compute (all by default): encode it, then `write_chunk`."""
+    encode = encoding.chunk_tasks()
+    write = dask.delayed(write_chunk, pure=False)
+    chunks = range(len(encode)) if chunks is None else chunks
+    return [write(encode[i], str(store), name, i, encoding.chunks[i][0], layout) for i in chunks]
+
+
+def compute_tasks(tasks: Sequence[Delayed], *, client=None, scheduler: str = "sync",
+                  on_done: Callable[[], None] | None = None) -> None:
+    """Compute `tasks`, calling `on_done()` as each finishes (a progress bar's update).
+
+    client: a `dask.distributed.Client` (tasks run on its workers, results come back as they
+    finish; on the first error the rest is cancelled and the error raised), or None to run
+    in-process with Dask's `scheduler` ("sync" or "threads")."""
+    if not tasks:
+        return
+    if client is not None:
+        from distributed import as_completed
+
+        futures = client.compute(list(tasks))
+        try:
+            for future in as_completed(futures):
+                future.result()
+                if on_done:
+                    on_done()
+        except BaseException:
+            client.cancel(futures)
+            raise
+        return
+    from dask.callbacks import Callback
+
+    keys = {t.key for t in tasks}
+
+    class Progress(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            if key in keys and on_done:
+                on_done()
+
+    with Progress():
+        dask.compute(*tasks, scheduler=scheduler)
+
+
+@dataclass
+class StoreWrite:
+    """What `write_videos` did: the videos' groups (name → VideoCodes), chunks in all, chunks
+    computed by this call (the others were already written), frames they hold, seconds."""
+
+    videos: dict[str, VideoCodes]
+    n_chunks: int
+    n_computed: int
+    frames_computed: int
+    seconds: float
+
+
+def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Path, *,
+                 model_file: str | Path | None = None, layout: str = "amplitude-phase",
+                 stride: int | None = None, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+                 max_iter: int | None = None, tol: float | None = None, downsample: int = 1,
+                 max_frames: int | None = None, backend: str = "auto", force: bool = False,
+                 client=None, scheduler: str = "sync", progress: bool = False) -> StoreWrite:
+    """Encode videos into the Zarr store `out`, one group each (`group_names`), resuming a
+    store that an interrupted call with the same arguments left.
+
+    model: a `csc.PixelModel`; model_file: the file it was loaded from, whose sha256 the store
+    records beside `model_digest(model)` (None: the digest only); layout: "amplitude-phase"
+    (float32 `amplitude` and `phase`) or "codes" (complex64 `codes`); stride ... backend: as
+    `csc.encode_video`; force: delete an existing store (only a Zarr store or an empty folder)
+    after every video has been indexed, instead of refusing one written with other settings;
+    client: a `dask.distributed.Client` to compute on, or None for Dask's in-process
+    `scheduler` ("sync": a chunk at a time, each using every core; or "threads"); progress: a
+    progress bar over chunks (tqdm).
+    The store is locked while written (`csc.run_folder.exclusive_lock` on OUT.lock beside it).
+    Raises StoreMismatch (a ValueError, one line) for a store written with other settings or
+    another model, RunError when another process writes it, ValueError / VideoError for bad
+    arguments and videos, and what a chunk raises (VideoError for unreadable or NaN frames).
+    """
+    from tqdm import tqdm
+
+    import csc
+
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")
+    encodings = [prepare_encoding(model, v, stride=stride, chunk_frames=chunk_frames,
+                                  max_iter=max_iter, tol=tol, downsample=downsample,
+                                  max_frames=max_frames, backend=backend) for v in videos]
+    if not encodings:
+        raise ValueError("no videos to encode")
+    first = encodings[0]
+    settings = {"stride": first.grid.stride, "chunk_frames": first.chunk_frames,
+                "max_iter": first.max_iter, "tol": first.tol, "downsample": first.downsample,
+                "max_frames": max_frames, "backend": first.backend, "layout": layout,
+                "prior": model.coder.prior().as_dict(), "csc_version": csc.__version__}
+    model_info = {"digest": model_digest(model)}
+    if model_file is not None:
+        model_info.update(sha256=file_sha256(model_file), path=str(Path(model_file).resolve()))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive_lock(out.with_name(out.name + ".lock"), out):
+        if force:
+            remove_store(out)
+        root = open_root(out, run_attrs(settings, model_info), create=True)
+        remove_partials(out)
+        names = group_names([e.source.path for e in encodings])
+        tasks, n_chunks, frames = [], 0, 0
+        for name, encoding in zip(names, encodings):
+            attrs = video_attrs(encoding, settings, model_info)
+            group = create_video_group(root, name, encoding, attrs, layout)
+            pending = pending_chunks(group)
+            tasks += write_tasks(encoding, out, name, layout, pending)
+            n_chunks += len(encoding.chunks)
+            frames += sum(encoding.chunks[i][1] - encoding.chunks[i][0] for i in pending)
+        bar = tqdm(total=n_chunks, initial=n_chunks - len(tasks), unit="chunk",
+                   desc="encoding", disable=not progress)
+        start = time.perf_counter()
+        try:
+            compute_tasks(tasks, client=client, scheduler=scheduler,
+                          on_done=lambda: bar.update(1))
+        finally:
+            bar.close()
+        seconds = time.perf_counter() - start
+    stored = open_codes(out)
+    return StoreWrite({name: stored[name] for name in names}, n_chunks, len(tasks), frames,
+                      seconds)
+
+
+# ----------------------------------------------------------------------------- reading
+@dataclass
+class VideoCodes:
+    """The codes of one video in a store, read lazily.
+
+    Arrays are Dask arrays (T, rows, cols, K) on the patch grid (frame, grid row, grid column,
+    unit), chunked as stored; `.compute()` or `np.asarray` gives NumPy. `csc.analysis` takes
+    sequences (n_sequences, T, K): `sequences(a)` reshapes any of them so (n_sequences =
+    rows · cols, one per grid position, row-major).
+    """
+
+    name: str
+    group: zarr.Group
+
+    @cached_property
+    def attrs(self) -> dict:
+        """Everything stored about the video: source, n_frames, grid, settings, model."""
+        return dict(self.group.attrs[ATTRS_KEY])
+
+    @property
+    def source(self) -> str:
+        return self.attrs["source"]
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.attrs["n_frames"])
+
+    @cached_property
+    def grid(self) -> PatchGrid:
+        return PatchGrid.from_attrs(self.attrs["grid"])
+
+    @property
+    def layout(self) -> str:
+        return self.attrs["settings"]["layout"]
+
+    @property
+    def finished(self) -> np.ndarray:
+        """bool (n_chunks,): which chunks are written."""
+        return self.group["finished"][...]
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.finished.all())
+
+    def _stored(self, name: str) -> da.Array:
+        return da.from_zarr(self.group[name])
+
+    @cached_property
+    def amplitude(self) -> da.Array:
+        """|z|: float32 (T, rows, cols, K)."""
+        if self.layout == "codes":
+            return self._stored("codes").map_blocks(amplitude, dtype=np.float32)
+        return self._stored("amplitude")
+
+    @cached_property
+    def phase(self) -> da.Array:
+        """arg z in (−π, π]: float32 (T, rows, cols, K) (0 where z = 0)."""
+        if self.layout == "codes":
+            return self._stored("codes").map_blocks(phase, dtype=np.float32)
+        return self._stored("phase")
+
+    def codes(self) -> da.Array:
+        """z = a·e^{iφ}: complex64 (T, rows, cols, K) (the stored codes with layout "codes";
+        rebuilt from amplitude and phase otherwise, equal to the encoded codes up to float32
+        rounding)."""
+        if self.layout == "codes":
+            return self._stored("codes")
+        return da.map_blocks(_polar, self.amplitude, self.phase, dtype=np.complex64)
+
+    def phase_velocity(self, threshold: Any = None, *,
+                       rel_threshold: float = DEFAULT_REL_THRESHOLD) -> tuple[da.Array, da.Array]:
+        """Phase change of every unit between consecutive frames, and where it is meaningful
+        (`csc.analysis.phases.phase_velocity`, frame pair by frame pair): delta float32 and
+        mask bool, both (T − 1, rows, cols, K); delta[t] = wrap(φ_{t+1} − φ_t). threshold:
+        None → per unit, rel_threshold × the unit's largest amplitude over the whole video
+        (computed here: one pass over the amplitudes); a float or (K,) array → absolute.
+        Pairs across a chunk edge are included: their codes were solved without a slowness
+        link, but both phases are those of their frames."""
+        if self.n_frames < 2:
+            raise ValueError(f"{self.name} has {self.n_frames} frame: no phase velocity")
+        if threshold is None:  # (NaN-aware: chunks not written yet read as NaN)
+            threshold = rel_threshold * da.nanmax(self.amplitude, axis=(0, 1, 2)).compute()
+        threshold = np.asarray(threshold, dtype=float)
+        z = self.codes()
+        cur = z[1:]
+        prev = z[:-1].rechunk(cur.chunks)
+        parts = [da.map_blocks(_pair_velocity, cur, prev, threshold=threshold, part=part,
+                               dtype=dtype) for part, dtype in ((0, np.float32), (1, bool))]
+        return parts[0], parts[1]
+
+    def sequences(self, a: Any) -> np.ndarray:
+        """An array (T, rows, cols, ...) of this video (Dask or NumPy) as NumPy
+        (rows · cols, T, ...), the sequences `csc.analysis` takes."""
+        return self.grid.to_sequences(np.asarray(a))
+
+
+def _polar(a: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    return (a * np.exp(1j * phi)).astype(np.complex64)
+
+
+def _pair_velocity(cur: np.ndarray, prev: np.ndarray, threshold: np.ndarray,
+                   part: int) -> np.ndarray:
+    """`phase_velocity` of each (frame t, frame t + 1) pair of codes: prev, cur (n, rows, cols,
+    K) → delta (part 0) or mask (part 1), (n, rows, cols, K)."""
+    K = cur.shape[-1]
+    pairs = np.stack([prev, cur], axis=-2).reshape(-1, 2, K)
+    return phase_velocity(pairs, threshold)[part].reshape(cur.shape)
+
+
+def open_codes(path: str | Path, video: str | None = None,
+               ) -> VideoCodes | dict[str, VideoCodes]:
+    """The videos of a code store: {group name: VideoCodes} in name order, or the one named
+    `video`. Raises ValueError (one line) when `path` is not a csc code store or has no such
+    video; a video whose chunks are not all written opens (its `complete` is False, its
+    missing frames read as NaN)."""
+    path = Path(path)
+    if not (path / "zarr.json").is_file():
+        raise ValueError(f"{path} is not a Zarr store (no zarr.json)")
+    root = zarr.open_group(path, mode="r")
+    if ATTRS_KEY not in root.attrs:
+        raise ValueError(f"{path} is not a csc code store (no {ATTRS_KEY!r} attributes)")
+    videos = {name: VideoCodes(name, group) for name, group in sorted(root.groups())
+              if ATTRS_KEY in group.attrs}
+    if video is None:
+        return videos
+    if video not in videos:
+        raise ValueError(f"{path} holds no video {video!r} (it holds: "
+                         f"{', '.join(videos) or 'none'})")
+    return videos[video]

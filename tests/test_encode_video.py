@@ -1,0 +1,312 @@
+"""Whole videos encoded chunk by chunk (csc.encode_video), their Zarr stores
+(csc.video.code_store) and the csc-encode-video tool: codes against patches cut by hand, the
+same codes on any scheduler, stores read back, resumption after kill -9, refusals."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dask
+import numpy as np
+import pytest
+import zarr
+from conftest import assert_one_line_error, write_video_failing_at
+
+import csc
+from csc.analysis import phases
+from csc.cli import encode_video as cli
+from csc.learning.estimator import ComplexSparseCoding
+from csc.testing.movies import pink_noise, transformed_movie, write_frame_folder, write_video
+from csc.video.code_store import open_codes, write_videos
+from csc.video.encode_video import PatchGrid, prepare_encoding
+from csc.video.reader import VideoError, iter_frames
+from csc.video.whitening import PCAWhitener
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "encode_video.py"
+P = 8  # the tiny model's patch size
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """A tiny PixelModel (8×8 patches, 6 units, Cauchy + l2 slowness) learned in a few updates
+    on 1/f noise, saved: (model, path)."""
+    rng = np.random.default_rng(0)
+    image = pink_noise((128, 128), rng)
+    corners = rng.integers(0, 128 - P, (1500, 2))
+    whitener = PCAWhitener(P).fit(np.stack([image[a:a + P, b:b + P] for a, b in corners]))
+    movie = transformed_movie(image, 40, 64, shift=(0.3, 0.7))
+    seqs = np.stack([movie[t:t + 4, a:a + P, b:b + P]
+                     for t, a, b in zip(rng.integers(0, 36, 64), *rng.integers(0, 56, (2, 64)))])
+    coder = ComplexSparseCoding(6, sparsity="cauchy", lam=1.0, slowness="l2", kappa=2.0,
+                                weights=whitener.weights_, n_updates=4, batch_size=16,
+                                max_iter=10, transform_max_iter=40, random_state=0,
+                                backend="cpu")
+    coder.fit(whitener.transform(seqs))
+    model = csc.PixelModel(coder, whitener)
+    path = tmp_path_factory.mktemp("model") / "model.npz"
+    model.save(path)
+    return model, path
+
+
+def _movie(n_frames=22, height=24, width=36, seed=1):
+    image = pink_noise((96, 96), np.random.default_rng(seed))
+    return transformed_movie(image, n_frames, 64, shift=(0.5, -0.8))[:, :height, :width]
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """A 22-frame 24×36 panning texture as an .avi and as a folder of PNG frames."""
+    folder = tmp_path_factory.mktemp("videos")
+    movie = _movie()
+    return {"avi": write_video(folder / "pan.avi", movie),
+            "frames": write_frame_folder(folder / "pan_frames", movie)}
+
+
+def _by_hand(model, frames, stride, t0, t1, **kw):
+    """Codes of frames [t0, t1) on the grid, from patches cut with explicit loops:
+    complex64 (t1 − t0, rows, cols, K)."""
+    H, W = frames.shape[1:]
+    ys, xs = range(0, H - P + 1, stride), range(0, W - P + 1, stride)
+    patches = np.stack([frames[t0:t1, y:y + P, x:x + P] for y in ys for x in xs])
+    Z = model.encode_patches(patches, **kw)
+    return Z.reshape(len(ys), len(xs), t1 - t0, -1).transpose(2, 0, 1, 3)
+
+
+@pytest.mark.parametrize("kind", ["avi", "frames"])
+def test_codes_equal_encode_patches_on_patches_cut_by_hand(model_file, videos, kind):
+    model, _ = model_file
+    stride, chunk = 5, 8
+    codes = csc.encode_video(model, videos[kind], stride=stride, chunk_frames=chunk)
+    assert codes.dtype == np.complex64 and codes.chunks[0] == (8, 8, 6)
+    Z = codes.compute(scheduler="sync")
+    frames = np.stack(list(iter_frames(videos[kind])))
+    assert Z.shape == (22, 4, 6, 6)  # rows (24 − 8) // 5 + 1, cols (36 − 8) // 5 + 1
+    for t0 in range(0, 22, chunk):  # each chunk is its own solve: no slowness across the edge
+        t1 = min(t0 + chunk, 22)
+        np.testing.assert_array_equal(Z[t0:t1], _by_hand(model, frames, stride, t0, t1))
+    # the chunk edge matters: one solve over frames 0..15 gives other codes at frames 7 and 8
+    assert not np.allclose(_by_hand(model, frames, stride, 0, 16)[7:9], Z[7:9], atol=1e-3)
+    # settings reach the solve; default stride is half the patch; downsample and max_frames
+    Z2 = csc.encode_video(model, videos[kind], chunk_frames=22, max_iter=3, tol=0.0,
+                          downsample=1, max_frames=10).compute()
+    np.testing.assert_array_equal(Z2, _by_hand(model, frames, 4, 0, 10, max_iter=3, tol=0.0))
+
+
+def test_grid_layout_round_trips_and_suits_csc_analysis():
+    grid = PatchGrid(24, 36, 8, 5)
+    assert (grid.rows, grid.cols) == (4, 6)
+    np.testing.assert_array_equal(grid.origins()[1], [0, 5, 10, 15, 20, 25])
+    z = np.random.default_rng(0).standard_normal((7, 4, 6, 3))
+    seq = grid.to_sequences(z)
+    assert seq.shape == (24, 7, 3) and np.array_equal(seq[1 * 6 + 2], z[:, 1, 2])
+    np.testing.assert_array_equal(grid.from_sequences(seq), z)
+    assert PatchGrid.from_attrs(grid.to_attrs()) == grid
+
+
+def test_same_codes_in_process_and_on_a_two_process_cluster(model_file, videos):
+    distributed = pytest.importorskip("distributed")
+    model, _ = model_file
+    codes = csc.encode_video(model, videos["avi"], stride=4, chunk_frames=6)
+    sync = codes.compute(scheduler="sync")
+    np.testing.assert_array_equal(codes.compute(scheduler="threads"), sync)
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None, env=cli.WORKER_ENV) as cluster, \
+            distributed.Client(cluster) as client:
+        workers = sorted(client.scheduler_info()["workers"])
+        assert len(workers) == 2
+        blocks = codes.to_delayed().ravel().tolist()  # 4 chunks, 2 on each worker
+        futures = [client.compute(b, workers=[workers[i % 2]]) for i, b in enumerate(blocks)]
+        on_cluster = np.concatenate(client.gather(futures), axis=0)
+    np.testing.assert_array_equal(on_cluster, sync)
+
+
+def _cli(*args):
+    """csc-encode-video in this process: (returncode, stdout, stderr) like subprocess.run."""
+    import contextlib
+    import io
+    from types import SimpleNamespace
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main([str(a) for a in args])
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+@pytest.fixture(scope="module")
+def store(model_file, videos, tmp_path_factory):
+    """A store of the .avi, the frame folder and the .avi again (write_videos): its path."""
+    model, path = model_file
+    out = tmp_path_factory.mktemp("store") / "c.zarr"
+    done = write_videos(model, [videos["avi"], videos["frames"], videos["avi"]], out,
+                        model_file=path, stride=4, chunk_frames=8)
+    assert (done.n_chunks, done.n_computed, done.frames_computed) == (9, 9, 66)
+    return out
+
+
+def test_store_reads_back_the_computed_codes(model_file, videos, store, tmp_path):
+    model, path = model_file
+    Z = csc.encode_video(model, videos["avi"], stride=4, chunk_frames=8).compute()
+    stored = open_codes(store)
+    assert list(stored) == ["pan", "pan_2", "pan_frames"]  # stems, made unique
+    vc = stored["pan"]
+    assert vc.complete and vc.n_frames == 22 and vc.source == str(videos["avi"].resolve())
+    assert (vc.grid.rows, vc.grid.cols, vc.grid.stride) == (5, 8, 4)
+    assert vc.attrs["model"]["sha256"] == __import__("hashlib").sha256(
+        path.read_bytes()).hexdigest()
+    assert vc.attrs["settings"]["chunk_frames"] == 8 and vc.attrs["settings"]["prior"][
+        "sparsity"] == "cauchy"
+    assert vc.amplitude.chunks[0] == (8, 8, 6) and vc.amplitude.dtype == np.float32
+    np.testing.assert_array_equal(vc.amplitude.compute(), phases.amplitude(Z))
+    np.testing.assert_array_equal(vc.phase.compute(), phases.phase(Z))
+    np.testing.assert_allclose(vc.codes().compute(), Z, atol=2e-6 * np.abs(Z).max())
+    # phase velocities: the wrapped phase differences, masked where an amplitude is small
+    delta, mask = vc.phase_velocity()
+    thr = 0.1 * phases.amplitude(Z).max(axis=(0, 1, 2))
+    d = phases.wrap(np.diff(phases.phase(Z).astype(np.float64), axis=0))
+    A = phases.amplitude(Z)
+    want_mask = (A[1:] > thr) & (A[:-1] > thr)
+    np.testing.assert_array_equal(mask.compute(), want_mask)
+    err = np.abs(phases.wrap(delta.compute() - d))[want_mask]
+    assert want_mask.sum() > 1000 and err.max() < 1e-5  # measured 9.5e-7 (float32 rounding)
+    # csc.analysis takes the codes as sequences (rows · cols, T, K)
+    seq = vc.sequences(vc.codes())
+    assert seq.shape == (40, 22, 6)
+    d2, m2 = phases.phase_velocity(seq, thr)
+    np.testing.assert_array_equal(m2, vc.sequences(mask))
+    assert stored["pan_frames"].complete
+    # --codes: the complex codes themselves
+    assert _cli(path, videos["avi"], "--out", tmp_path / "z.zarr", "--stride", 4,
+                "--chunk-frames", 8, "--codes", "--quiet").returncode == 0
+    vz = open_codes(tmp_path / "z.zarr", "pan")
+    np.testing.assert_array_equal(vz.codes().compute(), Z)
+    np.testing.assert_array_equal(vz.amplitude.compute(), phases.amplitude(Z))
+
+
+def test_unit_maps_show_the_stored_amplitudes_and_phase_velocities(store, tmp_path):
+    from csc.plotting.code_maps import save_unit_maps_png, unit_maps_figure
+
+    vc = open_codes(store, "pan")
+    delta, mask = vc.phase_velocity()
+    fig = unit_maps_figure(vc, 2, [3, 9], velocity=(delta, mask))
+    images = [[ax.images[0].get_array() for ax in fig.axes[i:i + 2]] for i in (0, 2, 4)]
+    np.testing.assert_array_equal(images[0][1], np.stack(list(iter_frames(vc.source)))[9])
+    np.testing.assert_array_equal(images[1][0], vc.amplitude[3, :, :, 2].compute())
+    shown = images[2][1]  # the phase velocity from frame 8 to 9, masked where inactive
+    np.testing.assert_array_equal(shown.mask, ~mask[8, :, :, 2].compute())
+    np.testing.assert_array_equal(shown.compressed(),
+                                  delta[8, :, :, 2].compute()[mask[8, :, :, 2].compute()])
+    save_unit_maps_png(vc, 2, [1, 21], tmp_path / "maps.png")
+    assert (tmp_path / "maps.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="times"):
+        unit_maps_figure(vc, 2, [0])
+
+
+def _store_files(store: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(store)): p.read_bytes() for p in sorted(store.rglob("*"))
+            if p.is_file()}
+
+
+def test_resume_after_kill_9_ends_with_the_uninterrupted_store(model_file, tmp_path):
+    _, path = model_file
+    video = write_video(tmp_path / "long.avi", _movie(n_frames=40, height=40, width=56))
+    # tol 0: every chunk runs all its iterations, so that the run lasts (about 0.3 s a chunk)
+    args = [str(path), str(video), "--stride", "4", "--chunk-frames", "4", "--max-iter", "1500",
+            "--tol", "0", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    store = tmp_path / "killed.zarr"
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), *args, "--out", str(store)], env=env,
+                            start_new_session=True, stderr=subprocess.PIPE)
+    n_done, deadline = 0, time.monotonic() + 120
+    while n_done < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        try:
+            n_done = int(zarr.open_group(store, path="long", mode="r")["finished"][...].sum())
+        except Exception:  # noqa: BLE001 -- not created yet
+            pass
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+    killed = open_codes(store, "long")
+    assert 2 <= killed.finished.sum() < 10 and not killed.complete  # stopped midway
+    assert np.isnan(killed.amplitude[:, 0, 0, 0].compute()).any()  # unwritten chunks: NaN
+    res = subprocess.run([sys.executable, str(SCRIPT), *args, "--out", str(store)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    whole = tmp_path / "whole.zarr"
+    assert _cli(*args, "--out", whole).returncode == 0
+    assert _store_files(store) == _store_files(whole)
+    assert not any(p.suffix == ".partial" for p in store.rglob("*"))
+
+
+def test_other_settings_are_refused_unless_force(model_file, videos, tmp_path):
+    _, path = model_file
+    store = tmp_path / "c.zarr"
+    base = [path, videos["frames"], "--out", store, "--max-frames", 5, "--quiet"]
+    assert _cli(*base, "--stride", 6).returncode == 0
+    before = _store_files(store)
+    assert_one_line_error(_cli(*base, "--stride", 4), "written with other settings",
+                          "stride: 6 stored, 4 now", "--force overwrites it")
+    assert_one_line_error(_cli(*base, "--stride", 6, "--codes"), "layout")
+    other = tmp_path / "other.npz"
+    changed = csc.load(path)
+    changed.coder.lam = 2.0  # another prior
+    changed.save(other)
+    assert_one_line_error(_cli(other, *base[1:], "--stride", 6), "another model",
+                          "model.digest")
+    assert _store_files(store) == before  # refused runs leave the store as it was
+    assert _cli(*base, "--stride", 4, "--force").returncode == 0
+    assert open_codes(store, "pan_frames").grid.stride == 4
+    # an existing folder that is not a store is never deleted, even with --force
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("mine")
+    assert_one_line_error(_cli(path, videos["avi"], "--out", tmp_path / "notes", "--force"),
+                          "not a Zarr store")
+    assert (tmp_path / "notes" / "a.txt").read_text() == "mine"
+
+
+def test_bad_input_is_one_line_and_status_2(model_file, videos, tmp_path):
+    _, path = model_file
+    out = ["--out", tmp_path / "c.zarr", "--quiet"]
+    broken = write_video_failing_at(tmp_path / "broken.avi", 3, 10)
+    nan_frames = tmp_path / "nan_frames"
+    nan_frames.mkdir()
+    import imageio.v3 as iio
+    for t in range(3):
+        iio.imwrite(nan_frames / f"f{t}.tif", np.full((16, 16), np.nan if t == 2 else 0.5,
+                                                     np.float32))
+    tiny = write_frame_folder(tmp_path / "tiny", _movie(4, 6, 20))
+    cases = [
+        ((tmp_path / "none.npz", videos["avi"]), "no such file"),
+        ((path,), "at least one VIDEO"),
+        ((path, tmp_path / "none.avi"), "no such video"),
+        ((path, broken), "cannot read video"),
+        ((path, ROOT / "README.md"), "cannot read video"),
+        ((path, tiny), "smaller than the model's 8x8 patches"),
+        ((path, nan_frames), "frame 2 has NaN or Inf"),
+        ((path, videos["avi"], "--stride", 0), "--stride must be a positive integer"),
+        ((path, videos["avi"], "--chunk-frames", -1), "--chunk-frames must be"),
+        ((path, videos["avi"], "--tol", "nan"), "--tol must be >= 0"),
+        ((path, videos["avi"], "--workers", 2, "--scheduler", "tcp://x:1"), "exclude"),
+        ((ROOT / "data" / "README.md", videos["avi"]), "not a csc model file"),
+    ]
+    for args, fragment in cases:
+        assert_one_line_error(_cli(*args, *out), fragment)
+    with pytest.raises(ValueError, match="stride"):
+        csc.encode_video(model_file[0], videos["avi"], stride=0)
+    with pytest.raises(ValueError, match="chunk_frames"):
+        csc.encode_video(model_file[0], videos["avi"], chunk_frames=2.5)
+    with pytest.raises(VideoError, match="no such video"):
+        prepare_encoding(model_file[0], tmp_path / "none.avi")
+    with pytest.raises(VideoError, match="NaN or Inf"):
+        csc.encode_video(model_file[0], nan_frames).compute()
+    # a video shorter than a chunk is one shorter chunk
+    short = csc.encode_video(model_file[0], videos["avi"], chunk_frames=100)
+    assert short.chunks[0] == (22,)
+    with dask.config.set(scheduler="sync"):
+        assert np.isfinite(short[:2].compute()).all()
