@@ -71,9 +71,7 @@ class DaskShards:
         self.settings = {k: settings[k] for k in CACHE_SETTINGS}
         self.fingerprint = cache_fingerprint(cache)
         self.run = uuid.uuid4().hex[:12]
-        # sent once, as a task's result (which the scheduler can recompute when the workers
-        # holding it die), not with every shard
-        self.whitener = client.submit(_value, whitener, key=f"csc-whitener-{self.run}")
+        self.whitener = whitener
 
     def __call__(self, plan: UpdatePlan, positions: np.ndarray,
                  bounds: list[tuple[int, int]], update: int) -> list[ShardStatistics]:
@@ -87,10 +85,6 @@ class DaskShards:
                                "videos: every worker must see the same files at the same paths "
                                f"({self.settings['video_dir']})")
         return stats
-
-
-def _value(x):
-    return x
 
 
 #: the clip cache of this worker process: {cache settings (JSON): (cache, fingerprint)}; one run's
