@@ -19,6 +19,7 @@ from conftest import assert_one_line_error, write_video_failing_at
 import csc
 from csc.analysis import phases
 from csc.cli import encode_video as cli
+from csc.cluster import WORKER_ENV
 from csc.learning.estimator import ComplexSparseCoding
 from csc.testing.movies import pink_noise, transformed_movie, write_frame_folder, write_video
 from csc.video.code_store import open_codes, write_videos
@@ -115,7 +116,7 @@ def test_same_codes_in_process_and_on_a_two_process_cluster(model_file, videos):
     sync = codes.compute(scheduler="sync")
     np.testing.assert_array_equal(codes.compute(scheduler="threads"), sync)
     with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                  dashboard_address=None, env=cli.WORKER_ENV) as cluster, \
+                                  dashboard_address=None, env=WORKER_ENV) as cluster, \
             distributed.Client(cluster) as client:
         workers = sorted(client.scheduler_info()["workers"])
         assert len(workers) == 2
@@ -292,7 +293,7 @@ def test_bad_input_is_one_line_and_status_2(model_file, videos, tmp_path):
         ((path, videos["avi"], "--stride", 0), "--stride must be a positive integer"),
         ((path, videos["avi"], "--chunk-frames", -1), "--chunk-frames must be"),
         ((path, videos["avi"], "--tol", "nan"), "--tol must be >= 0"),
-        ((path, videos["avi"], "--workers", 2, "--scheduler", "tcp://x:1"), "exclude"),
+        ((path, videos["avi"], "--workers", 2, "--scheduler", "tcp://x:1"), "give one"),
         ((ROOT / "data" / "README.md", videos["avi"]), "not a csc model file"),
     ]
     for args, fragment in cases:

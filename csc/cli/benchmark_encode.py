@@ -110,7 +110,7 @@ def time_csc(model, folder: Path, args: argparse.Namespace, workers: int | None,
              scheduler: str = "sync") -> tuple[dict, np.ndarray]:
     """Encode the frame folder; (figures, codes). workers: None in-process, else a local
     cluster of that many processes, started and warmed up before timing."""
-    from csc.cli.encode_video import WORKER_ENV
+    from csc.cluster import dask_client
     from csc.video.encode_video import prepare_encoding
 
     kw = dict(stride=args.stride, chunk_frames=args.chunk_frames, max_iter=args.max_iter,
@@ -125,11 +125,7 @@ def time_csc(model, folder: Path, args: argparse.Namespace, workers: int | None,
         codes = enc.to_dask().compute(scheduler=scheduler)
         seconds = time.perf_counter() - start
     else:
-        from distributed import Client, LocalCluster
-
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None, env=WORKER_ENV) as cluster, \
-                Client(cluster) as client:
+        with dask_client(workers) as client:
             client.run(lambda: warm.compute(scheduler="sync"))  # imports, Numba's cache
             start = time.perf_counter()
             codes = client.compute(enc.to_dask()).result()

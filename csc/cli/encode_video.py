@@ -25,13 +25,13 @@ checked). The store is locked while a run writes it (a file beside it, STORE.loc
 from __future__ import annotations
 
 import argparse
-import contextlib
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from csc.backends.backend import BACKENDS
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
+from csc.cluster import check_cluster_options, dask_client
 from csc.io import load
 from csc.resources import pretrained_dir
 from csc.run_folder import RunError
@@ -41,9 +41,6 @@ from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError
 
 PROG = "csc-encode-video"
-#: environment of the worker processes of --workers: one thread each for BLAS, OpenMP, Numba
-WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-              "MKL_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def build_parser() -> ArgumentParser:
@@ -106,8 +103,7 @@ def check_args(args: argparse.Namespace) -> tuple[Path, list[str]]:
         raise UsageError(f"--tol must be >= 0, got {args.tol}")
     if args.backend not in BACKENDS:
         raise UsageError(f"unknown --backend {args.backend!r}; choose one of {BACKENDS}")
-    if args.workers is not None and args.scheduler is not None:
-        raise UsageError("--workers and --scheduler exclude each other")
+    check_cluster_options(args.workers, args.scheduler)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder")
@@ -129,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         model_path, videos = check_args(args)
         model = load_model(model_path)
-        with cluster_client(args) as client:
+        with dask_client(args.workers, args.scheduler) as client:
             done = code_store.write_videos(
                 model, videos, args.out, model_file=model_path,
                 layout="codes" if args.codes else "amplitude-phase", stride=args.stride,
@@ -152,22 +148,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{done.n_computed} chunks encoded in {done.seconds:.1f} s{rate} "
               f"({done.n_chunks - done.n_computed} already done)")
     return 0
-
-
-@contextlib.contextmanager
-def cluster_client(args: argparse.Namespace) -> Iterator:
-    """A `distributed.Client` of --scheduler's cluster, or of a new LocalCluster of --workers
-    processes (closed at the end); None without either (in-process)."""
-    if args.workers is None and args.scheduler is None:
-        yield None  # in-process
-        return
-    from distributed import Client, LocalCluster
-
-    if args.scheduler is not None:
-        with Client(args.scheduler) as client:
-            yield client
-        return
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, env=WORKER_ENV) as cluster, \
-            Client(cluster) as client:
-        yield client
