@@ -18,6 +18,7 @@ import csc
 from csc.cluster import ClusterError, dask_client
 from csc.learning.shards import shard_bounds
 from csc.run_folder import RunError
+from csc.video.reader import VideoError
 from csc.video.sampling import cut_sequences, sample_positions
 from csc.video.train import new_model, train
 from csc.video.train_clips import build_cache
@@ -150,6 +151,15 @@ def test_statistics_from_other_clips_are_refused(video_dir, tmp_path, cluster):
         shards.fingerprint = "a cache read from other videos"
         with pytest.raises(RunError, match="same files at the same paths"):
             model.coder.update_from_shards(lambda plan: shards(plan, positions, [(0, 8)], 1))
+        # a worker that cannot read the videos says so; any other failure of a shard is told
+        # in one line with the way out
+        shards.settings = {**shards.settings, "video_dir": str(tmp_path / "nowhere")}
+        with pytest.raises(VideoError, match="nowhere"):
+            model.coder.update_from_shards(lambda plan: shards(plan, positions, [(0, 8)], 2))
+        shards.settings = {**shards.settings, "n_frames": "four"}
+        with pytest.raises(RunError, match="the Dask cluster failed a shard of update 3 "
+                                           r"\(TypeError.*continue with --resume"):
+            model.coder.update_from_shards(lambda plan: shards(plan, positions, [(0, 8)], 3))
     assert model.coder.n_updates_ == 0
 
 

@@ -18,8 +18,10 @@ from dataclasses import asdict
 
 import numpy as np
 
+from csc.core.inference import NumericRangeError
 from csc.learning.shards import ShardStatistics, UpdatePlan, shard_statistics
 from csc.run_folder import RunError
+from csc.video.reader import VideoError
 from csc.video.sampling import ClipCache, DeviceClips, cut_sequences
 from csc.video.train_clips import build_cache
 from csc.video.train_config import TrainConfig
@@ -78,7 +80,15 @@ class DaskShards:
         futures = [self.client.submit(worker_shard, self.settings, positions[a:b], self.whitener,
                                       plan, key=f"csc-shard-{self.run}-{update}-{i}")
                    for i, (a, b) in enumerate(bounds)]
-        stats = self.client.gather(futures)
+        try:
+            stats = self.client.gather(futures)
+        except (NumericRangeError, RunError, VideoError):
+            raise  # told by the run as in-process
+        except Exception as exc:  # noqa: BLE001 (KilledWorker, lost connections, ...)
+            reason = str(exc).splitlines()[0] if str(exc) else ""
+            raise RunError(f"the Dask cluster failed a shard of update {update} "
+                           f"({type(exc).__name__}: {reason}); the run folder keeps the last "
+                           f"checkpoint: continue with --resume") from None
         for shard in stats:
             if shard.source != self.fingerprint:
                 raise RunError("a Dask worker read other clips than this process from the run's "
