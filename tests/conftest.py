@@ -12,6 +12,11 @@ from csc.testing.planted import random_dictionary
 
 prefer_passive_openmp()  # the test process, like the command-line tools (before any Numba pass)
 
+# The suite states the CPU path's behaviour (float64 kept, its batching, bit-identical runs). On a
+# GPU machine `auto` would pick the GPU, so the suite pins the CPU unless CSC_BACKEND is set; the
+# GPU's own tests name backend="gpu". Set before any test process or cluster worker starts.
+os.environ.setdefault("CSC_BACKEND", "cpu")
+
 
 @pytest.fixture
 def rng():

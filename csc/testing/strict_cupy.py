@@ -485,7 +485,8 @@ def _build_module() -> types.ModuleType:
         if isinstance(getattr(np, name), np.ufunc):
             setattr(mod, name, ufunc(getattr(np, name)))
     for name in FUNCTIONS:
-        setattr(mod, name, _function(getattr(np, name), name))
+        if hasattr(np, name):  # NumPy 2.5 dropped some aliases (row_stack); CuPy keeps them
+            setattr(mod, name, _function(getattr(np, name), name))
     for sub, names in (("fft", FFT), ("linalg", LINALG)):
         target = types.ModuleType(f"cupy.{sub}")
         for name in names:
