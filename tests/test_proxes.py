@@ -5,6 +5,9 @@ from scipy.optimize import minimize, minimize_scalar
 
 from csc.backends.cpu.amplitude import (
     cauchy_amplitude,
+    cauchy_amplitudes,
+    cauchy_energy_row,
+    fused_lasso_amplitude,
     gauss_amplitude,
     soft_amplitude,
     sparse_amplitude,
@@ -66,6 +69,62 @@ def test_cauchy_amplitude_matches_minimisation(rng, regime):
         ref = _scalar_min(f, r)
         assert f(s) <= f(ref) + 1e-12
         assert s == pytest.approx(ref, abs=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cauchy_rows_equal_the_scalar_prox(rng, dtype):
+    """The vectorised row pass (Newton from a monotone start, the hard cases handed to the scalar
+    solver) gives cauchy_amplitude's roots: random, two-minima and tiny-σ regimes, r = 0, t = 0."""
+    for sigma, t_scale in ((0.4, 0.1), (0.1, 0.5), (1e-6, 1e-3), (30.0, 1e3), (0.4, 0.0)):
+        r = (sigma * 10 ** rng.uniform(-3, 3, 999)).astype(dtype)
+        r[:3] = 0.0
+        t = dtype(t_scale * rng.uniform(0.5, 2))
+        out = np.empty(r.size)
+        cauchy_amplitudes(r, out, r.size, t, sigma)
+        want = np.array([cauchy_amplitude(x, t, sigma) for x in r])
+        np.testing.assert_allclose(out, want, rtol=1e-8, atol=0)
+        assert np.all(out[:3] == 0.0)
+
+
+def test_cauchy_energy_row_is_the_sum_of_logs(rng):
+    """One log per run of factors, against Σ log1p term by term: within 1e-16 · n absolute, also
+    with factors too large to multiply (tiny σ)."""
+    for sigma in (0.4, 1e-3, 1e-30):
+        a = np.abs(rng.standard_normal(500)) * rng.choice([0.0, 1e-9, 1.0, 1e3], 500)
+        want = np.sum(np.log1p(a * a / sigma**2))
+        assert cauchy_energy_row(a, a.size, sigma**2) == pytest.approx(want, rel=1e-14,
+                                                                       abs=1e-16 * a.size)
+
+
+def test_chain_step_skips_chains_under_the_threshold_exactly(rng):
+    """The chain pass sets chains whose amplitudes all lie below τλ to zero without solving them;
+    the codes equal a per-chain reference that solves every chain."""
+    from csc.backends.cpu.fused import code_step
+    from csc.core.priors import SLOW_L1
+
+    n_seq, T, K = 6, 9, 24
+    tau, beta, lam, kappa = 0.5, 0.3, 0.2, 0.4
+    # chain amplitudes near τλ = 0.1: from half of it to three times it, 5% ripple
+    level = np.tile(np.linspace(0.05, 0.3, K), 2)
+    Y = level * (1 + 0.05 * rng.standard_normal((n_seq * T, 2 * K))) / np.sqrt(2)
+    G = np.zeros_like(Y)
+    X_old = rng.standard_normal(Y.shape)
+    X_new, Y_new = np.empty_like(Y), np.empty_like(Y)
+    code_step(Y, G, X_old, X_new, Y_new, T, tau, beta, lam, 0.4, kappa, SPARSE_L1, SLOW_L1,
+              np.empty((n_seq, 4)))
+    P = Y - tau * G
+    Pc = P[:, :K] + 1j * P[:, K:]
+    want = np.empty_like(Pc)
+    for b in range(n_seq):
+        for k in range(K):
+            chain = Pc[b * T:(b + 1) * T, k]
+            s = np.empty(T)
+            fused_lasso_amplitude(np.abs(chain), s, T, tau * lam, tau * kappa)
+            want[b * T:(b + 1) * T, k] = s * chain / np.maximum(np.abs(chain), 1e-30)
+    quiet = np.abs(Pc).reshape(n_seq, T, K).max(axis=1) <= tau * lam
+    assert 0 < quiet.mean() < 1  # both kinds of chain occur, and chains just above τλ
+    assert np.any(np.abs(want).reshape(n_seq, T, K).max(axis=1) < 0.5 * tau * lam, where=~quiet)
+    np.testing.assert_allclose(X_new[:, :K] + 1j * X_new[:, K:], want, rtol=1e-12, atol=1e-15)
 
 
 def _tv_reference(y, lam):

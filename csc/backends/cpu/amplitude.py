@@ -99,6 +99,76 @@ def cauchy_amplitude(r: float, t: float, sigma: float) -> float:
     return low
 
 
+#: Newton steps of the vectorised Cauchy pass (`cauchy_amplitudes`). From the start it picks,
+#: Newton is monotone; 8 steps met the 1e-9 tolerance for every element of the benchmark's
+#: problems, and an element that does not is solved again by `cauchy_amplitude`.
+CAUCHY_NEWTON_STEPS = 8
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
+def cauchy_amplitudes(r, out, n, t, sigma):
+    """out[:n] = cauchy_amplitude(r[i], t, sigma) for i < n, the same roots 4–6 times faster.
+
+    The first loop is branch-free arithmetic (LLVM vectorises it; a closed form would call cbrt,
+    acos and cos, which Numba cannot vectorise here): it locates the root as `cauchy_amplitude`
+    does and takes CAUCHY_NEWTON_STEPS Newton steps from 0 where p is concave and increasing up
+    to the root (the iterates rise to it) or from r where p is convex down to it (they fall to
+    it). The elements it cannot settle (two candidate minima, or the last step above 1e-9 r)
+    go to the scalar solver.
+    """
+    t = float(t)
+    sigma = float(sigma)
+    sigma2 = sigma * sigma
+    c = sigma2 + 2.0 * t
+    left = 0
+    for i in range(n):
+        ri = float(r[i])
+        rs2 = ri * sigma2
+        disc = ri * ri - 3.0 * c
+        sq = math.sqrt(max(disc, 0.0))
+        s_max = (ri - sq) * (1.0 / 3.0)  # local maximum of p (both r/3 when disc <= 0)
+        s_min = (ri + sq) * (1.0 / 3.0)  # local minimum of p
+        p_max = ((s_max - ri) * s_max + c) * s_max - rs2
+        p_min = ((s_min - ri) * s_min + c) * s_min - rs2
+        two_minima = (disc > 0.0) & (p_max >= 0.0) & (p_min <= 0.0)
+        s = ri if p_min < 0.0 else 0.0
+        step = 0.0
+        for _ in range(CAUCHY_NEWTON_STEPS):
+            step = (((s - ri) * s + c) * s - rs2) / ((3.0 * s - 2.0 * ri) * s + c)
+            s -= step
+        settled = (abs(step) <= 1e-9 * ri) & (~two_minima) & (ri > 0.0) & (t > 0.0)
+        out[i] = s if settled else -1.0
+        left += 0 if settled else 1
+    if left:
+        for i in range(n):
+            if out[i] < 0.0:
+                out[i] = cauchy_amplitude(r[i], t, sigma)
+
+
+@njit(cache=True, inline="always")
+def cauchy_energy_row(s, n, sigma2):
+    """Σ_{i<n} log(1 + s_i²/σ²) with one log per run of factors rather than one per term.
+
+    The factors 1 + a²/σ² are multiplied while the product stays below 1e280 (a factor above
+    1e16 takes its own log); each term's rounding error is then ~1e-16 absolute, against log1p's
+    ~1e-16 relative: an energy of Σ terms is off by at most ~1e-16 · n.
+    """
+    total = 0.0
+    prod = 1.0
+    for i in range(n):
+        a = float(s[i])
+        q = 1.0 + a * a / sigma2
+        if q > 1e16:
+            total += math.log(q)
+        else:
+            prod *= q
+            if prod > 1e280:
+                total += math.log(prod)
+                prod = 1.0
+    return total + math.log(prod)
+
+
 @njit(cache=True, inline="always")
 def sparse_amplitude(r: float, t: float, sigma: float, sparsity: int) -> float:
     """Magnitude prox of the sparse prior with weight t = τλ (sparsity code from priors.py)."""
@@ -119,7 +189,7 @@ def sparse_value(a: float, lam: float, sigma: float, sparsity: int) -> float:
     return lam * math.log1p(a * a / (sigma * sigma))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def tv_denoise(y, out, n, lam):
     """Exact 1-D total-variation denoising (Condat 2013, "A direct algorithm for 1D TV denoising").
 
@@ -214,7 +284,7 @@ def tv_denoise(y, out, n, lam):
                     umax = minlam
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def fused_lasso_amplitude(r, out, n, t_sparse, t_tv):
     """argmin_s≥0 ½Σ(s − r)² + t_sparse Σ s + t_tv Σ|Δs| for r ≥ 0: soft(TV(r), t_sparse).
 

@@ -22,7 +22,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from csc.backends.cpu.amplitude import cauchy_amplitude, fused_lasso_amplitude, gauss_amplitude
+from csc.backends.cpu.amplitude import cauchy_amplitudes, cauchy_energy_row, fused_lasso_amplitude, gauss_amplitude
 from csc.core.priors import SLOW_L1, SLOW_L2, SPARSE_GAUSS, SPARSE_L1
 
 # Reassociation lets LLVM vectorise the reductions; no flag that changes NaN/Inf semantics.
@@ -108,8 +108,7 @@ def _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, si
                 for k in range(K):
                     s[k] = gauss_amplitude(r[k], t_sparse)
             else:
-                for k in range(K):
-                    s[k] = cauchy_amplitude(r[k], t_sparse, sigma)
+                cauchy_amplitudes(r, s, K, t_sparse, sigma)
             # 3. phases back, momentum, and the partial sums
             for k in range(K):
                 ddx, dxx = _store_code(X_old, X_new, Y_new, n, k, K, s[k], r[k], pu[k], pv[k],
@@ -123,9 +122,7 @@ def _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, si
                 for k in range(K):
                     sp += 0.5 * s[k] * s[k]
             else:
-                for k in range(K):
-                    a = float(s[k])
-                    sp += math.log1p(a * a / sigma2)
+                sp += cauchy_energy_row(s, K, sigma2)
             if slowness == SLOW_L2:
                 if t > 0:
                     for k in range(K):
@@ -139,41 +136,56 @@ def _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, si
         partials[b, 3] = x2
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def _code_step_chain(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, kappa, partials):
     """l1 sparsity + l1 (TV) slowness: the prox couples the frames of each (sequence, unit)
-    chain."""
+    chain. Per sequence: the gradient step row by row (contiguous, vectorised), amplitudes
+    stored chain-major, the exact chain prox on each contiguous chain, then the codes written
+    back row by row."""
     N, K2 = Y.shape
     K = K2 // 2
     n_seq = N // n_frames
+    T = n_frames
     for b in prange(n_seq):
-        base = b * n_frames
-        pu = np.empty(n_frames)
-        pv = np.empty(n_frames)
-        r = np.empty(n_frames)
-        s = np.empty(n_frames)
+        base = b * T
+        pu = np.empty((T, K), dtype=Y.dtype)
+        pv = np.empty((T, K), dtype=Y.dtype)
+        r = np.empty((T, K), dtype=Y.dtype)
+        chains = np.empty((K, T))  # amplitudes, one contiguous chain per unit
+        s = np.empty((K, T))
+        peak = np.zeros(K)
+        for t in range(T):
+            n = base + t
+            for k in range(K):
+                pu[t, k] = Y[n, k] - tau * G[n, k]
+                pv[t, k] = Y[n, K + k] - tau * G[n, K + k]
+                r[t, k] = math.sqrt(pu[t, k] * pu[t, k] + pv[t, k] * pv[t, k])
+                peak[k] = max(peak[k], r[t, k])
+            for k in range(K):
+                chains[k, t] = r[t, k]
+        t_sparse = tau * lam
+        for k in range(K):
+            if peak[k] <= t_sparse:  # TV keeps values within [min, max]: soft gives all zeros
+                s[k, :] = 0.0
+            else:
+                fused_lasso_amplitude(chains[k], s[k], T, t_sparse, tau * kappa)
         sp = 0.0
         sl = 0.0
         dx2 = 0.0
         x2 = 0.0
-        for k in range(K):
-            for t in range(n_frames):
-                n = base + t
-                pu[t] = Y[n, k] - tau * G[n, k]
-                pv[t] = Y[n, K + k] - tau * G[n, K + k]
-                r[t] = math.sqrt(pu[t] * pu[t] + pv[t] * pv[t])
-            fused_lasso_amplitude(r, s, n_frames, tau * lam, tau * kappa)
-            for t in range(n_frames):
-                n = base + t
-                ddx, dxx = _store_code(X_old, X_new, Y_new, n, k, K, s[t], r[t], pu[t], pv[t],
-                                       beta)
+        for t in range(T):
+            n = base + t
+            for k in range(K):
+                a = s[k, t]
+                ddx, dxx = _store_code(X_old, X_new, Y_new, n, k, K, a, r[t, k], pu[t, k],
+                                       pv[t, k], beta)
                 dx2 += ddx
                 x2 += dxx
-                sp += lam * s[t]
+                sp += a
                 if t > 0:
-                    sl += kappa * abs(s[t] - s[t - 1])
-        partials[b, 0] = sp
-        partials[b, 1] = sl
+                    sl += abs(a - s[k, t - 1])
+        partials[b, 0] = lam * sp
+        partials[b, 1] = kappa * sl
         partials[b, 2] = dx2
         partials[b, 3] = x2
 
