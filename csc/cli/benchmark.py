@@ -8,12 +8,14 @@ The problem is the convex complex sparse-coding objective (l1 sparsity, no slown
 data, a group lasso in real form (`csc.testing.bench.problem`); every solver's codes are scored by
 the same energy (`csc.energy`). What is measured, in one run and on one machine:
 
-1. GEMM rate: `np.dot` float32 for the two GEMM shapes of one FISTA iteration, (N, 2K) @ (2K, M)
-   and (N, M) @ (M, 2K); the per-iteration floor is the sum of the best times of the two
-   (= 4·M·2K·N flops at the measured rate).
+1. GEMM rate: float32 `dot` for the two GEMM shapes of one FISTA iteration, (N, 2K) @ (2K, M)
+   and (N, M) @ (M, 2K), with the backend's array module (NumPy on the CPU; CuPy, the device
+   synchronised, with --backend gpu); the per-iteration floor is the sum of the best times of
+   the two (= 4·M·2K·N flops at the measured rate).
 2. `csc.encode` time per iteration with tol=0, max_iter=50 after a warm-up call (Numba
    compilation), its ratio to the floor and the overhead fraction 1 − floor / time per iteration;
-   the same by prior, and the learning throughput.
+   by prior, the time per iteration without setup ((t(40 iterations) − t(20)) / 20); the
+   learning throughput.
 3. Time to reach E ≤ E* (1 + 1e-4) for `csc.encode`, SPAMS (`spams.fistaFlat`) and skglm
    (`skglm.GroupLasso`), where E* is the best energy seen (a float64 high-accuracy `csc.encode`
    run plus every benchmark run), certified by the duality gap of `csc.core.duality`. Each solver
@@ -23,6 +25,16 @@ the same energy (`csc.energy`). What is measured, in one run and on one machine:
 4. Peak memory of one `csc.encode` call, measured in a fresh interpreter from the resident-set
    high-water mark (`csc.testing.bench.memory`), so BLAS and Numba buffers are included, and
    its tracemalloc peak; `scripts/encode_memory.py` measures it alone at any size and budget.
+5. Learning against scikit-learn (largest size): `partial_fit` frames per second and the
+   reconstruction error of the learned dictionary, csc (both rules, default and paper's prior)
+   against `MiniBatchDictionaryLearning(fit_algorithm="cd")` on the same frames and mini-batches
+   with 2K real atoms (`csc.testing.bench.learning`).
+6. The goals of issue 14, each with its measured figure and met / not met
+   (`csc.testing.bench.goals`), printed last.
+
+The JSON report (--json) describes the machine (CPU model, logical CPUs, memory, BLAS, GPU).
+Reference runs are kept under docs/benchmarks/ (one JSON per machine and date, from a full run on
+a quiet machine), so later runs can be compared with them.
 """
 from __future__ import annotations
 
@@ -35,8 +47,9 @@ from typing import Sequence
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.io import write_json
+from csc.testing.bench.goals import goals
 from csc.testing.bench.problem import LAM_RATIO, SEQ_LEN
-from csc.testing.bench.suite import Config, bench_size, environment
+from csc.testing.bench.suite import PRIOR_ITERS, Config, bench_size, environment
 from csc.testing.bench.timing import TARGET_REL, gemm_floor_best
 
 PROG = "csc-benchmark"
@@ -54,6 +67,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--backend", default="cpu", choices=["cpu", "gpu", "auto"],
                    help="passed to csc.encode")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sklearn-alpha", type=float,
+                   help="alpha of scikit-learn's MiniBatchDictionaryLearning in the learning "
+                        "comparison (default: scikit-learn's, 1)")
     return p
 
 
@@ -73,10 +89,14 @@ def make_config(args: argparse.Namespace) -> Config:
         csc_tols=tols,
         spams_tols=[1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 1e-6, 1e-7],
         skglm_tols=tols,
+        learn_updates=3 if quick else 16,
+        sklearn_alpha=args.sklearn_alpha,
     )
     bad = [n for n in cfg.sizes if n < SEQ_LEN or n % SEQ_LEN]
     if bad:
         raise UsageError(f"--sizes must be positive multiples of {SEQ_LEN}, got {bad[0]}")
+    if cfg.sklearn_alpha is not None and not cfg.sklearn_alpha > 0:
+        raise UsageError(f"--sklearn-alpha must be positive, got {cfg.sklearn_alpha}")
     if cfg.n_features < 1 or cfg.n_units < 1:
         raise UsageError("--n-features and --n-units must be positive")
     return cfg
@@ -111,7 +131,9 @@ def solver_table(sizes: Sequence[dict]) -> str:
 
 def prior_table(sizes: Sequence[dict]) -> str:
     """csc time per iteration by prior, per size."""
-    rows = ["| prior | frames | time/iter (ms) | / GEMM floor |", "|---|---|---|---|"]
+    short, long = PRIOR_ITERS
+    rows = [f"| prior | frames | time/iter without setup (ms): (t({long}) − t({short})) / "
+            f"{long - short} | / GEMM floor |", "|---|---|---|---|"]
     for size in sizes:
         for name, r in size.get("csc_by_prior", {}).items():
             rows.append(f"| {name} | {size['n_frames']} | {r['per_iter'] * 1e3:.2f} | "
@@ -153,6 +175,40 @@ def memory_table(sizes: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
+def learning_table(sizes: Sequence[dict]) -> str:
+    """csc's learning against scikit-learn's, where it was compared."""
+    rows = ["| frames | learner | prior | rule | partial_fit frames/s | rel. recon. error "
+            "| vs sklearn | goal | error <= sklearn's |", "|" + "---|" * 9]
+    for size in sizes:
+        lv = size.get("learning_vs_sklearn")
+        if lv is None:
+            continue
+        if lv["status"] != "ok":
+            rows.append(f"| {size['n_frames']} | sklearn | — | — | {lv['status']} | | | | |")
+            continue
+        sk, st = lv["sklearn"], lv["settings"]
+        nothing = " (codes nothing)" if lv["sklearn_codes_nothing"] else ""
+        rows.append(f"| {size['n_frames']} | sklearn cd, {st['real_atoms']} atoms, "
+                    f"alpha={st['sklearn']['alpha']:g}{nothing} | l1 | — | "
+                    f"{sk['frames_per_s']:.0f} | "
+                    f"{sk['rel_error']:.4f} | 1 | — | — |")
+        for r in lv["csc"]:
+            rows.append(f"| {size['n_frames']} | csc, {st['n_units']} complex units | "
+                        f"{r['prior']} | {r['rule']} | {r['frames_per_s']:.0f} | "
+                        f"{r['rel_error']:.4f} | {r['ratio']:.1f}x | >= {r['goal_ratio']:g}x | "
+                        f"{'yes' if r['error_ok'] else 'no'} |")
+    return "\n".join(rows)
+
+
+def goals_table(rows: Sequence[dict]) -> str:
+    """The goals of issue 14 with the measured figure and met / not met."""
+    lines = ["| goal | measured | met |", "|---|---|---|"]
+    for g in rows:
+        met = {True: "met", False: "not met", None: "—"}[g["met"]]
+        lines.append(f"| {g['goal']} | {g['measured']} | {met} |")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the tables and write the JSON report; 2 on bad options."""
     prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
@@ -166,30 +222,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     gemms = {}
     for n in cfg.sizes:
         g = gemms[n] = gemm_floor_best(n, cfg.n_features, cfg.n_units, cfg.gemm_repeats,
-                                       args.seed)
-        print(f"GEMM N={n}: {g['gflops']:.1f} GFLOP/s ({g['blas_threads']} BLAS threads) "
-              f"-> floor {g['floor_s_per_iter'] * 1e3:.3f} ms/iter", flush=True)
+                                       args.seed, args.backend)
+        print(f"GEMM N={n} ({g['gemm_device']}): {g['gflops']:.1f} GFLOP/s "
+              f"({g['blas_threads']} BLAS threads) -> floor {g['floor_s_per_iter'] * 1e3:.3f} "
+              f"ms/iter", flush=True)
     try:
-        sizes = [bench_size(n, cfg, args.backend, args.seed, gemms[n]) for n in cfg.sizes]
+        sizes = [bench_size(n, cfg, args.backend, args.seed, gemms[n],
+                            compare_learning=n == max(cfg.sizes)) for n in cfg.sizes]
     except ValueError as exc:  # a size without a usable planted problem
         return fail(PROG, exc)
     except RuntimeError as exc:  # no reference optimum could be computed
         fail(PROG, exc)
         return 1
     report = {
-        "environment": environment(),
+        "environment": environment(args.backend),
         "config": asdict(cfg) | {"backend": args.backend, "seed": args.seed, "quick": args.quick,
                                  "target_rel": TARGET_REL, "seq_len": SEQ_LEN},
         "sizes": sizes,
+        "goals": goals(sizes),
         "wall_s": time.perf_counter() - t0,
     }
-    for table in (solver_table, prior_table, throughput_table, memory_table):
+    for table in (solver_table, prior_table, throughput_table, memory_table, learning_table):
         print("\n" + table(sizes))
     for size in sizes:
         ref = size["reference"]
         print(f"\nN={size['n_frames']}: lam={size['lam']:.4g} (= {LAM_RATIO} lam_max), "
               f"E*={ref['e_star']:.8g}, certified rel. gap {ref['certified_rel_gap']:.1e}, "
               f"active units {ref['active_fraction']:.1%}")
+    print("\n" + goals_table(report["goals"]))
     try:
         write_json(args.json, report, default=float)
     except OSError as exc:
