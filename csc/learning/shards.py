@@ -25,8 +25,8 @@ class UpdatePlan:
     the workers with each shard).
 
     W: float (2K, M), the real-form dictionary in the float type the shards compute in; prior;
-    lipschitz: the step constant L (τ = 1/L), computed once from W; max_iter, tol: inference;
-    learning: "sgd" or "online" (which sums the shards return); backend: the backend name the
+    lipschitz: the data term's curvature bound L (`lipschitz_constant`), computed once from W;
+    max_iter, tol: inference; learning: "sgd" or "online" (which sums the shards return); backend: the backend name the
     shards compute on.
     """
 
