@@ -262,3 +262,18 @@ def test_after_a_rejected_step_only_the_steps_before_it_are_replayed(rng, monkey
             after = events[i + 1:]
             replays.append(after.index("_read") - 1 if "_read" in after else len(after))
     assert replays and max(replays) >= 2  # good steps replayed unread, then one read per step
+
+
+def test_boosted_first_steps_reach_the_optimum_of_plain_steps(rng):
+    """step_boost 2 (the default) and 1 (steps of 1/L throughout) end at the same convex optimum;
+    after a boosted step fails, the solve runs at the safe bound (its final L is that bound)."""
+    X, D, _, w = random_problem(rng, B=4, T=5, K=6, M=12)
+    kw = dict(lam=0.3, weights=w, max_iter=20000, tol=1e-10, return_info=True, backend="cpu")
+    Z1, plain = csc.encode(X, D, step_boost=1.0, **kw)
+    Z2, boosted = csc.encode(X, D, **kw)
+    assert plain.converged and boosted.converged
+    e1, e2 = (csc.energy(X, Z, D, lam=0.3, weights=w)["total"] for Z in (Z1, Z2))
+    assert e2 == pytest.approx(e1, rel=1e-9)
+    assert boosted.lipschitz in (plain.lipschitz / 2, plain.lipschitz)
+    with pytest.raises(ValueError, match="step_boost"):
+        csc.encode(X, D, step_boost=0.5)

@@ -6,7 +6,7 @@ from csc import ComplexSparseCoding, encode
 from csc.core.model import codes_to_real, dictionary_from_real
 from csc.learning.normalize import normalize_units
 from csc.learning.sgd import SGDRule
-from csc.learning.shards import shard_bounds
+from csc.learning.shards import LEARNING_STEP_BOOST, shard_bounds
 
 
 def test_shards_split_a_batch_in_fixed_contiguous_parts():
@@ -31,7 +31,7 @@ def test_a_sharded_update_sums_the_gradients_of_independent_solves(rng, n_shards
     grad = np.zeros_like(W0)
     for a, b in shard_bounds(B, n_shards):
         Z = encode(X[a:b], dictionary_from_real(W0), max_iter=40, tol=0.0, backend="cpu",
-                   **prior)
+                   step_boost=LEARNING_STEP_BOOST, **prior)
         C = codes_to_real(Z, np.float64)
         grad += C.T @ (X[a:b].reshape(-1, M) - C @ W0)
     W = W0.copy()

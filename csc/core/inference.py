@@ -250,13 +250,14 @@ class _FistaState:
 
 
 def fista(Xf, W, w, prior: Prior, n_frames: int, C0, L: float, max_iter: int, tol: float,
-          backend: Backend, sync_every: int | None = None) -> tuple[np.ndarray, EncodeInfo]:
+          backend: Backend, sync_every: int | None = None,
+          step_boost: float = STEP_BOOST) -> tuple[np.ndarray, EncodeInfo]:
     """Minimise the energy over real codes (arrays of `backend.xp`, all on one device).
 
     Xf: float (N, M) frames, N = n_sequences·n_frames; W: (2K, M) same dtype; w: (M,) weights;
     C0: (N, 2K) starting codes (not modified), or None for zeros; L: the bound on the data term's
     curvature (`lipschitz_constant`). The smooth part's bound adds 4κ for l2 slowness; the solve
-    starts with L / STEP_BOOST in its place (see STEP_BOOST).
+    starts with L / step_boost in its place (see STEP_BOOST; 1: steps of 1/L throughout).
     sync_every: iterations between host reads of the energies (default 1 on the CPU, 8 on the GPU).
     Between reads every step is assumed accepted; if a read finds one that raised the energy (or
     gave a non-finite one), the block is restored from a snapshot, the steps before the first bad
@@ -273,7 +274,7 @@ def fista(Xf, W, w, prior: Prior, n_frames: int, C0, L: float, max_iter: int, to
     xp = backend.xp
     sync_every = sync_every or (1 if backend.name == "cpu" else 8)
     slow = 4.0 * prior.kappa if prior.slowness == "l2" else 0.0  # exact for the l2 gradient
-    L_bound, L = L + slow, L / STEP_BOOST + slow
+    L_bound, L = L + slow, L / step_boost + slow
     check_step(L_bound, Xf.dtype)
     check_data_range(Xf, w)
     # before the solver's arrays exist: the float64 copy of Xf is then not on top of them
@@ -388,7 +389,8 @@ def sequence_batches(n_sequences: int, n_frames: int, bytes_per_frame: int,
 
 
 def encode(X, D, *, max_iter: int = 200, tol: float = 1e-4, init=None, backend: str = "auto",
-           return_info: bool = False, batch_bytes: int | None = None, **prior_kwargs):
+           return_info: bool = False, batch_bytes: int | None = None,
+           step_boost: float = STEP_BOOST, **prior_kwargs):
     """Infer complex codes for movie data under a dictionary.
 
     X: float (n_sequences, n_frames, n_features); D: complex (n_components, n_features).
@@ -397,7 +399,8 @@ def encode(X, D, *, max_iter: int = 200, tol: float = 1e-4, init=None, backend: 
     weights (scalar or (n_features,)).
     max_iter: FISTA iterations at most (an integer ≥ 1); tol: stop when ‖x⁺ − x‖ ≤ tol‖x⁺‖ (a
     real ≥ 0); init: complex starting codes like the result (default zeros); backend: "auto" |
-    "cpu" | "gpu".
+    "cpu" | "gpu"; step_boost: the first steps are step_boost/L (≥ 1; see STEP_BOOST; 1 gives
+    the 1/L steps learning infers with).
     batch_bytes: memory budget of the solver's arrays (default `ENCODE_BATCH_BYTES`). The
     sequences are solved in consecutive batches of whole sequences (`sequence_batches`) whose
     arrays, `solver_bytes_per_frame` per frame, fit in it, so the peak memory is the output plus
@@ -415,6 +418,7 @@ def encode(X, D, *, max_iter: int = 200, tol: float = 1e-4, init=None, backend: 
     D = check_dictionary(D, X.shape[-1])
     check_number(max_iter, "max_iter", Integral, 1)
     check_number(tol, "tol", Real, 0.0)
+    check_number(step_boost, "step_boost", Real, 1.0)
     batch_bytes = ENCODE_BATCH_BYTES if batch_bytes is None else batch_bytes
     check_number(batch_bytes, "batch_bytes", Integral, 1)
     be = get_backend(backend)
@@ -434,7 +438,8 @@ def encode(X, D, *, max_iter: int = 200, tol: float = 1e-4, init=None, backend: 
         n_seq = batch.stop - batch.start
         Xf = be.asarray(X[batch].reshape(n_seq * T, M), dtype=dtype)
         C0 = None if init is None else be.asarray(codes_to_real(init[batch], dtype))
-        C, info = fista(Xf, W_dev, w_dev, prior, T, C0, L, int(max_iter), float(tol), be)
+        C, info = fista(Xf, W_dev, w_dev, prior, T, C0, L, int(max_iter), float(tol), be,
+                        step_boost=float(step_boost))
         codes_from_real(be.asnumpy(C), n_seq, T, out=Z[batch])
         infos.append(info)
     info = merge_infos(infos)

@@ -18,6 +18,11 @@ from csc.backends.backend import get_backend
 from csc.core.inference import fista
 from csc.core.priors import Prior
 
+#: Learning infers with steps of 1/L, not `encode`'s boosted first steps (`STEP_BOOST`): the
+#: learning rates and the default run were tuned with them, and the default run learned with
+#: 2/L came out less localised on held-out data (median 0.52 against 0.64, one run each).
+LEARNING_STEP_BOOST = 1.0
+
 
 @dataclass
 class UpdatePlan:
@@ -82,7 +87,8 @@ def shard_statistics(X, plan: UpdatePlan) -> ShardStatistics:
     Xf = be.asarray(X, dtype=dtype).reshape(B * T, M)
     w = plan.prior.weight_vector(M, dtype)
     W, wd = be.asarray(plan.W, dtype=dtype), be.asarray(w)
-    C, info = fista(Xf, W, wd, plan.prior, T, None, plan.lipschitz, plan.max_iter, plan.tol, be)
+    C, info = fista(Xf, W, wd, plan.prior, T, None, plan.lipschitz, plan.max_iter, plan.tol, be,
+                    step_boost=LEARNING_STEP_BOOST)
     E = Xf - C @ W
     with np.errstate(over="ignore", invalid="ignore"):  # the client checks finiteness
         if plan.learning == "sgd":
