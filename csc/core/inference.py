@@ -103,10 +103,11 @@ def lipschitz_constant(W: np.ndarray, w: np.ndarray, v0: np.ndarray | None = Non
 
 
 #: A solve's first steps take the data term's curvature as L_data / STEP_BOOST. The power
-#: iteration's L_data bounds it in the worst direction, which the codes' steps rarely take. The first step that raises the energy
-#: brings L back towards the bound (doubling it, at most to the bound), so the solve ends as
-#: monotone FISTA with step 1/L. On the benchmark's planted problems a first step of 2/L reached
-#: 1e-4 of the optimum in 15 iterations where 1/L took 25 (l1, 1,024 and 8,192 frames).
+#: iteration's L_data bounds it in the worst direction, which the codes' steps rarely take. The
+#: first step that raises the energy brings L back towards the bound (doubling it, at most to
+#: the bound), so the solve ends as monotone FISTA with step 1/L. On the benchmark's planted
+#: problems a first step of 2/L reached 1e-4 of the optimum in 15 iterations where 1/L took 25
+#: (l1, 1,024 and 8,192 frames).
 STEP_BOOST = 2.0
 
 

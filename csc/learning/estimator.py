@@ -168,8 +168,8 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
     def update_plan(self, dtype=np.float32, prior: Prior | None = None
                     ) -> tuple[UpdatePlan, np.ndarray]:
         """(plan, power vector) of the next update, for shards of data of `dtype` (the float
-        type the shards compute in): the dictionary, the prior and the data term's curvature bound L, from
-        a power iteration warm-started at the last update's vector."""
+        type the shards compute in): the dictionary, the prior and the data term's curvature
+        bound L, from a power iteration warm-started at the last update's vector."""
         prior = self.prior() if prior is None else prior
         w = prior.weight_vector(self._W.shape[1], np.dtype(dtype))
         L, power_vector = lipschitz_constant(self._W, w, self._power_vector,

@@ -31,8 +31,8 @@ class UpdatePlan:
 
     W: float (2K, M), the real-form dictionary in the float type the shards compute in; prior;
     lipschitz: the data term's curvature bound L (`lipschitz_constant`), computed once from W;
-    max_iter, tol: inference; learning: "sgd" or "online" (which sums the shards return); backend: the backend name the
-    shards compute on.
+    max_iter, tol: inference; learning: "sgd" or "online" (which sums the shards return);
+    backend: the backend name the shards compute on.
     """
 
     W: np.ndarray

@@ -22,7 +22,12 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from csc.backends.cpu.amplitude import cauchy_amplitudes, cauchy_energy_row, fused_lasso_amplitude, gauss_amplitude
+from csc.backends.cpu.amplitude import (
+    cauchy_amplitudes,
+    cauchy_energy_row,
+    fused_lasso_amplitude,
+    gauss_amplitude,
+)
 from csc.core.priors import SLOW_L1, SLOW_L2, SPARSE_GAUSS, SPARSE_L1
 
 # Reassociation lets LLVM vectorise the reductions; no flag that changes NaN/Inf semantics.
