@@ -60,7 +60,13 @@ def test_encode_with_extreme_sigma_descends_and_reports_true_energies(rng, sigma
     assert np.all(np.isfinite(Z)) and np.all(np.isfinite(info.energies))
     assert info.energies[-1] < 0.9 * info.energies[0]
     true = csc.energy(X, Z, D, **kw)["total"]
-    assert info.energies[-1] == pytest.approx(true, rel=1e-4 if dtype == np.float32 else 1e-9)
+    # The reported energy comes from the reconstruction computed in the data's precision: its
+    # rounding, about eps·‖X‖ in the residual, moves ½‖X − X̂‖² by about eps·√(E·E₀) (E₀ the
+    # energy at zero codes), which at float32 can exceed 1e-4 of a small final energy.
+    e0 = info.energies[0]
+    floor = 8 * np.finfo(dtype).eps * np.sqrt(true * e0)
+    assert info.energies[-1] == pytest.approx(true, rel=1e-4 if dtype == np.float32 else 1e-9,
+                                              abs=floor)
 
 
 # ------------------------------------------------------------------------------------------------
