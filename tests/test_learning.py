@@ -98,14 +98,8 @@ def test_online_block_update_is_the_exact_block_minimiser(rng):
     C = codes_to_real(Z, np.float64)
     Xf = X.reshape(-1, 9)
     rule = OnlineRule()
-    import csc.learning.online as online
-    saved = online.normalize_units
-    online.normalize_units = lambda *a, **k: None
-    try:
-        W_new = W.copy()
-        rule.update(W_new, C.T @ C / len(C), C.T @ Xf / len(C), "pair", False)
-    finally:
-        online.normalize_units = saved
+    W_new = W.copy()
+    rule.update(W_new, C.T @ C / len(C), C.T @ Xf / len(C), None, False)
     # sequential exact minimisation of ‖X − C W‖² over each unit's two rows, in order
     W_ref = W.copy()
     K = 4
@@ -115,6 +109,51 @@ def test_online_block_update_is_the_exact_block_minimiser(rng):
         target = Xf - C[:, others] @ W_ref[others]
         W_ref[idx] = np.linalg.lstsq(C[:, idx], target, rcond=None)[0]
     np.testing.assert_allclose(W_new, W_ref, rtol=1e-7, atol=1e-9)
+
+
+def _numpy_block_sweep(A, B, W, normalize, flip):
+    """The sweep written with NumPy, unit by unit (the rule's code before it was compiled)."""
+    K = W.shape[0] // 2
+    scale = np.trace(A) / (2 * K)
+    for k in range(K):
+        idx = [k, K + k]
+        Abb = A[np.ix_(idx, idx)]
+        if np.trace(Abb) <= 1e-10 * scale:
+            continue
+        rhs = B[idx] - A[idx] @ W + Abb @ W[idx]
+        W[idx] = np.linalg.solve(Abb + 1e-10 * scale * np.eye(2), rhs)
+        R, I = W[k], W[K + k]
+        if normalize == "pair":
+            a, b = (I, R) if flip else (R, I)
+            b -= (a @ b) / max(a @ a, 1e-12) * a
+            R /= max(np.linalg.norm(R), 1e-12)
+            I /= max(np.linalg.norm(I), 1e-12)
+        else:
+            norm = max(np.sqrt(R @ R + I @ I), 1e-12)
+            R /= norm
+            I /= norm
+
+
+@pytest.mark.parametrize("normalize,flip", [("pair", False), ("pair", True), ("complex", False)])
+def test_online_sweep_equals_the_numpy_sweep(rng, normalize, flip):
+    """The compiled sweep against the same sweep in NumPy, over three updates, with one unit
+    unused (its statistics zero: it must be left as it is)."""
+    K, M, N = 6, 11, 200
+    W = rng.standard_normal((2 * K, M))
+    normalize_units(W, normalize)
+    W_ref, W_start = W.copy(), W.copy()
+    rule, A, B = OnlineRule(memory=2), np.zeros((2 * K, 2 * K)), np.zeros((2 * K, M))
+    for t in range(3):
+        C = rng.standard_normal((N, 2 * K))
+        C[:, [2, K + 2]] = 0.0
+        X = rng.standard_normal((N, M))
+        rule.update(W, C.T @ C / N, C.T @ X / N, normalize, flip)
+        beta = 1.0 - 1.0 / min(t + 1, 2)
+        A, B = beta * A + C.T @ C / N, beta * B + C.T @ X / N
+        _numpy_block_sweep(A, B, W_ref, normalize, flip)
+        np.testing.assert_allclose(W, W_ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(W[[2, K + 2]], W_start[[2, K + 2]])
+    assert not np.allclose(W, W_start)
 
 
 def test_pair_and_complex_normalisations(rng):

@@ -6,10 +6,47 @@ from numbers import Integral
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from csc import io
 from csc.core.params import check_number
-from csc.learning.normalize import normalize_units
+from csc.learning.normalize import normalization_code, normalize_unit
+
+
+@njit(cache=True)
+def _block_sweep(A, B, W, scale, normalize, flip):
+    """One sweep of exact 2×2 block minimisation of ½ tr(Wᵀ A W) − tr(Wᵀ B) over the units of W
+    float64 (2K, M) in place, in order, each unit normalised (`normalize_unit`) before the next.
+
+    Unit k's rows idx = (k, K + k) become Abb⁻¹ (B[idx] − A[idx] W + Abb W[idx]), Abb = A[idx, idx]
+    plus a ridge of 1e-10·scale; a unit whose Abb has trace ≤ 1e-10·scale (unused so far) is left.
+    Compiled because the sweep is sequential: in NumPy it was 256 small products and solves, about
+    50 ms per update at K = 256, M = 256, mostly call overhead."""
+    K2, M = W.shape
+    K = K2 // 2
+    rhs = np.empty((2, M))
+    ridge = 1e-10 * scale
+    for k in range(K):
+        p, q = k, K + k
+        a, b, d = A[p, p], A[p, q], A[q, q]
+        if a + d <= ridge:
+            continue
+        for m in range(M):
+            rhs[0, m] = B[p, m] + a * W[p, m] + b * W[q, m]
+            rhs[1, m] = B[q, m] + A[q, p] * W[p, m] + d * W[q, m]
+        for j in range(K2):
+            ap, aq = A[p, j], A[q, j]
+            for m in range(M):
+                rhs[0, m] -= ap * W[j, m]
+                rhs[1, m] -= aq * W[j, m]
+        a += ridge
+        d += ridge
+        c = A[q, p]
+        det = a * d - b * c
+        for m in range(M):
+            W[p, m] = (d * rhs[0, m] - b * rhs[1, m]) / det
+            W[q, m] = (a * rhs[1, m] - c * rhs[0, m]) / det
+        normalize_unit(W, k, normalize, flip)
 
 
 class OnlineRule:
@@ -34,12 +71,14 @@ class OnlineRule:
     def _forget(self) -> float:
         return 1.0 - 1.0 / min(self.n_batches + 1, self.memory)
 
-    def update(self, W: np.ndarray, CtC: np.ndarray, CtX: np.ndarray, normalize: str,
+    def update(self, W: np.ndarray, CtC: np.ndarray, CtX: np.ndarray, normalize: str | None,
                flip: bool) -> None:
-        """One update in place. W float64 (2K, M); CtC = CᵀC/N (2K, 2K) and CtX = CᵀX/N (2K, M)
-        for a batch of codes C (N, 2K) and frames X (N, M), float64."""
+        """One update in place. W float64 (2K, M), C-contiguous; CtC = CᵀC/N (2K, 2K) and
+        CtX = CᵀX/N (2K, M) for a batch of codes C (N, 2K) and frames X (N, M), float64.
+        `normalize` names the unit normalisation (None: none, the plain block minimisation)."""
+        if W.dtype != np.float64 or not W.flags.c_contiguous:
+            raise ValueError("the online rule updates a C-contiguous float64 dictionary")
         K2, M = W.shape
-        K = K2 // 2
         if self.A is None:
             self.A = np.zeros((K2, K2))
             self.B = np.zeros((K2, M))
@@ -49,15 +88,8 @@ class OnlineRule:
         self.B *= beta
         self.B += CtX
         self.n_batches += 1
-        scale = np.trace(self.A) / K2
-        for k in range(K):
-            idx = [k, K + k]
-            Abb = self.A[np.ix_(idx, idx)]
-            if np.trace(Abb) <= 1e-10 * scale:  # unit unused so far: leave it
-                continue
-            rhs = self.B[idx] - self.A[idx] @ W + Abb @ W[idx]
-            W[idx] = np.linalg.solve(Abb + 1e-10 * scale * np.eye(2), rhs)
-            normalize_units(W, normalize, flip, units=slice(k, k + 1))
+        _block_sweep(self.A, self.B, W, np.trace(self.A) / K2, normalization_code(normalize),
+                     bool(flip))
 
     def state(self) -> dict[str, Any]:
         """JSON-able scalars and the statistics arrays, to checkpoint and resume."""
@@ -75,4 +107,5 @@ class OnlineRule:
         A = io.require_array(state, "A", "f", (rows, rows))
         if A.shape[0] != A.shape[1]:
             raise ValueError(f"A has shape {A.shape}, expected a square matrix")
-        self.A, self.B = A, io.require_array(state, "B", "f", (A.shape[0], cols))
+        B = io.require_array(state, "B", "f", (A.shape[0], cols))
+        self.A, self.B = (np.ascontiguousarray(a, dtype=np.float64) for a in (A, B))
