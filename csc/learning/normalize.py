@@ -18,15 +18,15 @@ import numpy as np
 from numba import njit
 
 NORMALIZATIONS = ("pair", "complex")
-NORMALIZE_NONE, NORMALIZE_PAIR, NORMALIZE_COMPLEX = -1, 0, 1
-"""Codes of the normalisations in compiled code (NONE: leave the unit as it is)."""
+NORMALIZE_PAIR, NORMALIZE_COMPLEX = NORMALIZATIONS.index("pair"), NORMALIZATIONS.index("complex")
+NORMALIZE_NONE = -1
+"""Codes of the normalisations in compiled code: a name's index in NORMALIZATIONS, and NONE to
+leave the unit as it is."""
 _TINY = 1e-12
 
 
-def normalization_code(kind: str | None) -> int:
-    """The compiled code of a normalisation name (None: no normalisation); ValueError if unknown."""
-    if kind is None:
-        return NORMALIZE_NONE
+def normalization_code(kind: str) -> int:
+    """The compiled code of a normalisation name; ValueError if unknown."""
     if kind not in NORMALIZATIONS:
         raise ValueError(f"unknown normalize {kind!r}; choose one of {NORMALIZATIONS}")
     return NORMALIZATIONS.index(kind)
@@ -75,8 +75,6 @@ def normalize_units(W: np.ndarray, kind: str, flip: bool = False,
                     units: np.ndarray | slice = slice(None)) -> None:
     """Normalise the selected units of W float (2K, M) in place; `flip` orthogonalises R against I.
     `units` selects among the K units (a slice, integer indices or a boolean mask)."""
-    if kind is None:
-        raise ValueError(f"unknown normalize None; choose one of {NORMALIZATIONS}")
     code = normalization_code(kind)
     K = W.shape[0] // 2
     selected = np.arange(K)[units]
