@@ -12,6 +12,7 @@ import pytest
 from conftest import TINY, assert_one_line_error, write_video_failing_at
 
 import csc
+from csc.analysis.second_layer import on_fraction_threshold, second_layer_codes
 from csc.cli import learn, second_layer
 from csc.run_folder import RunError
 from csc.testing.movies import (
@@ -314,19 +315,29 @@ def test_second_layer_is_learned_stored_and_loaded(tmp_path, video_dir, run, cap
     code = second_layer.main([str(out / "model.npz"), "--n-motion", "2", "--n-form", "2",
                               "--n-sequences", "8", "--n-updates", "3"])
     assert code == 0, capsys.readouterr().err
-    assert "median DSI" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "translation detectors" in printed and "spread over stimuli" in printed
     model = csc.load(out / "model.npz")
     assert model.motion_units.components_.shape == (4, 2)
     assert model.form_units.components_.shape == (4, 2)
     stats = model.form_units.feature_stats_  # the log-amplitude normalisation travels along
     assert stats["mean"].shape == (4,) and stats["scale"].shape == (4,)
-    # the paper's settings: codes under the Gaussian prior, absolute mask, variance 0.1, centred
-    # (this first layer has l1 slowness: the codes take the paper's quadratic one, same κ)
-    assert model.second_layer_prior == {"sparsity": "gauss", "lam": 8.0, "slowness": "l2"}
-    assert model.motion_units.threshold == 0.2 and model.motion_units.step == "adaptive"
+    # the paper's settings: codes under the Gaussian prior with quadratic slowness (the authors'
+    # slow_gauss, κ 0.5, whatever the first layer's), log-amplitude variance 0.1, centred
+    assert model.second_layer_prior == {"sparsity": "gauss", "lam": 8.0, "slowness": "l2",
+                                        "kappa": 0.5}
+    # the authors' threshold: a quarter of the training codes' amplitudes exceed it
+    _, P = second_layer.learning_sequences(str(out / "model.npz"), 8, 1.0, 0)
+    Z = second_layer_codes(model, P)
+    assert model.motion_units.threshold == pytest.approx(on_fraction_threshold(Z, 0.25))
+    assert model.motion_units.step == "adaptive-unit" and model.motion_units.init == "data"
     assert model.form_units.log_variance == 0.1 and stats["center_units"]
     tuning = json.loads((out / "tuning.json").read_text())
-    assert set(tuning) == {"learned", "random"}
+    assert {"learned", "random", "units"} <= set(tuning)
+    figures = json.loads((out / "second_layer.json").read_text())
+    for part in ("motion", "form"):  # measured next to random columns
+        assert figures[part]["learned"]["n_units"] == figures[part]["random"]["n_units"] == 2
+    assert (out / "form_inputs.png").stat().st_size > 0
     assert (out / "motion_tuning.png").stat().st_size > 0
     assert (out / "motion_units.png").stat().st_size > 0
     assert (out / "form_units.png").stat().st_size > 0

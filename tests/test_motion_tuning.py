@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from csc.analysis import motion_tuning
 from csc.analysis.motion_tuning import (
     active_units,
     direction_angles,
@@ -263,3 +264,30 @@ def test_learned_units_are_tuned_to_motion_not_pattern(planted_with_units, tmp_p
     save_motion_tuning_png(result, path, max_units=4)
     image = iio.imread(path)
     assert path.stat().st_size > 10_000 and image.ndim == 3 and min(image.shape[:2]) > 200
+
+
+def _result_with(per_stimulus_directions, speed_curve):
+    """A tuning result whose units respond, under each stimulus (3 grating frequencies and the
+    noise), only at the given direction index, with the given response per speed."""
+    angles = motion_tuning.direction_angles(8)
+    speeds = np.array([0.5, 1.0, 1.5])
+    L = len(per_stimulus_directions)
+    R = np.zeros((4, L, 8, 3))
+    for u, dirs in enumerate(per_stimulus_directions):
+        for s, d in enumerate(dirs):
+            R[s, u, d] = speed_curve
+    noise = R[3]
+    return {"directions": angles, "speeds": speeds,
+            "grating": {"responses_per_frequency": np.moveaxis(R[:3], 0, 1)},
+            "noise": {"rectified": noise,
+                      **motion_tuning.direction_tuning(noise, angles, speeds)}}
+
+
+def test_direction_spread_and_speed_tuning():
+    result = _result_with([(2, 2, 2, 2), (0, 2, 4, 6), (1, 1, 1, 3)], [0.2, 1.0, 0.5])
+    spread = motion_tuning.direction_spread(result)
+    assert spread[0] == pytest.approx(0.0, abs=1e-6)  # one direction under every stimulus
+    assert spread[1] > 150  # four directions 90° apart: the mean vector vanishes
+    # three at 45°, one at 135°: resultant length |3 e^{iπ/4} + e^{i3π/4}| / 4 = √10 / 4
+    assert spread[2] == pytest.approx(np.degrees(np.sqrt(-2 * np.log(np.sqrt(10) / 4))))
+    np.testing.assert_allclose(motion_tuning.speed_tuning(result), [[0.2, 1.0, 0.5]] * 3)

@@ -143,6 +143,9 @@ def test_form_inference_reaches_minimum(rng):
 
 # ----------------------------------------------------------------------------- learning
 @pytest.mark.parametrize("step", [dict(step="adaptive", step_targets=(0.1, 0.1, 0.03)),
+                                  dict(step="adaptive-unit", step_targets=(0.1, 0.1, 0.03)),
+                                  dict(step="adaptive", step_targets=(0.1, 0.1, 0.03),
+                                       init="data"),
                                   dict(step="linear", n_updates=40)])
 def test_motion_units_recover_planted_columns(rng, step):
     D, _, delta, mask = planted_motion(rng)
@@ -156,6 +159,44 @@ def test_motion_units_recover_planted_columns(rng, step):
     W = m.transform(delta[:4], mask[:4])
     assert W.shape == (4, 11, 3)
     assert m.predict_velocity(W).shape == (4, 11, 20)
+
+
+@pytest.mark.parametrize("cls", [MotionUnits, FormUnits])
+def test_data_init_starts_from_training_frames(cls, rng):
+    data = _fit_data(cls, rng)
+    model = cls(5, init="data", n_updates=0, random_state=3).fit(*data)
+    frames = (data[0] * data[1] if cls is MotionUnits else data[0]).reshape(-1, 20)
+    frames = frames / np.linalg.norm(frames, axis=1, keepdims=True)
+    for column in model.components_.T:  # each column is one frame of the data, normalised
+        assert np.min(np.linalg.norm(frames - column, axis=1)) < 1e-12
+    assert len({tuple(c) for c in model.components_.T.round(12)}) == 5
+    # data with nothing in them (every phase velocity masked) leave the random start
+    empty = [np.zeros_like(d) for d in data]
+    again = cls(5, init="data", step="adaptive-unit", n_updates=1, random_state=3).fit(*empty)
+    random = cls(5, n_updates=0, random_state=3).fit(*empty)
+    assert np.all(np.isfinite(again.history_["change"]))
+    np.testing.assert_allclose(again.components_, random.components_, rtol=1e-12)
+
+
+def test_adaptive_unit_step_moves_every_unit_at_its_target(rng):
+    """With one step per unit, a unit whose gradient is 100 times smaller than another's moves
+    as far as that one (its largest element changes by the target); the global step moves it
+    about 100 times less."""
+    D = _unit_columns(rng, 20, 2)
+    G = rng.standard_normal((20, 2)) * [1.0, 0.01]
+    moved = {}
+    for step in ("adaptive", "adaptive-unit"):
+        m = MotionUnits(2, step=step, step_targets=(0.01, 0.01, 0.01), n_updates=10)
+        m._init_components(20)
+        m.components_ = D.copy()
+        m._step(G, 0.0, 1)
+        moved[step] = np.linalg.norm(m.components_ - D, axis=0)
+    # to first order a column moves by η ‖G_⊥‖, G_⊥ the part of its gradient off the column
+    perp = np.linalg.norm(G - D * np.sum(D * G, axis=0), axis=0)
+    np.testing.assert_allclose(moved["adaptive-unit"], 0.01 * perp / np.abs(G).max(axis=0),
+                               rtol=0.02)
+    np.testing.assert_allclose(moved["adaptive"], 0.01 * perp / np.abs(G).max(), rtol=0.02)
+    assert moved["adaptive"][1] < 0.02 * moved["adaptive-unit"][1]
 
 
 def test_form_units_recover_planted_columns(rng):
@@ -247,11 +288,13 @@ def test_bad_parameters_are_refused_at_fit(rng, name, value):
 
 
 # ----------------------------------------------------------------------------- persistence
-def test_round_trip_through_arrays(rng, tmp_path):
+@pytest.mark.parametrize("step", ["adaptive", "adaptive-unit"])
+def test_round_trip_through_arrays(rng, tmp_path, step):
     _, _, delta, mask = planted_motion(rng, n=10)
     _, _, ell = planted_form(rng, n=10)
-    m = MotionUnits(3, n_updates=3, batch_size=4, random_state=1).fit(delta, mask)
-    f = FormUnits(3, n_updates=3, batch_size=4, lam=1.5, random_state=1).fit(ell)
+    m = MotionUnits(3, n_updates=3, batch_size=4, step=step, random_state=1).fit(delta, mask)
+    f = FormUnits(3, n_updates=3, batch_size=4, lam=1.5, step=step, init="data",
+                  random_state=1).fit(ell)
     for model, args in ((m, (delta, mask)), (f, (ell,))):
         arrays = model.to_arrays()
         assert all(isinstance(v, np.ndarray) and v.dtype != object for v in arrays.values())
@@ -266,6 +309,8 @@ def test_round_trip_through_arrays(rng, tmp_path):
         model.partial_fit(*args)
         loaded.partial_fit(*args)
         np.testing.assert_allclose(loaded.components_, model.components_)
+        if step == "adaptive-unit":
+            np.testing.assert_array_equal(loaded._unit_eta, model._unit_eta)
     with pytest.raises(ValueError, match="form_units"):
         MotionUnits.from_arrays(f.to_arrays())
 
@@ -357,3 +402,15 @@ def test_joint_inference_lowers_the_joint_energy_from_the_layer_by_layer_solutio
     long = encode(X, model.components_, max_iter=5000, tol=1e-10, backend="cpu", **prior)
     best = energy(X, long, model.components_, **prior)["total"]
     assert abs(info0["energy"] - best) < 0.05 * best
+
+
+def test_on_fraction_threshold_keeps_that_share_of_amplitudes(rng):
+    from csc.analysis.second_layer import on_fraction_threshold
+
+    Z = rng.standard_normal((7, 9, 11)) + 1j * rng.standard_normal((7, 9, 11))
+    for fraction in (0.25, 0.5, 1.0):
+        threshold = on_fraction_threshold(Z, fraction)
+        assert np.mean(np.abs(Z) > threshold) == pytest.approx(fraction, abs=1.5 / Z.size)
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="fraction"):
+            on_fraction_threshold(Z, bad)

@@ -96,7 +96,7 @@ from csc.video.camera import SPLINE_ORDER, transformed_movie
 __all__ = ["KINDS", "DEFAULT_SPEEDS", "DEFAULT_FREQUENCIES", "GRATING_CONTRAST",
            "direction_angles", "motion_shift", "drifting_gratings", "noise_textures",
            "translating_noise", "mean_responses", "unit_polarity", "direction_tuning",
-           "pattern_invariance", "tuning_curves"]
+           "pattern_invariance", "direction_spread", "speed_tuning", "tuning_curves"]
 
 KINDS = ("grating", "noise")
 DEFAULT_SPEEDS = (0.5, 1.0, 1.5)  # pixels per frame
@@ -251,6 +251,30 @@ def pattern_invariance(grating: dict, noise: dict,
                            "noise": float(np.median(noise["dsi"]))}}
 
 
+def direction_spread(result: dict) -> np.ndarray:
+    """float64 (L,): per unit, the circular standard deviation (degrees) of its preferred
+    directions over the stimuli of a `tuning_curves` result, each grating frequency and the noise
+    taken apart (`direction_tuning` of each): small for a unit tuned to the motion whatever
+    moves, large for one whose answer depends on the pattern."""
+    speeds = result["speeds"]
+    per_stimulus = [np.maximum(r, 0.0) for r in np.moveaxis(
+        result["grating"]["responses_per_frequency"], 1, 0)] + [result["noise"]["rectified"]]
+    angles = np.stack([direction_tuning(R, result["directions"], speeds)["preferred_direction"]
+                       for R in per_stimulus])
+    strength = np.abs(np.mean(np.exp(1j * np.radians(angles)), axis=0))
+    return np.degrees(np.sqrt(-2 * np.log(np.clip(strength, 1e-12, 1.0))))
+
+
+def speed_tuning(result: dict, kind: str = "noise") -> np.ndarray:
+    """float64 (L, n_speed): per unit, its rectified response to `kind` at its preferred
+    direction's argmax, at every speed, over its largest (0 for a unit that never responds)."""
+    R = result[kind]["rectified"]
+    i_dir = np.searchsorted(result["directions"], result[kind]["argmax_direction"])
+    curve = R[np.arange(len(R)), i_dir % R.shape[1]]
+    peak = curve.max(axis=1, keepdims=True)
+    return np.divide(curve, peak, out=np.zeros_like(curve), where=peak > 0)
+
+
 # --------------------------------------------------------------------------- everything
 def _default_respond(model) -> Respond:
     from csc.analysis.second_layer import motion_activities
@@ -295,8 +319,9 @@ def summary(result: dict, share: float = ACTIVE_SHARE) -> dict[str, float]:
     """The headline figures of a `tuning_curves` result, over all units and over the active ones
     (`active_units`, keys ending in "_active"): median DSI and vector strength per kind, the
     share of units whose grating and noise preferred directions agree within 30° and the median
-    angle between them; and "n_units", "n_active"."""
+    angle between them, the median `direction_spread`; and "n_units", "n_active"."""
     active = active_units(result, share)
+    spread = direction_spread(result)
     out = {"n_units": int(active.size), "n_active": int(active.sum())}
     for suffix, keep in (("", np.ones_like(active)), ("_active", active)):
         for kind in KINDS:
@@ -306,6 +331,7 @@ def summary(result: dict, share: float = ACTIVE_SHARE) -> dict[str, float]:
         angle = result["invariance"]["angle"][keep]
         out[f"share_within_30{suffix}"] = float(np.mean(angle <= INVARIANCE_DEGREES))
         out[f"median_angle{suffix}"] = float(np.median(angle))
+        out[f"median_direction_spread{suffix}"] = float(np.median(spread[keep]))
     return out
 
 

@@ -14,7 +14,8 @@ from csc.plotting.bases import new_figure, save_figure
 
 def save_second_layer_png(components: np.ndarray, centres: np.ndarray, frequencies: np.ndarray,
                           path: str | Path, n_show: int = 16, patch_size: float | None = None,
-                          title: str | None = None, mirror: str | None = "odd") -> None:
+                          title: str | None = None, mirror: str | None = "odd",
+                          units: np.ndarray | None = None) -> None:
     """One panel pair per second-layer unit (up to n_show): left, the first-layer units at their
     envelope centres (row, col) in the patch; right, at their spatial-frequency vectors
     (f_row, f_col) in cycles/pixel. Colour = the unit's weight, symmetric limits per second-layer
@@ -30,7 +31,8 @@ def save_second_layer_png(components: np.ndarray, centres: np.ndarray, frequenci
 
     components (K, L), centres (K, 2) and frequencies (K, 2) as from
     `csc.analysis.geometry.envelope_centre` / `unit_frequency` of `PixelModel.bases_pixels()`;
-    patch_size (pixels) fixes the position panel's extent (default: from the centres).
+    patch_size (pixels) fixes the position panel's extent (default: from the centres); units:
+    the second-layer units to draw, in order (default all in index order; the first n_show).
     """
     components = np.asarray(components, np.float64)
     centres = np.asarray(centres, np.float64)
@@ -41,7 +43,7 @@ def save_second_layer_png(components: np.ndarray, centres: np.ndarray, frequenci
     if centres.shape != (K, 2) or frequencies.shape != (K, 2):
         raise ValueError(f"centres and frequencies must be ({K}, 2), got {centres.shape} and "
                          f"{frequencies.shape}")
-    units = np.arange(min(n_show, L))
+    units = (np.arange(L) if units is None else np.asarray(units, int))[:n_show]
     n = len(units)
     n_cols = max(1, math.ceil(math.sqrt(n)))
     n_rows = math.ceil(n / n_cols)
@@ -139,4 +141,55 @@ def save_recovery_png(true: np.ndarray, learned: np.ndarray, path: str | Path,
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    save_figure(fig, path, dpi=100)
+
+
+def save_form_units_png(components: np.ndarray, centres: np.ndarray, orientation: np.ndarray,
+                        activity: np.ndarray, movies: np.ndarray, path: str | Path,
+                        units: np.ndarray, n_patches: int = 4) -> None:
+    """What form units respond to: one row per unit in `units` (most used first). Left, its
+    first-layer inputs drawn as bars at their envelope centres (row, col), along the stripes of
+    each unit's pattern (perpendicular to its frequency; orientation (K,) radians of the
+    frequency vector, `geometry.orientation`), length and opacity by |weight|, red for positive
+    weights and blue for negative; right, the frames that drive it most, one per movie from the
+    `n_patches` movies whose best frame drives it most.
+
+    components (K, L); activity float (n, T, L): the unit activities of `movies` (n, T, p, p)
+    (pixels, shown on one grey scale per frame).
+    """
+    components = np.asarray(components, np.float64)
+    units = np.asarray(units, int)
+    p = movies.shape[-1]
+    n_rows = max(len(units), 1)
+    fig = new_figure(figsize=(1.5 * (1 + n_patches), 1.5 * n_rows + 0.5))
+    axes = fig.subplots(n_rows, 1 + n_patches, squeeze=False)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    # geometry.orientation is the angle of (f_col, f_row); the stripes run perpendicular to it
+    stripe = np.asarray(orientation, float) + np.pi / 2
+    dr, dc = np.sin(stripe), np.cos(stripe)  # (row, col) of a unit step along the stripes
+    for i, u in enumerate(units):
+        w = components[:, u]
+        lim = max(float(np.max(np.abs(w))), 1e-12)
+        ax = axes[i, 0]
+        for k in np.argsort(np.abs(w)):
+            half = 2.5 * abs(w[k]) / lim
+            ax.plot([centres[k, 1] - half * dc[k], centres[k, 1] + half * dc[k]],
+                    [centres[k, 0] - half * dr[k], centres[k, 0] + half * dr[k]],
+                    color="tab:red" if w[k] > 0 else "tab:blue", alpha=abs(w[k]) / lim,
+                    lw=2.5, solid_capstyle="round")
+        ax.set_xlim(-0.5, p - 0.5)
+        ax.set_ylim(p - 0.5, -0.5)
+        ax.set_aspect("equal")
+        ax.set_ylabel(f"unit {u}", fontsize=7)
+        best_t = activity[:, :, u].argmax(1)  # each movie's most driving frame
+        best = activity[np.arange(len(movies)), best_t, u]
+        for j, n in enumerate(np.argsort(-best)[:n_patches]):
+            axes[i, 1 + j].imshow(movies[n, best_t[n]], cmap="gray", interpolation="nearest")
+    axes[0, 0].set_title("inputs (red +, blue −)", fontsize=7)
+    for j in range(n_patches):
+        axes[0, 1 + j].set_title(f"driving frame {j + 1}", fontsize=7)
+    fig.suptitle("form units: their strongest first-layer inputs and the frames that drive them",
+                 fontsize=8)
     save_figure(fig, path, dpi=100)

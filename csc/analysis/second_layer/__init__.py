@@ -24,13 +24,16 @@ from csc.analysis.second_layer.form import (
 )
 from csc.analysis.second_layer.joint import PAPER_FEEDBACK, infer_joint, joint_energy
 from csc.analysis.second_layer.motion import (
+    PAPER_ON_FRACTION,
     PAPER_THRESHOLD,
     MotionUnits,
     energy_motion,
     infer_motion,
+    on_fraction_threshold,
 )
 
 __all__ = ["MotionUnits", "FormUnits", "energy_motion", "infer_motion", "energy_form",
            "infer_form", "form_prox_residual", "log_amplitude_features", "LOG_AMPLITUDE_FLOOR",
-           "PAPER_THRESHOLD", "PAPER_CODE_PRIOR", "second_layer_codes", "motion_activities",
+           "PAPER_THRESHOLD", "PAPER_ON_FRACTION", "on_fraction_threshold",
+           "PAPER_CODE_PRIOR", "second_layer_codes", "motion_activities",
            "form_activities", "infer_joint", "joint_energy", "PAPER_FEEDBACK"]

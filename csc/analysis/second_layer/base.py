@@ -12,7 +12,9 @@ from csc import io
 from csc.core.params import check_number
 from csc.learning.sgd import SGDRule
 
-STEPS = ("adaptive", "linear")
+STEPS = ("adaptive", "adaptive-unit", "linear")
+#: where the unit columns start: random (the paper's) or samples of the training data
+INITS = ("random", "data")
 #: the columns of `history_` and the dtype each is stored as in a model file
 HISTORY = {"energy": np.float64, "n_iter": np.int64, "change": np.float64}
 #: the authors' second-layer schedule: 5 epochs at the target, 35 at twice it, 5 at a quarter
@@ -41,7 +43,13 @@ class SecondLayerBase(BaseEstimator):
 
     Learning step (`step`): "adaptive" (the authors' code: D += η G, η adapted so that the
     largest |η G| stays near the target, `step_targets` over the schedule `ADAPTIVE_SWITCH`;
-    `csc.learning.sgd.SGDRule`) or "linear" (η = `learning_rate`, decayed linearly to η/10).
+    `csc.learning.sgd.SGDRule`), "adaptive-unit" (the same rule with one η per unit column,
+    adapted to that column's largest element: a unit whose gradient is small next to the
+    strongest unit's still learns at the target rate) or "linear" (η = `learning_rate`, decayed
+    linearly to η/10).
+
+    Initial columns (`init`): "random" (Gaussian, the paper's) or "data" (`_data_columns`:
+    samples of the training data, so that every unit starts where the data are).
     """
 
     _KIND = ""
@@ -60,6 +68,8 @@ class SecondLayerBase(BaseEstimator):
         check_number(self.tol, "tol", numbers.Real, 0)
         if self.step not in STEPS:
             raise ValueError(f"unknown step {self.step!r}; choose one of {STEPS}")
+        if self.init not in INITS:
+            raise ValueError(f"unknown init {self.init!r}; choose one of {INITS}")
         if len(self.step_targets) != 3:
             raise ValueError(f"step_targets must be 3 numbers, got {self.step_targets!r}")
         for t in self.step_targets:
@@ -70,12 +80,29 @@ class SecondLayerBase(BaseEstimator):
     def _reset_state(self) -> None:
         self._rng = np.random.default_rng(self.random_state)
         self._rule = SGDRule(tuple(self.step_targets), ADAPTIVE_SWITCH, measure="element")
+        self._unit_eta = None  # (L,) steps of "adaptive-unit", set at the first update
         self.n_updates_ = 0
         self.history_ = {k: [] for k in HISTORY}
 
-    def _init_components(self, K: int) -> None:
+    def _init_components(self, K: int, data: tuple[np.ndarray, ...] = ()) -> None:
+        """Fresh learning state and the first columns: random, or (init="data" and `data`
+        given) `_data_columns(*data)`, normalised, where they are not zero."""
         self._reset_state()
         self.components_ = normalize_columns(self._rng.standard_normal((K, self.n_components)))
+        if self.init == "data" and data:  # a frame with nothing in it keeps the random column
+            sampled = self._data_columns(*data)
+            some = np.linalg.norm(sampled, axis=0) > 1e-12
+            self.components_[:, some] = normalize_columns(sampled[:, some])
+
+    def _data_columns(self, *data: np.ndarray) -> np.ndarray:
+        """(K, L) columns drawn from the training data (subclasses)."""
+        raise NotImplementedError
+
+    def _sample_frames(self, n_frames: int) -> np.ndarray:
+        """`n_components` distinct frame indices in [0, n_frames) (with repeats only when there
+        are fewer frames than units)."""
+        return self._rng.choice(n_frames, size=self.n_components,
+                                replace=n_frames < self.n_components)
 
     def _check_fitted(self) -> None:
         check_is_fitted(self, "components_", msg="this %(name)s is not fitted yet: call fit or "
@@ -92,7 +119,7 @@ class SecondLayerBase(BaseEstimator):
     def _fit(self, *data: np.ndarray):
         """`n_updates` updates on random batches of checked arrays `data` (sequences first, units
         last; the subclass's `_update` takes them), from random unit columns."""
-        self._init_components(data[0].shape[-1])
+        self._init_components(data[0].shape[-1], data)
         for _ in range(self.n_updates):
             idx = self._batch_indices(data[0].shape[0])
             self._update(*(d[idx] for d in data))
@@ -101,7 +128,7 @@ class SecondLayerBase(BaseEstimator):
     def _partial_fit(self, *data: np.ndarray):
         """One update with all of `data` as the batch (random unit columns on the first call)."""
         if not hasattr(self, "components_"):
-            self._init_components(data[0].shape[-1])
+            self._init_components(data[0].shape[-1], data)
         self._check_K(data[0].shape[-1])
         self._update(*data)
         return self
@@ -113,6 +140,15 @@ class SecondLayerBase(BaseEstimator):
         D_new = D.copy()
         if self.step == "adaptive":
             self._rule.update(D_new, G, progress)
+        elif self.step == "adaptive-unit":
+            target = self._rule.target(progress)
+            biggest = np.abs(G).max(axis=0)
+            if self._unit_eta is None and biggest.max() > 0:
+                # each column starts at its target; one with no gradient yet at the global step
+                self._unit_eta = target / np.where(biggest > 0, biggest, biggest.max())
+            if self._unit_eta is not None:
+                D_new += self._unit_eta * G
+                self._unit_eta *= np.where(self._unit_eta * biggest > target, 0.95, 1.02)
         else:
             D_new += self.learning_rate * (1.0 - 0.9 * progress) * G
         D_new = normalize_columns(D_new)
@@ -138,6 +174,8 @@ class SecondLayerBase(BaseEstimator):
         self._check_fitted()
         state = {"n_updates_": self.n_updates_, "rng": self._rng.bit_generator.state,
                  "rule": self._rule.state(), **self._extra_state()}
+        if self._unit_eta is not None:
+            state["unit_eta"] = self._unit_eta.tolist()
         return {"kind": np.array(self._KIND), "params": io.json_array(self.get_params()),
                 "state": io.json_array(state),
                 "components": np.asarray(self.components_, np.float64),
@@ -177,5 +215,11 @@ class SecondLayerBase(BaseEstimator):
             rule = io.require_field(state, "rule", dict, "state") if "rule" in state else {}
             with io.in_part("state.rule."):
                 model._rule.set_state(rule)
+            if "unit_eta" in state:
+                eta = np.asarray(io.require_field(state, "unit_eta", list, "state"), np.float64)
+                if eta.shape != (model.n_components,) or not np.all(np.isfinite(eta) & (eta > 0)):
+                    raise ValueError(f"state.unit_eta must be {model.n_components} finite "
+                                     f"numbers > 0")
+                model._unit_eta = eta
             model._set_extra_state(state)
         return model

@@ -1,17 +1,17 @@
 """From pixel movies to second-layer activities, as the units were learned.
 
 The paper infers the first-layer codes that feed its second layer under a Gaussian amplitude
-prior (β = 8) with the first layer's slowness, instead of the sparse prior the first layer is
-learned with: under a sparse prior most amplitudes are exactly 0 and their phases undefined.
-`PAPER_CODE_PRIOR` holds those keywords; a `PixelModel` keeps the ones its second layer was
-learned with as `second_layer_prior`.
+prior (β = 8) with quadratic slowness (κ = 0.5: the authors' slow_gauss), instead of the sparse
+prior the first layer is learned with: under a sparse prior most amplitudes are exactly 0 and
+their phases undefined. `PAPER_CODE_PRIOR` holds those keywords; a `PixelModel` keeps the ones
+its second layer was learned with as `second_layer_prior`.
 """
 from __future__ import annotations
 
 import numpy as np
 
 #: prior keywords replacing the first layer's when codes are collected for the second layer
-PAPER_CODE_PRIOR = {"sparsity": "gauss", "lam": 8.0}
+PAPER_CODE_PRIOR = {"sparsity": "gauss", "lam": 8.0, "slowness": "l2", "kappa": 0.5}
 
 
 def second_layer_codes(model, P) -> np.ndarray:

@@ -95,8 +95,9 @@ class FormUnits(TransformerMixin, SecondLayerBase):
     variance 0.1 per unit, the mean over units removed at every frame).
     noise_var: σ² of ‖ℓ − B v‖²/(2σ²) (0.2); lam: λ of λΣ|v| (2); slowness: c of
     c Σ_t ‖v_t − v_{t−1}‖² (5).
-    step, step_targets, learning_rate, n_updates, batch_size, max_iter, tol (FISTA relative
-    change), transform_max_iter, random_state: as for `MotionUnits`.
+    step, step_targets, learning_rate, init ("data": the features of random frames),
+    n_updates, batch_size, max_iter, tol (FISTA relative change), transform_max_iter,
+    random_state: as for `MotionUnits`.
 
     Learned attributes: as `MotionUnits`, and feature_stats_ (set by `fit_features`): the
     normalisation of the training codes, which `features` applies to new codes.
@@ -110,8 +111,8 @@ class FormUnits(TransformerMixin, SecondLayerBase):
                  center_units: bool = True, noise_var: float = 0.2, lam: float = 2.0,
                  slowness: float = 5.0, step: str = "adaptive",
                  step_targets: tuple = (0.03, 0.06, 0.015), learning_rate: float = 0.1,
-                 n_updates: int = 1000, batch_size: int = 32, max_iter: int = 100,
-                 tol: float = 1e-4, transform_max_iter: int = 500,
+                 init: str = "random", n_updates: int = 1000, batch_size: int = 32,
+                 max_iter: int = 100, tol: float = 1e-4, transform_max_iter: int = 500,
                  random_state: int | None = None):
         self.n_components = n_components
         self.log_variance = log_variance
@@ -122,6 +123,7 @@ class FormUnits(TransformerMixin, SecondLayerBase):
         self.step = step
         self.step_targets = step_targets
         self.learning_rate = learning_rate
+        self.init = init
         self.n_updates = n_updates
         self.batch_size = batch_size
         self.max_iter = max_iter
@@ -137,6 +139,11 @@ class FormUnits(TransformerMixin, SecondLayerBase):
 
     def _energy_kwargs(self) -> dict[str, float]:
         return dict(noise_var=self.noise_var, lam=self.lam, slowness=self.slowness)
+
+    def _data_columns(self, ell) -> np.ndarray:
+        """Log-amplitude features ℓ (K,) of `n_components` random frames."""
+        flat = ell.reshape(-1, ell.shape[-1])
+        return flat[self._sample_frames(len(flat))].T
 
     # ---------------------------------------------------------------- features
     def fit_features(self, Z) -> np.ndarray:

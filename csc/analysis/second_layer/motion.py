@@ -21,8 +21,21 @@ from csc.analysis.phases import phase_velocity
 from csc.analysis.second_layer.base import SecondLayerBase, time_diff_grad
 from csc.core.params import check_number
 
-#: the authors' absolute amplitude threshold for a phase velocity to count (p.phasetrans.a_thresh)
+#: the authors' absolute amplitude threshold for a phase velocity to count (p.phasetrans.a_thresh
+#: in init.m; their init_phasetrans.m then replaces it by the `PAPER_ON_FRACTION` quantile)
 PAPER_THRESHOLD = 0.2
+#: the share of the training codes' amplitudes above the threshold (p.phasetrans.a_on_fraction)
+PAPER_ON_FRACTION = 0.25
+
+
+def on_fraction_threshold(Z, fraction: float = PAPER_ON_FRACTION) -> float:
+    """The amplitude that `fraction` of the amplitudes of codes Z (complex, any shape) exceed:
+    the authors' threshold (init_phasetrans.m), computed once on the training codes and then
+    used as an absolute `threshold` for them and for new codes."""
+    check_number(fraction, "fraction", numbers.Real, 0, include_min=False)
+    if fraction > 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    return float(np.quantile(np.abs(np.asarray(Z)), 1 - fraction))
 
 
 def check_mask(mask, shape) -> np.ndarray:
@@ -90,8 +103,10 @@ class MotionUnits(SecondLayerBase):
     prior_scale: scale s of the Cauchy-like prior ½ log(1 + (w/s)²) (0.2236).
     slowness: c of c Σ_t ‖w_t − w_{t−1}‖² (5/2).
     step, step_targets, learning_rate: the learning step (`SecondLayerBase`): "adaptive" with
-    targets (0.03, 0.06, 0.015) on the largest element of the change (the authors'), or
-    "linear" from `learning_rate`.
+    targets (0.03, 0.06, 0.015) on the largest element of the change (the authors'),
+    "adaptive-unit" (the same targets, one step per unit) or "linear" from `learning_rate`.
+    init: the first columns, "random" (the paper's) or "data" (masked phase velocities of
+    random frame transitions of the training data).
     n_updates, batch_size: learning updates made by `fit` and sequences per update.
     max_iter, tol: L-BFGS iterations / gradient tolerance per update; transform_max_iter for
     `transform`. random_state: an int seed ≥ 0 or None.
@@ -109,7 +124,8 @@ class MotionUnits(SecondLayerBase):
     def __init__(self, n_components: int = 100, *, threshold: float | None = PAPER_THRESHOLD,
                  kappa_vm: float = 4.0, prior_scale: float = 0.2236, slowness: float = 2.5,
                  step: str = "adaptive", step_targets: tuple = (0.03, 0.06, 0.015),
-                 learning_rate: float = 1.0, n_updates: int = 1000, batch_size: int = 32,
+                 learning_rate: float = 1.0, init: str = "random", n_updates: int = 1000,
+                 batch_size: int = 32,
                  max_iter: int = 50, tol: float = 1e-5, transform_max_iter: int = 200,
                  random_state: int | None = None):
         self.n_components = n_components
@@ -120,6 +136,7 @@ class MotionUnits(SecondLayerBase):
         self.step = step
         self.step_targets = step_targets
         self.learning_rate = learning_rate
+        self.init = init
         self.n_updates = n_updates
         self.batch_size = batch_size
         self.max_iter = max_iter
@@ -137,6 +154,11 @@ class MotionUnits(SecondLayerBase):
     def _energy_kwargs(self) -> dict[str, float]:
         return dict(kappa_vm=self.kappa_vm, prior_scale=self.prior_scale,
                     slowness=self.slowness)
+
+    def _data_columns(self, delta, mask) -> np.ndarray:
+        """Masked phase velocities mask·δ (K,) of `n_components` random frame transitions."""
+        flat = (delta * mask).reshape(-1, delta.shape[-1])
+        return flat[self._sample_frames(len(flat))].T
 
     def features(self, Z) -> tuple[np.ndarray, np.ndarray]:
         """(δ float (n_seq, T−1, K), mask bool) of first-layer codes Z (n_seq, T, K), with this
