@@ -28,6 +28,24 @@ def test_inputs_sharing_an_orientation_place_and_band():
     np.testing.assert_allclose(m["octave_spread"], [0.0, 0.0, 0.5])  # ±½ octave about the mean
 
 
+def test_unoriented_inputs_have_no_orientation():
+    """A unit peaking at zero frequency (a blob) is skipped for the orientation concentration,
+    the next strongest oriented one taken instead; it still counts for place and band."""
+    orientation, centres, frequency = _units()
+    frequency[1] = 0.0  # unit 1 (orientation "π/2" by the table) becomes a blob
+    B = np.zeros((16, 1))
+    B[[0, 1, 2], 0] = [1.0, 0.9, 0.5]  # 0 and 2 horizontal; 1 the blob
+    m = fm.input_measures(B, orientation, centres, frequency, n_inputs=2)
+    np.testing.assert_allclose(m["orientation_concentration"], [1.0], atol=1e-12)
+    with_blob = fm.input_measures(B, orientation, centres, _units()[2], n_inputs=2)
+    np.testing.assert_allclose(with_blob["orientation_concentration"], [0.1 / 1.9], atol=1e-12)
+    # spread over units 0 and 1 (4 px apart, weights 1 and 0.9), not over 0 and 2
+    np.testing.assert_allclose(m["spatial_spread"], with_blob["spatial_spread"])
+    np.testing.assert_allclose(m["spatial_spread"], [4 * np.sqrt(0.9) / 1.9])
+    with pytest.raises(ValueError, match="oriented"):
+        fm.input_measures(B, orientation, centres, np.zeros((16, 2)), n_inputs=1)
+
+
 def test_random_columns_are_less_concentrated_than_one_orientation():
     orientation, centres, frequency = _units()
     rng = np.random.default_rng(0)

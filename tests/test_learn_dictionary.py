@@ -24,7 +24,7 @@ from csc.testing.movies import (
 )
 from csc.video.reader import VideoError
 from csc.video.sampling import MB, build_clip_cache, sample_sequences
-from csc.video.train import OUTPUTS, train
+from csc.video.train import OUTPUTS, run_sequences, train
 from csc.video.train_clips import build_cache
 from csc.video.train_config import TrainConfig
 
@@ -327,10 +327,11 @@ def test_second_layer_is_learned_stored_and_loaded(tmp_path, video_dir, run, cap
     assert model.second_layer_prior == {"sparsity": "gauss", "lam": 8.0, "slowness": "l2",
                                         "kappa": 0.5}
     # the authors' threshold: a quarter of the training codes' amplitudes exceed it
-    _, P = second_layer.learning_sequences(str(out / "model.npz"), 8, 1.0, 0)
+    _, P = run_sequences(out / "model.npz", 8, 0, sprite_share=1.0)
     Z = second_layer_codes(model, P)
     assert model.motion_units.threshold == pytest.approx(on_fraction_threshold(Z, 0.25))
-    assert model.motion_units.step == "adaptive-unit" and model.motion_units.init == "data"
+    for units in (model.motion_units, model.form_units):
+        assert units.step == "adaptive-unit" and units.init == "data"
     assert model.form_units.log_variance == 0.1 and stats["center_units"]
     tuning = json.loads((out / "tuning.json").read_text())
     assert {"learned", "random", "units"} <= set(tuning)

@@ -8,10 +8,10 @@ slowness (β 8, κ 0.5: the authors' slow_gauss; `--code-prior`). Motion units l
 sprite world (`csc.video.sprites`: independent movers over the run's stills; `--sprite-share`)
 on the phase velocities whose amplitudes exceed the one a quarter of the training codes'
 amplitudes exceed (the authors' rule; `--threshold`, `--on-fraction`), with one adaptive step per
-unit from columns drawn from the data; form units learn from the run's own sequences on the
-log-amplitudes scaled to variance 0.1 with the mean over units removed, with the authors'
-adaptive step (Cadieu & Olshausen §5; docs/design.md §5). Both, and the code prior, are stored in
-the model file (so `csc.load` returns them as `model.motion_units` / `model.form_units`).
+unit from columns drawn from the data; form units learn the same way from the run's own
+sequences, on the log-amplitudes scaled to variance 0.1 with the mean over units removed
+(Cadieu & Olshausen §5; docs/design.md §5). Both, and the code prior, are stored in the model
+file (so `csc.load` returns them as `model.motion_units` / `model.form_units`).
 
 Then it measures them next to random columns of the same shape: the motion units' translation,
 rotation and expansion templates (`csc.analysis.motion_templates`), the form units' inputs and
@@ -49,14 +49,11 @@ from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.io import load_extra, write_json
 from csc.plotting.motion_tuning import save_motion_tuning_png
 from csc.plotting.second_layer import save_form_units_png, save_second_layer_png
-from csc.resources import heldout_dir, pretrained_dir, stills_dir, videos_dir
+from csc.resources import heldout_dir, pretrained_dir, videos_dir
 from csc.run_folder import RunError
-from csc.video.camera import load_stills
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError
-from csc.video.sampling import sample_sequences
-from csc.video.sprites import sprite_clips
-from csc.video.train import load_run, run_sequences
+from csc.video.train import draw_sequences, load_run, run_sequences
 from csc.video.train_config import TrainConfig
 
 PROG = "csc-second-layer"
@@ -125,10 +122,11 @@ def build_parser() -> ArgumentParser:
     ap.add_argument("--motion-init", choices=INITS, default="data",
                     help="motion units' first columns: random (the paper's) or samples of the "
                          "data")
-    ap.add_argument("--form-step", choices=STEPS, default="adaptive",
+    ap.add_argument("--form-step", choices=STEPS, default="adaptive-unit",
                     help="form units' learning step")
-    ap.add_argument("--form-init", choices=INITS, default="random",
-                    help="form units' first columns")
+    ap.add_argument("--form-init", choices=INITS, default="data",
+                    help="form units' first columns: random (the paper's) or the features of "
+                         "random frames")
     ap.add_argument("--no-tuning", dest="tuning", action="store_false",
                     help="skip the tuning curves")
     ap.add_argument("--seed", type=int, default=0)
@@ -178,37 +176,19 @@ def _threshold(text: str) -> float | str | None:
     return value
 
 
-def learning_sequences(model_path: str, n_sequences: int, sprite_share: float, seed: int
-                       ) -> tuple[PixelModel, np.ndarray]:
-    """The run's model and the sequences float32 (n_sequences, n_frames, p, p) the second layer
-    learns from: `sprite_share` of them from the sprite world (`csc.video.sprites`) over the
-    run's stills (the bundled ones unless it named others), the rest drawn like the run's
-    training batches (its videos and synthetic camera)."""
-    model, cfg, cache = load_run(model_path)
-    n_sprites = round(sprite_share * n_sequences)
-    P = sample_sequences(cache, n_sequences - n_sprites, cfg.n_frames, cfg.patch_size,
-                         np.random.default_rng(seed))
-    if n_sprites:
-        stills = load_stills(cfg.stills or stills_dir(), max_side=512 // cfg.downsample)
-        sprites = sprite_clips(stills, n_sprites, cfg.n_frames, cfg.patch_size,
-                               np.random.default_rng([seed, 5]))
-        P = np.concatenate([P, np.stack(sprites)])
-    return model, P
-
-
 def learn(args: argparse.Namespace) -> PixelModel:
     """Encode the learning sequences of each layer and learn it on them; the model, with both."""
-    model, P = learning_sequences(args.model, args.n_sequences, args.sprite_share, args.seed)
+    model, cfg, cache = load_run(args.model)
+    P = draw_sequences(cfg, cache, args.n_sequences, args.seed, args.sprite_share)
     model.second_layer_prior = None
     if args.code_prior == "gauss":  # the authors' slow_gauss
         model.second_layer_prior = dict(PAPER_CODE_PRIOR, lam=args.beta, kappa=args.code_kappa)
     t0 = time.perf_counter()
     Z = second_layer_codes(model, P)
-    if args.form_sprite_share == args.sprite_share:
-        Z_form = Z
-    else:
-        Z_form = second_layer_codes(model, learning_sequences(
-            args.model, args.n_sequences, args.form_sprite_share, args.seed)[1])
+    Z_form = Z
+    if args.form_sprite_share != args.sprite_share:
+        Z_form = second_layer_codes(model, draw_sequences(
+            cfg, cache, args.n_sequences, args.seed, args.form_sprite_share))
     common = dict(n_updates=args.n_updates, batch_size=args.batch_size, random_state=args.seed)
     threshold = args.threshold
     if threshold == ON_FRACTION:
@@ -239,12 +219,13 @@ GOALS = (("translation detectors", ("motion", "n_detectors"), 20),
           ("form", "median_orientation_concentration_active"), 0.7))
 
 
-def measure(model: PixelModel, heldout: np.ndarray, seed: int) -> dict:
+def measure(model: PixelModel, heldout: np.ndarray, seed: int) -> tuple[dict, np.ndarray]:
     """The second layer's measures, learned next to random columns: motion-unit templates
     (`csc.analysis.motion_templates`) and form-unit inputs and activity on the held-out
-    sequences (`csc.analysis.form_measures`). Prints them and the goals."""
+    sequences (`csc.analysis.form_measures`). Prints them and the goals. Returns the figures
+    and the learned form units' activities on the held-out sequences (n, T, L)."""
     motion = motion_templates.motion_unit_measures(model, seed)
-    form = form_measures.form_unit_measures(model, heldout, seed)
+    form, activities = form_measures.form_unit_measures(model, heldout, seed)
     for name in ("learned", "random"):
         m, f = motion[name], form[name]
         print(f"{name} columns: {m['n_detectors']} of {m['n_units']} motion units are "
@@ -261,12 +242,14 @@ def measure(model: PixelModel, heldout: np.ndarray, seed: int) -> dict:
         value = figures[part]["learned"][key]
         print(f"goal: {label} >= {least}: {value:.3g} ({'met' if value >= least else 'not met'}; "
               f"random columns {figures[part]['random'][key]:.3g})")
-    return figures
+    return figures, activities
 
 
-def draw(model: PixelModel, out: Path, heldout: np.ndarray, figures: dict) -> list[Path]:
+def draw(model: PixelModel, out: Path, heldout: np.ndarray, figures: dict,
+         activities: np.ndarray) -> list[Path]:
     """motion_units.png (translation detectors first), form_units.png and form_inputs.png (the
-    most used form units first); returns the paths."""
+    most used form units first, with the held-out frames that drive them most: `activities`
+    (n, T, L) of the form units on `heldout`); returns the paths."""
     B = model.bases_pixels()
     centres = bg.envelope_centre(B)
     fits = figures["motion"]["units"]
@@ -282,7 +265,7 @@ def draw(model: PixelModel, out: Path, heldout: np.ndarray, figures: dict) -> li
                           title="form units, most used first", mirror="even")
     used = form_order[activity[form_order] > 0][:8]
     save_form_units_png(model.form_units.components_, centres, bg.orientation(B),
-                        figures["form"].pop("activities"), heldout, out / "form_inputs.png",
+                        activities, heldout, out / "form_inputs.png",
                         units=used)
     return [out / "motion_units.png", out / "form_units.png", out / "form_inputs.png"]
 
@@ -307,8 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, RunError, VideoError, ValueError, OSError) as exc:
         return fail(PROG, exc)
     out = Path(args.model).parent
-    figures = measure(model, heldout, args.seed)
-    paths = draw(model, out, heldout, figures)
+    figures, activities = measure(model, heldout, args.seed)
+    paths = draw(model, out, heldout, figures, activities)
     if args.tuning:
         figures["tuning"] = report_tuning(model, out, args.seed)
     write_json(out / "second_layer.json", figures)

@@ -32,7 +32,8 @@ from csc.plotting.bases import save_bases_gif, save_bases_png, save_training_png
 from csc.run_folder import HistoryLog, RunError, run_lock
 from csc.video.pixel_model import PixelModel
 from csc.video.sampling import MB, ClipCache, sample_positions, sample_sequences
-from csc.video.train_clips import build_cache, camera_cache
+from csc.video.sprites import sprite_clips
+from csc.video.train_clips import build_cache, camera_cache, run_stills
 from csc.video.train_config import TrainConfig, resumed_changes, saved_config
 from csc.video.train_shards import DaskShards, LocalShards
 from csc.video.whitening import make_whitener
@@ -293,16 +294,29 @@ def load_run(model_path: str | Path, video_dir: str | None = None, stills: str |
     return model, cfg, build_cache(cfg)
 
 
-def run_sequences(model_path: str | Path, n_sequences: int, seed: int = 1234,
-                  video_dir: str | None = None, stills: str | None = None
-                  ) -> tuple[PixelModel, np.ndarray]:
-    """The model of a run and `n_sequences` pixel sequences (n_sequences, n_frames, p, p) float32
-    drawn like its training batches with `np.random.default_rng(seed)`, from the cache
-    `load_run(model_path, video_dir, stills)` builds."""
-    model, cfg, cache = load_run(model_path, video_dir, stills)
-    P = sample_sequences(cache, n_sequences, cfg.n_frames, cfg.patch_size,
+def draw_sequences(cfg: TrainConfig, cache: ClipCache, n_sequences: int, seed: int,
+                   sprite_share: float = 0.0) -> np.ndarray:
+    """`n_sequences` pixel sequences float32 (n_sequences, n_frames, p, p) of a run (`load_run`
+    gives cfg and cache): `sprite_share` of them from the sprite world (`csc.video.sprites`,
+    independent movers over the run's stills, seeded by [seed, 5]), first the rest, drawn like
+    its training batches from the cache with `np.random.default_rng(seed)`."""
+    n_sprites = round(sprite_share * n_sequences)
+    P = sample_sequences(cache, n_sequences - n_sprites, cfg.n_frames, cfg.patch_size,
                          np.random.default_rng(seed))
-    return model, P
+    if n_sprites:
+        sprites = sprite_clips(run_stills(cfg), n_sprites, cfg.n_frames, cfg.patch_size,
+                               np.random.default_rng([seed, 5]))
+        P = np.concatenate([P, np.stack(sprites)])
+    return P
+
+
+def run_sequences(model_path: str | Path, n_sequences: int, seed: int = 1234,
+                  video_dir: str | None = None, stills: str | None = None,
+                  sprite_share: float = 0.0) -> tuple[PixelModel, np.ndarray]:
+    """The model of a run and `draw_sequences(..., n_sequences, seed, sprite_share)` from the
+    cache `load_run(model_path, video_dir, stills)` builds."""
+    model, cfg, cache = load_run(model_path, video_dir, stills)
+    return model, draw_sequences(cfg, cache, n_sequences, seed, sprite_share)
 
 
 def write_figures(model: PixelModel, out: Path) -> None:

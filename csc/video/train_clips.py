@@ -59,14 +59,27 @@ def _camera_nbytes(cfg: TrainConfig) -> int:
     return n_clips * clip_len * size * size * np.dtype(np.float32).itemsize
 
 
+def stills_folder(cfg: TrainConfig) -> str | Path:
+    """The folder of the run's stills: `cfg.stills`, else the bundled ones."""
+    return cfg.stills if cfg.stills is not None else stills_dir()
+
+
+def run_stills(cfg: TrainConfig, folder: str | Path | None = None) -> list[np.ndarray]:
+    """The stills in `folder` (default: `stills_folder(cfg)`) as the run's synthetic clips use
+    them: float32 (H, W), shrunk to at most 512 pixels on their shorter side (before
+    --downsample)."""
+    return load_stills(stills_folder(cfg) if folder is None else folder,
+                       max_side=512 // cfg.downsample)
+
+
 def camera_cache(cfg: TrainConfig, folder: str | Path, n_frames_total: int, max_bytes: int,
                  seed: int | None = None) -> ClipCache:
     """A cache of synthetic camera clips (`csc.video.camera`) over the stills in `folder`,
     holding about `n_frames_total` frames and at most `max_bytes` bytes (at least one clip):
     clips of 2 × n_frames frames (many short clips: many stills, places and motions) of
-    max(4 × patch, 64) pixels square, the stills shrunk to at most 512 pixels on their shorter
-    side (before --downsample). Reproducible from `seed` (default the run's)."""
-    stills = load_stills(folder, max_side=512 // cfg.downsample)
+    max(4 × patch, 64) pixels square, over `run_stills(cfg, folder)`.
+    Reproducible from `seed` (default the run's)."""
+    stills = run_stills(cfg, folder)
     n_clips, clip_len, size = _camera_layout(cfg, n_frames_total, max_bytes)
     rng = np.random.default_rng([cfg.seed if seed is None else seed, 3])
     clips = camera_clips(stills, n_clips, clip_len, size, rng)
@@ -80,8 +93,7 @@ def add_camera_clips(cache: ClipCache, cfg: TrainConfig) -> None:
     """Add `camera_cache` clips over `cfg.stills` (default: the bundled stills) filling
     `camera_share` × `cache_frames` frames, within `camera_share` × `cache_mb` megabytes, to the
     cache of real clips, weighted so that `camera_share` of the sequences drawn come from them."""
-    folder = cfg.stills if cfg.stills is not None else stills_dir()
-    camera = camera_cache(cfg, folder, *_camera_share(cfg))
+    camera = camera_cache(cfg, stills_folder(cfg), *_camera_share(cfg))
     real_starts = cache.start_counts(cfg.n_frames).sum()
     camera_starts = camera.start_counts(cfg.n_frames).sum()
     cache.weights = np.concatenate([
