@@ -15,7 +15,7 @@ setup(
     packages=[*find_packages(include=["csc", "csc.*"]), "csc.kernels", "csc.data"],
     package_dir={"csc.kernels": "kernels", "csc.data": "data"},
     package_data={"csc.kernels": ["*.cu", "*.cuh", "*.md"],
-                  "csc.data": ["*.md", "LICENSE*", "videos/*", "heldout/*", "stills/*",
+                  "csc.data": ["*.md", "LICENSE*", "videos/*", "heldout/*", "motion/*", "stills/*",
                                "pretrained/*"]},
     install_requires=[
         "numpy>=1.24",
@@ -47,6 +47,7 @@ setup(
             "csc-factorization=csc.cli.factorization:main",
             "csc-second-layer=csc.cli.second_layer:main",
             "csc-transfer=csc.cli.transfer:main",
+            "csc-predict=csc.cli.predict:main",
             "csc-planted=csc.cli.planted:main",
             "csc-benchmark=csc.cli.benchmark:main",
             "csc-encode-video=csc.cli.encode_video:main",

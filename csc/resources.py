@@ -31,6 +31,12 @@ def heldout_dir() -> Path:
     return data_dir() / "heldout"
 
 
+def motion_dir() -> Path:
+    """Folder of the bundled clip with real motion, kept aside for evaluating prediction: no
+    shipped model was trained on it."""
+    return data_dir() / "motion"
+
+
 def stills_dir() -> Path:
     """Folder of the bundled natural stills the synthetic camera moves over."""
     return data_dir() / "stills"

@@ -68,6 +68,11 @@ def test_trials_deterministic_and_in_range(video, kind):
             assert 0.02 <= abs(np.log(t.parameters["zoom"])) <= 0.05
 
 
+def test_speed_range_is_respected(video):
+    trials = tt.draw_trials(video, video, "translation", 5, seed=2, speed=(0.25, 0.25))
+    np.testing.assert_allclose([np.hypot(*t.parameters["shift"]) for t in trials], 0.25)
+
+
 def test_movies_are_transformed_regions(video):
     """Source and truth: the same transformed_movie of the regions cut at the recorded frame and
     corner; frame 0 is the region's central patch; both have contrast."""
@@ -110,6 +115,19 @@ def test_scores_are_transfer_scores(model, video):
     np.testing.assert_allclose(per, ts.correlation["translation"][:, 1:].mean(1))
     assert ts.mean("translation") == pytest.approx(per.mean())
     assert ts.beats_static("translation") == int((per > ts.per_trial("static")).sum())
+
+
+def test_by_displacement_bins_frames_by_their_total_shift():
+    """Speed 1 px/frame: frame t has moved t px; frame 0 never counts."""
+    trial = tt.Trial("translation", {"shift": (0.6, 0.8)}, 0, (0, 0), np.zeros((4, 4)), 1,
+                     (0, 0), np.zeros((4, 4)))
+    corr = np.array([[1.0, 0.9, 0.8, 0.7, 0.6], [1.0, 0.5, 0.4, 0.3, 0.2]])
+    ts = tt.TrialScores("translation", [trial, trial], {"x": corr}, {"x": corr})
+    bins = ts.by_displacement("x", [0, 1, 2, 4, 10])
+    assert bins[0] is None  # only frame 0 has moved less than 1 px
+    assert bins[1] == pytest.approx(0.7)  # frames at 1 px: 0.9, 0.5
+    assert bins[2] == pytest.approx((0.8 + 0.7 + 0.4 + 0.3) / 4)
+    assert bins[3] == pytest.approx(0.4)
 
 
 def _bad_videos(folder):
@@ -166,4 +184,10 @@ def test_cli_video_trials(tmp_path, capsys, video_file):
         assert 0 <= entry["beats_static"]["translation"] <= 2
         assert (out / f"transfer_{kind}_translation.gif").stat().st_size > 0
     table = capsys.readouterr().out
-    assert "beats static (trials)" in table and table.count("| translation |") == 3
+    # three rows of the main table, and the displacement table's header
+    assert "beats static (trials)" in table and table.count("| translation |") == 4
+    assert "total displacement" in table
+    by_disp = scores["transforms"]["translation"]["by_displacement"]
+    assert set(by_disp) == {"edges_px", "static", "pixel_shift", "phase_oracle", "oracle",
+                            "translation"}
+    assert "pixel_shift" not in scores["transforms"]["rotation"]["mean"]

@@ -13,6 +13,15 @@ then decoded to pixels. How δ̂ is predicted is the `method`:
 - ``"translation"``: a velocity v_t (row, col) px/frame is estimated from the source's phase
   changes (`estimate_translation`) and every unit turns by δ̂_k = ⟨ω_k, v_t⟩, ω_k its signed
   spatial frequency (`unit_frequencies`).
+- ``"self-correlation"``: the same velocities, summed to a displacement d_t since frame 0, and
+  z_{k,t} = z_{k,0} · conj(c_k(d_t)), c_k the unit's self-correlation (`self_correlation`): the
+  phase turns by the unit's mean frequency and the amplitude falls as the pattern leaves the
+  envelope, instead of every unit turning forever.
+- ``"operator"``: the same displacements applied in code space (`shifted_codes`): each unit's
+  phase turns and its content passes to the units the pattern moves into, a linear map on the
+  codes built from the units alone.
+- ``"warp"``: the target moved by d_t in pixels (`shift_frames`). Only the velocity comes from
+  the codes: a reference for how much a better use of them could gain, not a phase prediction.
 - ``"motion"``: learned motion units (`csc.analysis.second_layer.MotionUnits`): their coefficients
   w_t are inferred from the phase velocities of the source's codes under the second layer's prior
   (`second_layer.second_layer_codes`) and δ̂ = D_m w_t.
@@ -65,13 +74,14 @@ returned for it.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import shift as shift_image
 
 from csc.analysis.first_layer import whitened_bases
 from csc.analysis.geometry import unit_frequency
 from csc.analysis.phases import amplitude, phase, phase_velocity, wrap
 from csc.analysis.second_layer import infer_joint, second_layer_codes
 
-METHODS = ("translation", "motion", "motion-joint")
+METHODS = ("translation", "self-correlation", "operator", "warp", "motion", "motion-joint")
 
 
 # --------------------------------------------------------------------------- unit frequencies
@@ -129,6 +139,56 @@ def phase_changes(Z, threshold: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     delta, both = phase_velocity(Z[None], threshold=threshold * max(float(a.max()), 1e-300))
     weight = np.where(both[0], a[1:] * a[:-1], 0.0)
     return delta[0], weight
+
+
+def self_correlation(model, D, pad: int = 4) -> np.ndarray:
+    """c float complex128 (n, K): c_k(d) = ⟨B_k, B_k shifted by d⟩ / ‖B_k‖² for displacements
+    D float (n, 2) (row, col) pixels, B_k the whitened-space units, computed exactly from the
+    zero-padded power spectrum (a shift by d multiplies the spectrum by e^{−i⟨f, d⟩})."""
+    B = np.asarray(whitened_bases(model, "whitened"), np.complex128)
+    size = pad * B.shape[-1]
+    power = np.abs(np.fft.fft2(B, s=(size, size))) ** 2
+    power /= power.sum(axis=(1, 2), keepdims=True)
+    f = 2 * np.pi * np.fft.fftfreq(size)
+    D = np.asarray(D, np.float64)
+    rows = np.exp(-1j * D[:, 0, None] * f[None, :])  # (n, size)
+    cols = np.exp(-1j * D[:, 1, None] * f[None, :])
+    return np.einsum("kab,na,nb->nk", power, rows, cols)
+
+
+def shifted_codes(model, Z, D, pad: int = 3, ridge: float = 0.01) -> np.ndarray:
+    """Codes Z complex (n, K) carried through a translation by D float (n, 2) pixels in code space:
+    ẑ = conj(M(d)) z with M(d) = G⁻¹ C(d), C_jk(d) = ⟨B_j, B_k shifted by d⟩ and G = C(0), the
+    whitened-space units' Gram matrix. Overcomplete units make G near singular, so M is the ridge
+    solution that leans towards the diagonal self-correlation: M = (G + εI)⁻¹ (C + ε diag(C_kk /
+    G_kk)), ε = `ridge` × G's mean diagonal; M(0) is then exactly the identity. Returns
+    complex128 (n, K).
+
+    For units in quadrature, B_k shifted by d ≈ Σ_j M_jk B_j (least squares), so the moved
+    reconstruction Re(Σ_k conj(z_k) B_k(x − d)) is Re(Σ_j conj(ẑ_j) B_j): each unit's phase turns
+    and its content passes to the units the pattern moves into. The diagonal of M alone is
+    `self_correlation` (for orthogonal units).
+    """
+    B = np.asarray(whitened_bases(model, "whitened"), np.complex128)
+    K, size = len(B), pad * B.shape[-1]
+    F = np.fft.fft2(B, s=(size, size)).reshape(K, -1)
+    f = 2 * np.pi * np.fft.fftfreq(size)
+    fr, fc = np.repeat(f, size), np.tile(f, size)
+    G = np.conj(F) @ F.T
+    eps = ridge * np.trace(G).real / K
+    gram_diag = np.diag(G).real
+    Z = np.asarray(Z, np.complex128)
+    out = np.empty_like(Z)
+    for i, (z, d) in enumerate(zip(Z, np.asarray(D, np.float64))):
+        C = (np.conj(F) * np.exp(-1j * (fr * d[0] + fc * d[1]))) @ F.T
+        M = np.linalg.solve(G + eps * np.eye(K), C + eps * np.diag(np.diag(C) / gram_diag))
+        out[i] = np.conj(M) @ z
+    return out
+
+
+def shift_frames(X, D) -> np.ndarray:
+    """Frames X (n, p, p) moved by D (n, 2) pixels: frame(x − d)."""
+    return np.stack([shift_image(x, d, order=3, mode="nearest") for x, d in zip(X, D)])
 
 
 # --------------------------------------------------------------------------- translation
@@ -216,17 +276,23 @@ def _motion_source(model, source, joint: bool, options) -> np.ndarray:
     return mu.transform(*mu.features(second_layer_codes(model, source[None])))[0]
 
 
+def source_velocities(model, source, **options) -> np.ndarray:
+    """Velocity float64 (n_frames − 1, 2) of each transition of the source movie (n_frames, p, p),
+    from its codes (`estimate_translation`; options threshold=0.05, max_speed=3.0)."""
+    Z_source = _codes_2d(second_layer_codes(model, np.asarray(source, np.float32)[None])[0])
+    omega, quality = unit_frequencies(model)
+    return estimate_translation(model, Z_source, threshold=options.get("threshold", 0.05),
+                                max_speed=options.get("max_speed", 3.0), omega=omega,
+                                quality=quality)
+
+
 def predicted_phase_changes(model, source, method: str = "translation", **options) -> np.ndarray:
     """δ̂ float64 (n_frames − 1, K): every unit's predicted phase change per frame transition,
     from the source movie float (n_frames, p, p) (options: see `predict`)."""
     source = np.asarray(source, dtype=np.float32)
     if method == "translation":
-        Z_source = _codes_2d(second_layer_codes(model, source[None])[0])
         omega, quality = unit_frequencies(model)
-        V = estimate_translation(model, Z_source, threshold=options.get("threshold", 0.05),
-                                 max_speed=options.get("max_speed", 3.0), omega=omega,
-                                 quality=quality)
-        dhat = V @ omega.T
+        dhat = source_velocities(model, source, **options) @ omega.T
         min_quality = options.get("min_quality", 0.5)
         if min_quality > 0:  # units not in quadrature do not shift when their phase turns
             dhat[:, quality < min_quality] = 0.0
@@ -235,7 +301,8 @@ def predicted_phase_changes(model, source, method: str = "translation", **option
         mu = _motion_units(model, options)
         W = _motion_source(model, source, method == "motion-joint", options)
         return np.asarray(mu.predict_velocity(W), dtype=np.float64)
-    raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    raise ValueError(f"no phase changes for method {method!r}; choose one of translation, motion, "
+                     f"motion-joint")
 
 
 def predict(model, source, target, method: str = "translation", **options) -> np.ndarray:
@@ -245,18 +312,30 @@ def predict(model, source, target, method: str = "translation", **options) -> np
     target: float (p, p), another pattern. method: "translation" (options: threshold=0.05,
     max_speed=3.0, min_quality=0.5: units whose quadrature quality (`unit_frequencies`) is
     below it keep their phase, since turning the phase of a unit that is not a quadrature pair
-    does not shift its pattern), "motion" (options: motion_units=..., else model.motion_units)
-    or "motion-joint" (the same, with the source's codes and motion units inferred jointly,
-    `csc.analysis.second_layer.infer_joint`). Frame 0 is the model's
-    reconstruction of the target; frame t has codes a_0 e^{i(φ_0 + Σ_{s≤t} δ̂_s)}.
+    does not shift its pattern), "self-correlation", "operator" and "warp" (threshold,
+    max_speed), "motion" (options: motion_units=..., else model.motion_units) or
+    "motion-joint" (the same, with the source's codes and motion units inferred jointly,
+    `csc.analysis.second_layer.infer_joint`).
+    Frame 0 is the model's reconstruction of the target (the target itself for "warp"); frame t
+    has codes a_0 e^{i(φ_0 + Σ_{s≤t} δ̂_s)} (module docstring for the others).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     source, target = _check_inputs(model, source, target)
+    if method in ("self-correlation", "operator", "warp"):
+        V = source_velocities(model, source, **options)
+        D = np.concatenate([np.zeros((1, 2)), np.cumsum(V, axis=0)])
+        if method == "warp":
+            return shift_frames(np.repeat(target[None], len(D), axis=0), D).astype(np.float32)
     z0 = second_layer_codes(model, target[None, None])[0, 0].astype(np.complex128)
-    dhat = predicted_phase_changes(model, source, method, **options)
-    turn = np.concatenate([np.zeros((1, dhat.shape[1])), np.cumsum(dhat, axis=0)])
-    Z = (z0[None, :] * np.exp(1j * turn)).astype(np.complex64)
+    if method == "self-correlation":
+        Z = (z0[None, :] * np.conj(self_correlation(model, D))).astype(np.complex64)
+    elif method == "operator":
+        Z = shifted_codes(model, np.repeat(z0[None], len(D), axis=0), D).astype(np.complex64)
+    else:
+        dhat = predicted_phase_changes(model, source, method, **options)
+        turn = np.concatenate([np.zeros((1, dhat.shape[1])), np.cumsum(dhat, axis=0)])
+        Z = (z0[None, :] * np.exp(1j * turn)).astype(np.complex64)
     return np.asarray(model.decode_patches(Z[None])[0], dtype=np.float32)
 
 
@@ -267,6 +346,15 @@ def static_baseline(target, n_frames: int) -> np.ndarray:
     return np.repeat(target[None], n_frames, axis=0)
 
 
+def pixel_shift(target, displacements) -> np.ndarray:
+    """The target moved in pixels by the true displacement d_t of every frame: float32
+    (n_frames, p, p), displacements float (n_frames, 2). For a translation it is the best that
+    can be made of frame 0 alone, short of knowing what enters the patch."""
+    target = np.asarray(target, dtype=np.float32)
+    D = np.asarray(displacements, np.float64)
+    return shift_frames(np.repeat(target[None], len(D), axis=0), D).astype(np.float32)
+
+
 def oracle(model, truth) -> np.ndarray:
     """The true transformed target through the model (encode, decode): float32 (n_frames, p, p),
     the best any prediction made of the model's codes can expect."""
@@ -275,9 +363,13 @@ def oracle(model, truth) -> np.ndarray:
 
 
 def phase_oracle(model, truth) -> np.ndarray:
-    """The best phase-only transfer: the true transformed target's own phases on its first
-    frame's amplitudes, z_t = a_0 e^{iφ_t}, decoded: float32 (n_frames, p, p). It bounds what any
-    predicted δ̂ can achieve with amplitudes held fixed."""
+    """The phase-only oracle: the true transformed target's own phases on its first frame's
+    amplitudes, z_t = a_0 e^{iφ_t}, decoded: float32 (n_frames, p, p).
+
+    It is not a bound on phase-only predictions: the true phases of frame t also carry content
+    that has entered the patch and changes the codes' inference makes around it, which no
+    predicted δ̂ from the source can know. It shows how much of the transformed target phases
+    can carry with the amplitudes held."""
     truth = np.asarray(truth, dtype=np.float32)
     Z = second_layer_codes(model, truth[None])[0]
     Zp = (amplitude(Z[0])[None] * np.exp(1j * phase(Z))).astype(np.complex64)
@@ -310,6 +402,8 @@ def scores(pred, truth) -> dict:
 
 
 __all__ = ["predict", "estimate_translation", "unit_frequencies", "phase_changes",
-           "fit_velocity", "predicted_phase_changes", "static_baseline", "oracle", "phase_oracle",
+           "fit_velocity", "predicted_phase_changes", "source_velocities", "self_correlation",
+           "shift_frames", "shifted_codes", "pixel_shift", "static_baseline", "oracle",
+           "phase_oracle",
            "scores", "whitened_bases",
            "METHODS"]

@@ -7,7 +7,8 @@ arrays in [0, 1]), and in each a square region of `REGION_PATCHES` × p pixels (
 size) at a random place at least `border` pixels from the frame's edges. Both regions go through
 the same transformation, drawn per trial (`draw_transform`):
 
-- translation: a speed uniform in `SPEED` px/frame in a uniform random direction;
+- translation: a speed uniform in `SPEED` px/frame (or the `speed` range given) in a uniform
+  random direction;
 - rotation: uniform in `ROTATION_DEG` degrees per frame, random sign, about the patch centre;
 - dilation: a zoom factor exp(±U(`LOG_ZOOM`)) per frame, about the patch centre,
 
@@ -189,11 +190,11 @@ class Trial:
                 "target": {"frame": self.target_frame, "corner": list(self.target_corner)}}
 
 
-def draw_transform(kind: str, rng) -> dict:
+def draw_transform(kind: str, rng, speed: tuple[float, float] = SPEED) -> dict:
     """Per-frame parameters of `transformed_movie` for one random transformation of `kind`."""
     if kind == "translation":
-        speed, angle = rng.uniform(*SPEED), rng.uniform(0, 2 * np.pi)
-        return {"shift": (float(speed * np.sin(angle)), float(speed * np.cos(angle)))}
+        v, angle = rng.uniform(*speed), rng.uniform(0, 2 * np.pi)
+        return {"shift": (float(v * np.sin(angle)), float(v * np.cos(angle)))}
     sign = float(rng.choice([-1.0, 1.0]))
     if kind == "rotation":
         return {"rotation": float(np.deg2rad(sign * rng.uniform(*ROTATION_DEG)))}
@@ -257,7 +258,8 @@ def same_video(source: VideoSample, target: VideoSample) -> bool:
 
 
 def draw_trials(source: VideoSample, target: VideoSample, kind: str, n_trials: int, *,
-                seed: int = 0, min_contrast: float = 0.5) -> list[Trial]:
+                seed: int = 0, min_contrast: float = 0.5,
+                speed: tuple[float, float] = SPEED) -> list[Trial]:
     """`n_trials` random trials of transformation `kind` (module docstring): reproducible from
     `seed`; independent of the other kinds' trials."""
     if source.patch_size != target.patch_size:
@@ -273,7 +275,7 @@ def draw_trials(source: VideoSample, target: VideoSample, kind: str, n_trials: i
     region = REGION_PATCHES * source.patch_size
     trials = []
     for _ in range(n_trials):
-        params = draw_transform(kind, rng)
+        params = draw_transform(kind, rng, speed)
         (i, a), (j, b) = _draw_pair(source, target, rng, min_contrast, same)
         trials.append(Trial(
             kind, params,
@@ -283,7 +285,7 @@ def draw_trials(source: VideoSample, target: VideoSample, kind: str, n_trials: i
 
 
 # --------------------------------------------------------------------------- scores
-REFERENCES = ("static", "phase_oracle", "oracle")
+REFERENCES = ("static", "pixel_shift", "phase_oracle", "oracle")  # pixel_shift: translations
 
 
 @dataclass
@@ -311,6 +313,20 @@ class TrialScores:
         """Mean over frames 1..T−1 and over trials."""
         return float(self.per_trial(name, measure).mean())
 
+    def by_displacement(self, name: str, edges) -> list[float | None]:
+        """Mean correlation of `name` over the predicted frames of all trials, binned by the
+        frame's total displacement |t v| (pixels) into [edges[i], edges[i+1]); None for an
+        empty bin. Translation trials only."""
+        D = np.array([np.hypot(*t.parameters["shift"]) for t in self.trials])
+        disp = D[:, None] * np.arange(self.correlation[name].shape[1])[None, :]
+        corr = self.correlation[name]
+        out = []
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            sel = (disp >= lo) & (disp < hi)
+            sel[:, 0] = False  # frame 0 is the target itself
+            out.append(float(corr[sel].mean()) if sel.any() else None)
+        return out
+
     def beats_static(self, name: str) -> int:
         """How many trials `name` has a higher mean correlation than the static frame in."""
         return int((self.per_trial(name) > self.per_trial("static")).sum())
@@ -323,6 +339,9 @@ def score_trial(model, trial: Trial, n_frames: int, methods, **options) -> tuple
     out = {"static": transfer.scores(transfer.static_baseline(truth[0], n_frames), truth),
            "phase_oracle": transfer.scores(transfer.phase_oracle(model, truth), truth),
            "oracle": transfer.scores(transfer.oracle(model, truth), truth)}
+    if "shift" in trial.parameters:
+        D = np.arange(n_frames)[:, None] * np.asarray(trial.parameters["shift"])[None, :]
+        out["pixel_shift"] = transfer.scores(transfer.pixel_shift(truth[0], D), truth)
     preds = {}
     for method in methods:
         preds[method] = transfer.predict(model, source, truth[0], method=method,
@@ -337,6 +356,8 @@ def run_trials(model, trials: list[Trial], n_frames: int, methods=("translation"
     `transfer.predict`}; on_trial(i, trial, scores, predictions) is called after each trial."""
     options = options or {}
     names = [*REFERENCES, *methods]
+    if trials and "shift" not in trials[0].parameters:
+        names.remove("pixel_shift")
     corr = {k: np.zeros((len(trials), n_frames)) for k in names}
     snr = {k: np.zeros((len(trials), n_frames)) for k in names}
     for i, trial in enumerate(trials):

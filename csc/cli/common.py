@@ -30,3 +30,19 @@ def fail(prog: str, error: BaseException | str) -> int:
     line = text.splitlines()[0] if text else repr(error)
     print(f"{prog}: error: {line}", file=sys.stderr)
     return USAGE_ERROR
+
+
+def load_pixel_model(path: str, option: str = "--model"):
+    """The `PixelModel` in the file at `path` (what learn_dictionary.py writes); UsageError (one
+    line naming `option`) when it cannot be read or holds another kind of model."""
+    from csc.io import load
+    from csc.video.pixel_model import PixelModel
+
+    try:
+        model = load(path)
+    except (OSError, KeyError) as exc:
+        raise UsageError(f"cannot read {option} {path}: {exc}") from None
+    if not isinstance(model, PixelModel):
+        raise UsageError(f"{option} {path} has no whitener: it was not written by "
+                         f"learn_dictionary.py")
+    return model

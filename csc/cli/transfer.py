@@ -2,7 +2,7 @@
 
     csc-transfer [--model RUN_DIR/model.npz | pretrained | planted | small] --out DIR
         [--method translation motion motion-joint] [--transform translation rotation dilation]
-        [--source VIDEO --target VIDEO [--n-trials N]]
+        [--source VIDEO --target VIDEO [--n-trials N]] [--real VIDEO [--real-downsample K]]
     python scripts/transfer_demo.py [options]
 
 With --source and --target (video files or folders of numbered frames; `heldout` names the
@@ -14,14 +14,22 @@ frame, dilation exp(±0.02-0.05) per frame). When both are the same video the tw
 overlap. The table then gives means over the predicted frames and over the trials, and how many
 trials the prediction beats the static frame in; the GIFs show the first trial of each transform.
 
-Without them, the demo is the fixed one below.
+With --real VIDEO (a clip with real motion, e.g. the bundled data/motion/trailer_bbb.mp4), trials
+whose source and target are two places of that clip that move the same way, measured in its
+pixels (`csc.analysis.real_trials`), are added: nothing is moved synthetically. For translations
+(synthetic and real) a second table gives the mean correlation by each frame's total
+displacement, with the target's frame 0 moved in pixels by the true displacement
+(pixel_shift) beside the static frame and the oracles.
+
+Without --source/--target, the demo is the fixed one below.
 
 For every transform, a source patch (1/f noise) undergoes it (`transformed_movie`); the phase
 changes of its codes are applied to the codes of an unseen target (a crop of the held-out
 photograph `data/heldout/coffee.png`) by `csc.analysis.transfer.predict`, and the
 prediction is scored against the target really undergoing the same transform, next to the static
 baseline (the target repeated), the phase-only oracle (the true target's own phases on its
-first-frame amplitudes: the ceiling for any predicted phase change) and the oracle (the true
+first-frame amplitudes: it reads the truth, so it is no bound, but it shows how much of the
+motion phases alone can carry) and the oracle (the true
 transformed target encoded and decoded).
 
 Writes DIR/transfer_<transform>_<method>.gif (source | prediction | truth, upscaled) and
@@ -47,18 +55,18 @@ from typing import Sequence
 import numpy as np
 
 from csc import pretrained
-from csc.analysis import transfer, transfer_trials
+from csc.analysis import real_trials, transfer, transfer_trials
 from csc.analysis.second_layer import MotionUnits, second_layer_codes
 from csc.backends.cpu.threads import prefer_passive_openmp
-from csc.cli.common import ArgumentParser, UsageError, fail
-from csc.io import load, write_json
+from csc.cli.common import ArgumentParser, UsageError, fail, load_pixel_model
+from csc.io import write_json
+from csc.plotting.prediction import side_by_side
 from csc.resources import heldout_dir
 from csc.run_folder import RunError
 from csc.testing.movies import natural_still, pink_noise, transformed_movie, write_video
 from csc.testing.planted import planted_gabor_model
 from csc.video.camera import load_stills, resize_still
-from csc.video.pixel_model import PixelModel
-from csc.video.reader import VideoError
+from csc.video.reader import VideoError, iter_frames
 from csc.video.train import train
 from csc.video.train_config import TrainConfig
 
@@ -72,6 +80,7 @@ TRANSFORMS = {  # per-frame parameters of transformed_movie
 METHODS = transfer.METHODS
 MODELS = ("pretrained", "planted", "small")  # --model values that are not files
 HELDOUT = "heldout"  # --source/--target value naming the bundled held-out clip
+DISPLACEMENT_EDGES = tuple(range(0, 12))  # px: bins of a translation trial frame's |t v|
 
 
 def build_parser() -> ArgumentParser:
@@ -91,8 +100,18 @@ def build_parser() -> ArgumentParser:
                     "tree.avi; with --target: trials on natural video instead of the fixed demo")
     ap.add_argument("--target", help="a video to cut the target patches from (may be --source's: "
                     f"the regions are then kept apart), or '{HELDOUT}'")
+    ap.add_argument("--real", help="a video (file or folder of numbered frames) with real motion: "
+                    "adds trials whose source and target are two places of it that move the "
+                    "same way (measured in its pixels)")
+    ap.add_argument("--real-downsample", type=int, default=1,
+                    help="block-average --real's frames by this factor first")
     ap.add_argument("--n-trials", type=int, default=50,
                     help="with --source/--target: (source, target) pairs per transform")
+    ap.add_argument("--speed", type=float, nargs=2, default=list(transfer_trials.SPEED),
+                    metavar=("LOW", "HIGH"),
+                    help="with --source/--target: translation speeds drawn from [LOW, HIGH] "
+                         f"px/frame (default {transfer_trials.SPEED[0]} "
+                         f"{transfer_trials.SPEED[1]})")
     ap.add_argument("--min-contrast", type=float, default=0.5,
                     help="with --source/--target: a patch's std must reach this fraction of the "
                          "video's typical patch std")
@@ -122,7 +141,7 @@ def check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"unknown --transform {t!r}; choose from {', '.join(TRANSFORMS)}")
     if args.n_frames < 2:
         raise UsageError(f"--n-frames must be at least 2, got {args.n_frames}")
-    for name in ("n_updates", "n_motion", "zoom", "n_trials"):
+    for name in ("n_updates", "n_motion", "zoom", "n_trials", "real_downsample"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be a positive integer")
     out = Path(args.out)
@@ -146,6 +165,10 @@ def check_videos(args: argparse.Namespace) -> None:
         value = getattr(args, option)
         if value is not None and not video_path(value).exists():
             raise UsageError(f"--{option} {value}: no such file")
+    if args.real is not None and not video_path(args.real).exists():
+        raise UsageError(f"--real {args.real}: no such file")
+    if not 0 <= args.speed[0] <= args.speed[1]:
+        raise UsageError(f"--speed needs 0 <= LOW <= HIGH, got {args.speed[0]} {args.speed[1]}")
     if not args.min_contrast >= 0:
         raise UsageError(f"--min-contrast must be >= 0, got {args.min_contrast}")
 
@@ -208,17 +231,6 @@ def fit_motion_units(model, n_units: int, seed: int, n_frames: int):
     return mu.fit(*mu.features(second_layer_codes(model, np.stack(seqs))))
 
 
-def side_by_side(columns: list[np.ndarray], zoom: int, gap: int = 4) -> np.ndarray:
-    """Movies (T, p, p) → one movie (T, zoom·p, n·zoom·p + gaps), values clipped to [0, 1]."""
-    T = columns[0].shape[0]
-    big = [np.kron(np.clip(c, 0, 1), np.ones((1, zoom, zoom))) for c in columns]
-    spacer = np.ones((T, big[0].shape[1], gap), np.float32)
-    parts = []
-    for i, b in enumerate(big):
-        parts += [b] if i == 0 else [spacer, b]
-    return np.concatenate(parts, axis=2)
-
-
 def _means(s: dict) -> dict:
     c, r = np.asarray(s["correlation"]), np.asarray(s["snr_db"])
     return {"correlation": float(c[1:].mean()), "snr_db": float(r[1:].mean())}
@@ -233,14 +245,7 @@ def load_model(args: argparse.Namespace, out: Path):
         return pretrained(), "pretrained (csc.pretrained())"
     if args.model == "planted":
         return planted_gabor_model(), "planted Gabor quadrature pairs"
-    try:
-        model = load(args.model)
-    except (OSError, KeyError) as exc:
-        raise UsageError(f"cannot read --model {args.model}: {exc}") from None
-    if not isinstance(model, PixelModel):
-        raise UsageError(f"--model {args.model} has no whitener: it was not written by "
-                         f"learn_dictionary.py")
-    return model, args.model
+    return load_pixel_model(args.model), args.model
 
 
 def method_options(args: argparse.Namespace, model) -> tuple[dict, str | None]:
@@ -297,7 +302,8 @@ def run_demo(args: argparse.Namespace, model, options: dict, out: Path) -> tuple
         entry = {"parameters": {k: np.asarray(v).tolist() for k, v in params.items()},
                  "static": static_s, "oracle": oracle_s, "phase_oracle": phase_s, "methods": {}}
         for method in args.method:
-            pred = transfer.predict(model, source, truth[0], method=method, **options[method])
+            pred = transfer.predict(model, source, truth[0], method=method,
+                                    **options.get(method, {}))
             s = transfer.scores(pred, truth)
             m = {"prediction": s}
             if method == "translation":
@@ -341,8 +347,8 @@ def _gif_writer(args: argparse.Namespace, out: Path, p: int):
 def trial_entry(ts: transfer_trials.TrialScores) -> dict:
     """scores.json entry of one transform: means, trial counts, per-trial and per-frame
     figures and each trial's frames, regions and parameters."""
-    names = [*transfer_trials.REFERENCES, *ts.methods]
-    return {
+    names = list(ts.correlation)
+    entry = {
         "mean": {k: {m: ts.mean(k, m) for m in ("correlation", "snr_db")} for k in names},
         "beats_static": {k: ts.beats_static(k) for k in ts.methods},
         "per_trial": {k: {m: ts.per_trial(k, m).tolist() for m in ("correlation", "snr_db")}
@@ -350,6 +356,24 @@ def trial_entry(ts: transfer_trials.TrialScores) -> dict:
         "per_frame": {k: {"correlation": ts.correlation[k].tolist(),
                           "snr_db": ts.snr_db[k].tolist()} for k in names},
         "trials": [t.describe() for t in ts.trials]}
+    if "shift" in ts.trials[0].parameters:
+        entry["by_displacement"] = {"edges_px": list(DISPLACEMENT_EDGES),
+                                    **{k: ts.by_displacement(k, DISPLACEMENT_EDGES)
+                                       for k in names}}
+    return entry
+
+
+def displacement_table(entry: dict) -> list[str]:
+    """Markdown lines: mean correlation per bin of total displacement (translation trials)."""
+    table = entry["by_displacement"]
+    edges = table["edges_px"]
+    names = [k for k in table if k != "edges_px"]
+    lines = ["| displacement (px) | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+        if table[names[0]][i] is None:
+            continue
+        lines.append(f"| {lo}–{hi} | " + " | ".join(f"{table[k][i]:.3f}" for k in names) + " |")
+    return lines
 
 
 def run_video_trials(args: argparse.Namespace, model, options: dict,
@@ -362,7 +386,7 @@ def run_video_trials(args: argparse.Namespace, model, options: dict,
               "n_trials": args.n_trials, "region": transfer_trials.REGION_PATCHES * p,
               "min_contrast": args.min_contrast,
               "video_frames": {"source": source.n_frames, "target": target.n_frames},
-              "ranges": {"speed_px_per_frame": transfer_trials.SPEED,
+              "ranges": {"speed_px_per_frame": list(args.speed),
                          "rotation_deg_per_frame": transfer_trials.ROTATION_DEG,
                          "abs_log_zoom_per_frame": transfer_trials.LOG_ZOOM},
               "transforms": {}}
@@ -370,19 +394,43 @@ def run_video_trials(args: argparse.Namespace, model, options: dict,
     for name in args.transform:
         try:
             trials = transfer_trials.draw_trials(source, target, name, args.n_trials,
+                                                 speed=tuple(args.speed),
                                                  seed=args.seed, min_contrast=args.min_contrast)
         except VideoError as exc:
             raise UsageError(str(exc)) from None
         ts = transfer_trials.run_trials(model, trials, args.n_frames, args.method, options,
                                         on_trial=_gif_writer(args, out, p))
         result["transforms"][name] = trial_entry(ts)
-        mean = {k: {m: ts.mean(k, m) for m in ("correlation", "snr_db")}
-                for k in [*transfer_trials.REFERENCES, *ts.methods]}
+        mean = {k: {m: ts.mean(k, m) for m in ("correlation", "snr_db")} for k in ts.correlation}
         for method in args.method:
             rows.append((name, method, mean[method], mean["static"], mean["phase_oracle"],
                          mean["oracle"]))
             beats.append(f"{ts.beats_static(method)}/{len(trials)}")
     return result, rows, beats
+
+
+def run_real_trials(args: argparse.Namespace, model, options: dict,
+                    out: Path) -> tuple[dict, list, list]:
+    """Trials from real motion in --real (`csc.analysis.real_trials`). Returns (the scores.json
+    entry, table rows, beats column)."""
+    path = video_path(args.real)
+    try:
+        frames = np.stack(list(iter_frames(path, downsample=args.real_downsample)))
+    except VideoError as exc:
+        raise UsageError(f"--real: {exc}") from None
+    try:
+        trials = real_trials.draw_real_trials(frames, args.n_trials, args.n_frames,
+                                              model.patch_size, seed=args.seed)
+    except ValueError as exc:
+        raise UsageError(f"--real {path}: {exc}") from None
+    ts = transfer_trials.run_trials(model, trials, args.n_frames, args.method, options,
+                                    on_trial=_gif_writer(args, out, model.patch_size))
+    entry = {"video": str(path), "downsample": args.real_downsample, "n_trials": len(trials),
+             **trial_entry(ts)}
+    mean = {k: {m: ts.mean(k, m) for m in ("correlation", "snr_db")} for k in ts.correlation}
+    rows = [(ts.transform, method, mean[method], mean["static"], mean["phase_oracle"],
+             mean["oracle"]) for method in args.method]
+    return entry, rows, [f"{ts.beats_static(m)}/{len(trials)}" for m in args.method]
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -405,6 +453,8 @@ def run(args: argparse.Namespace) -> dict:
     else:
         (entries, rows), beats = run_demo(args, model, options, out), None
     result.update(entries)
+    if args.real is not None:
+        result["real"], real_rows, real_beats = run_real_trials(args, model, options, out)
     result["seconds"] = {"model": t_model, "total": time.perf_counter() - t0}
     write_json(out / "scores.json", result)
 
@@ -414,6 +464,20 @@ def run(args: argparse.Namespace) -> dict:
           f"{' and trials' if beats is not None else ''}")
     print()
     print("\n".join(table(rows, beats)))
+    translation = result.get("transforms", {}).get("translation")
+    if translation is not None and "by_displacement" in translation:
+        print()
+        print("translation trials, mean correlation by the frame's total displacement:")
+        print("\n".join(displacement_table(translation)))
+    if args.real is not None:
+        real = result["real"]
+        print()
+        print(f"real motion: {real['n_trials']} pairs of places of {real['video']} that move the "
+              f"same way (measured in the pixels)")
+        print("\n".join(table(real_rows, real_beats)))
+        print()
+        print("real-motion trials, mean correlation by the frame's total displacement:")
+        print("\n".join(displacement_table(real)))
     return result
 
 

@@ -59,6 +59,14 @@ class PixelModel:
         """Codes (n_sequences, n_frames, K) → float32 pixels (n_sequences, n_frames, p, p)."""
         return self.whitener.inverse_transform(self.coder.inverse_transform(Z))
 
+    def predict_frames(self, P, n_ahead: int = 1, method: str = "auto", **options) -> np.ndarray:
+        """The n_ahead frames after each of n patch sequences P float (n, T, p, p), T >= 2:
+        float32 (n, n_ahead, p, p), predicted from the codes' phases by `method` (one of
+        `csc.analysis.prediction.METHODS`, or "auto"); options: `prediction.predict_frames`."""
+        from csc.analysis.prediction import predict_frames
+
+        return predict_frames(self, P, n_ahead, method, **options)
+
     def bases_pixels(self) -> np.ndarray:
         """complex64 (n_components, p, p): each unit's real and imaginary parts in pixel space."""
         return draw_units(self.coder.components_, self.whitener, "pixels")
