@@ -41,8 +41,7 @@ from csc.analysis.geometry import envelope_centre
 from csc.analysis.phases import wrap
 from csc.analysis.second_layer import second_layer_codes
 from csc.analysis.transfer import (
-    fit_velocity,
-    phase_changes,
+    estimate_translation,
     self_correlation,
     shift_frames,
     shifted_codes,
@@ -75,16 +74,13 @@ def _decode(model, Z) -> np.ndarray:
     return np.asarray(model.decode_patches(Z[:, None].astype(np.complex64))[:, 0], np.float32)
 
 
-def _velocities(Z, omega, quality, threshold: float, max_speed: float,
+def _velocities(model, Z, omega, quality, threshold: float, max_speed: float,
                 units: np.ndarray | None = None) -> np.ndarray:
-    """Velocity (n, 2) of each sequence's last transition from codes Z (n, T, K); only `units`
-    (a boolean (K,) mask) count when given."""
-    V = np.zeros((len(Z), 2))
-    for i, z in enumerate(Z):
-        delta, weight = phase_changes(z[-2:], threshold)
-        weight = weight * quality if units is None else weight * quality * units
-        V[i] = fit_velocity(delta, weight, omega, max_speed=max_speed)[-1]
-    return V
+    """Velocity (n, 2) of each sequence's last transition from codes Z (n, T, K)
+    (`transfer.estimate_translation`); only `units` (a boolean (K,) mask) count when given."""
+    weight = quality if units is None else quality * units
+    return np.stack([estimate_translation(model, z[-2:], threshold=threshold, max_speed=max_speed,
+                                          omega=omega, quality=weight)[-1] for z in Z])
 
 
 def _quadrants(model) -> np.ndarray:
@@ -122,11 +118,11 @@ def predict_frames(model, P, n_ahead: int = 1, method: str = "auto", *,
         omega, quality = unit_frequencies(model)
         if method == "local":
             quadrant = _quadrants(model)
-            Vq = np.stack([_velocities(Z, omega, quality, threshold, max_speed, quadrant == q)
-                           for q in range(4)], 1)  # (n, 4, 2)
+            Vq = np.stack([_velocities(model, Z, omega, quality, threshold, max_speed,
+                                       quadrant == q) for q in range(4)], 1)  # (n, 4, 2)
             turn = np.einsum("nkd,kd->nk", Vq[:, quadrant], omega)
         else:
-            V = _velocities(Z, omega, quality, threshold, max_speed)
+            V = _velocities(model, Z, omega, quality, threshold, max_speed)
             turn = V @ omega.T
         if method == "warp":
             return np.stack([shift_frames(last, k * V) for k in h], 1).astype(np.float32)

@@ -276,11 +276,13 @@ def _motion_source(model, source, joint: bool, options) -> np.ndarray:
     return mu.transform(*mu.features(second_layer_codes(model, source[None])))[0]
 
 
-def source_velocities(model, source, **options) -> np.ndarray:
+def source_velocities(model, source, omega=None, quality=None, **options) -> np.ndarray:
     """Velocity float64 (n_frames − 1, 2) of each transition of the source movie (n_frames, p, p),
-    from its codes (`estimate_translation`; options threshold=0.05, max_speed=3.0)."""
+    from its codes (`estimate_translation`; options threshold=0.05, max_speed=3.0; omega and
+    quality from `unit_frequencies`, computed when not given)."""
     Z_source = _codes_2d(second_layer_codes(model, np.asarray(source, np.float32)[None])[0])
-    omega, quality = unit_frequencies(model)
+    if omega is None or quality is None:
+        omega, quality = unit_frequencies(model)
     return estimate_translation(model, Z_source, threshold=options.get("threshold", 0.05),
                                 max_speed=options.get("max_speed", 3.0), omega=omega,
                                 quality=quality)
@@ -292,7 +294,7 @@ def predicted_phase_changes(model, source, method: str = "translation", **option
     source = np.asarray(source, dtype=np.float32)
     if method == "translation":
         omega, quality = unit_frequencies(model)
-        dhat = source_velocities(model, source, **options) @ omega.T
+        dhat = source_velocities(model, source, omega, quality, **options) @ omega.T
         min_quality = options.get("min_quality", 0.5)
         if min_quality > 0:  # units not in quadrature do not shift when their phase turns
             dhat[:, quality < min_quality] = 0.0
