@@ -48,3 +48,20 @@ def test_heldout_measures_see_slow_amplitudes_and_turning_phases(model):
     assert h["real persistence"] < 0.8
     assert h["persistence gain"] == pytest.approx(h["amplitude persistence"]
                                                   - h["real persistence"])
+    # steady amplitudes, turning phases: the amplitudes change far less than the real parts
+    assert h["change ratio"] < 0.3
+
+
+def test_change_ratio_against_codes_built_to_know_it():
+    rng = np.random.default_rng(1)
+    n, T, K = 20, 10, 5
+    a = rng.uniform(1, 2, (n, 1, K)) * np.ones((1, T, 1))
+    turning = a * np.exp(1j * (rng.uniform(0, 6, (n, 1, K)) + 0.5 * np.arange(T)[None, :, None]))
+    assert first_layer.change_ratio(turning) == pytest.approx(0.0, abs=1e-12)
+    # real, positive codes: amplitudes are the real parts, so they change exactly alike
+    growing = rng.uniform(1, 2, (n, T, K)) + 0j
+    assert first_layer.change_ratio(growing) == pytest.approx(1.0)
+    # by hand: unit 1 goes from 1 to 2i, unit 2 stays at 1: Δa = (1, 0) against a₁ = (2, 1),
+    # ΔRe z = (−1, 0) against Re z₁ = (0, 1)
+    Z = np.array([[[1.0, 1.0], [2j, 1.0]]])
+    assert first_layer.change_ratio(Z) == pytest.approx(np.sqrt(1 / 5) / np.sqrt(1 / 1))

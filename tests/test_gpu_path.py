@@ -95,6 +95,44 @@ def test_estimator_on_float32_and_float64_data(cupy, learning):
                                rtol=1e-3)
 
 
+def test_paper_inference_on_the_device_matches_the_cpu(cupy):
+    """inference="paper" (`csc.core.polar_inference`) is array code of `xp`: on the stand-in it
+    takes CuPy arrays end to end, from the same host-drawn random start as the CPU."""
+    X = np.random.default_rng(2).standard_normal((6, 4, 10)).astype(np.float32)
+    kw = dict(n_updates=2, batch_size=3, max_iter=15, random_state=0, inference="paper",
+              sparsity="cauchy", lam=1.0, slowness="l2", kappa=0.5)
+    gpu = csc.ComplexSparseCoding(4, backend="gpu", **kw).fit(X)
+    cpu = csc.ComplexSparseCoding(4, backend="cpu", **kw).fit(X)
+    np.testing.assert_allclose(gpu.history_["energy"], cpu.history_["energy"], rtol=1e-4)
+    np.testing.assert_allclose(gpu.components_, cpu.components_, rtol=1e-4, atol=1e-5)
+
+
+def test_paper_inference_reads_the_host_a_few_times_per_iteration(cupy, monkeypatch):
+    """Every host read of the polar descent is counted (`get` and `float` of device arrays): one
+    per energy evaluation, and a few per iteration for the step's scalars, not one per sum."""
+    from csc.core.model import dictionary_to_real
+    from csc.core.polar_inference import polar_bb, random_start
+    from csc.core.priors import make_prior
+
+    reads = []
+    for name in ("get", "__float__"):
+        original = getattr(ndarray, name)
+        monkeypatch.setattr(ndarray, name, lambda self, *a, _f=original, **k: (
+            reads.append(1), _f(self, *a, **k))[1])
+    rng = np.random.default_rng(0)
+    D = random_dictionary(6, 12, rng, normalize="complex")
+    X = rng.standard_normal((12, 12)).astype(np.float32)
+    prior = make_prior(sparsity="cauchy", lam=1.0, slowness="l2", kappa=0.5)
+    W = cupy.asarray(dictionary_to_real(D, np.float32))
+    C0 = cupy.asarray(random_start(12, 6, 0).astype(np.float32))
+    _, info = polar_bb(cupy.asarray(X), W, cupy.asarray(prior.weight_vector(12, np.float32)),
+                       prior, 4, C0, xp=cupy)
+    assert info.n_iter == 15
+    # start: 1; per iteration: the step's scalars, the gradient's size, the energy; per
+    # backtracking step: its slope and its energy; the end: the slowness before and after
+    assert len(reads) <= 1 + 4 * info.n_iter + 2 * info.n_restarts + 2
+
+
 # --------------------------------------------------------------------------- whitening
 @pytest.mark.parametrize("kind", ["pca", "of"])
 def test_whiteners_on_device_arrays(cupy, kind):

@@ -366,10 +366,13 @@ def test_cauchy_alone_and_the_paper_preset_run_from_the_command_line(tmp_path, v
     assert res.returncode == 0, res.stderr
     cfg = TrainConfig.from_json(tmp_path / "paper" / "config.json")
     assert (cfg.sparsity, cfg.lam, cfg.slowness, cfg.kappa, cfg.learning, cfg.init,
-            cfg.weighting, cfg.noise_variance) == ("cauchy", 5.0, "l2", 0.5, "sgd", "random",
-                                                   "paper", 0.01)
+            cfg.weighting, cfg.noise_variance, cfg.inference) == (
+        "cauchy", 5.0, "l2", 0.5, "sgd", "random", "paper", 0.01, "paper")
+    assert cfg.max_iter == 5  # TINY's --max-iter wins over the preset's 15
     model = csc.load(tmp_path / "paper" / "model.npz")
     assert model.coder.init == "random" and model.coder.learning == "sgd"
+    assert model.coder.inference == "paper" and model.coder.max_iter == 5
+    assert learn.parse_args(["--out", "x", "--preset", "paper"]).max_iter == 15  # the authors' cap
     assert model.whitener.weighting == "paper"
     log = (tmp_path / "paper" / "train.log").read_text()
     assert "quadrature pairs" in log and "localisation" in log  # the units, at each checkpoint

@@ -74,6 +74,17 @@ def test_workers_learn_the_in_process_model(video_dir, tmp_path, cluster, in_pro
     assert "shards on the Dask cluster" in (tmp_path / "run" / "train.log").read_text()
 
 
+def test_random_starts_are_the_same_on_workers(video_dir, tmp_path, cluster):
+    """With the authors' inference each shard starts from random codes drawn from (seed, update,
+    shard index): workers learn the in-process model bit for bit."""
+    paper = dict(inference="paper", sparsity="cauchy", lam=10.0, slowness="l2", kappa=0.5,
+                 n_updates=4)
+    here = train(_config(video_dir, tmp_path / "here", **paper), progress=False)
+    there = train(_config(video_dir, tmp_path / "there", **paper), progress=False,
+                  scheduler=cluster.scheduler_address)
+    _assert_same_model(here, there)
+
+
 def test_the_shard_count_and_not_the_workers_decides_the_model(video_dir, tmp_path, in_process):
     """A different number of shards is a different (valid) run; one shard is the whole batch."""
     other = train(_config(video_dir, tmp_path / "one", shards=1), progress=False)

@@ -89,7 +89,8 @@ def heldout_measures(model, P: np.ndarray) -> dict[str, float]:
     """Pixel sequences P float (n_sequences, n_frames, p, p) the model never saw → floats:
     "variance explained" (1 − Σ(P − P̂)² / Σ(P − mean P)², P̂ = decode(encode(P))),
     "amplitude persistence", "real persistence" (median lag-1 autocorrelations) and their
-    difference "persistence gain", and "phase share" (of the code changes)."""
+    difference "persistence gain", "phase share" (of the code changes) and "change ratio"
+    (`change_ratio`: how much amplitudes change from frame to frame, relative to real parts)."""
     P = np.asarray(P, dtype=np.float64)
     Z = model.encode_patches(P)
     P_hat = model.decode_patches(Z)
@@ -100,8 +101,22 @@ def heldout_measures(model, P: np.ndarray) -> dict[str, float]:
         "real persistence": stats["persistence_real"],
         "persistence gain": stats["persistence_amplitude"] - stats["persistence_real"],
         "phase share": stats["phase_share"],
+        "change ratio": change_ratio(Z),
     }
 
 
+def change_ratio(Z) -> float:
+    """The frame-to-frame relative change of the amplitudes over that of the real parts, of codes
+    Z complex (n_sequences, n_frames, K): r(a) / r(Re z), r(S) = ‖S_t − S_{t−1}‖ / ‖S_t‖ summed
+    over units, frames t ≥ 1 and sequences. 1: amplitudes change as fast as real parts; the
+    paper's factorisation makes it small (amplitudes slow, phases carrying the change)."""
+    Z = np.asarray(Z)
+
+    def relative(S):
+        return np.sqrt(np.sum(np.diff(S, axis=1) ** 2) / max(np.sum(S[:, 1:] ** 2), 1e-300))
+
+    return float(relative(np.abs(Z)) / max(relative(Z.real), 1e-300))
+
+
 __all__ = ["SPACES", "draw_units", "whitened_bases", "random_units", "basis_measures",
-           "model_measures", "heldout_measures"]
+           "model_measures", "heldout_measures", "change_ratio"]

@@ -19,6 +19,7 @@ from typing import Sequence
 
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
+from csc.learning.shards import INFERENCES
 from csc.resources import videos_dir
 from csc.run_folder import RunError
 from csc.video.reader import VideoError
@@ -87,6 +88,11 @@ def build_parser() -> ArgumentParser:
                          "from: video and synthetic camera clips together, the camera taking at "
                          "most --camera-share of it (a 1920x1080 frame takes 7.9 MB)")
     ap.add_argument("--max-iter", type=int, default=d.max_iter, help="inference iterations")
+    ap.add_argument("--inference", choices=INFERENCES, default=d.inference,
+                    help="how each update infers its codes: csc's FISTA from zero codes, the "
+                         "same from the authors' random start, or the authors' truncated polar "
+                         "Barzilai-Borwein descent from it (smooth priors; --max-iter 15 and "
+                         "20 evaluations are theirs)")
     ap.add_argument("--backend", choices=("auto", "cpu", "gpu"), default=d.backend)
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)

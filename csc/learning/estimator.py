@@ -16,9 +16,11 @@ from csc.core.energy import energy_terms
 from csc.core.inference import NumericRangeError, encode, lipschitz_constant
 from csc.core.model import check_codes, check_data, dictionary_from_real, reconstruct
 from csc.core.params import check_number
+from csc.core.polar_inference import check_smooth_prior
 from csc.core.priors import PRIOR_KEYS, Prior, make_prior
 from csc.learning import NORMALIZATIONS, RULES, TrainingDiverged, normalize_units
 from csc.learning.shards import (
+    INFERENCES,
     ShardStatistics,
     UpdatePlan,
     shard_bounds,
@@ -32,7 +34,7 @@ _INT_PARAMS = {"n_components": 1, "n_updates": 0, "batch_size": 1, "n_shards": 1
                "max_iter": 1, "transform_max_iter": 1}
 #: (parameter, allowed values) of the string parameters
 _CHOICES = {"learning": tuple(RULES), "normalize": NORMALIZATIONS, "init": INITS,
-            "backend": BACKENDS}
+            "backend": BACKENDS, "inference": INFERENCES}
 #: the columns of `history_` and the dtype each is stored as in a model file
 HISTORY = {"energy": np.float64, "snr": np.float64, "active": np.float64, "n_iter": np.int64}
 
@@ -54,6 +56,11 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
     statistics added in order (`csc.learning.shards`; 1: the whole batch in one solve). The
     learned dictionary depends on it, not on where the shards run.
     max_iter, tol: inference per update; transform_max_iter, transform_tol: for `transform`.
+    inference: how an update infers its codes (`csc.learning.shards.INFERENCES`): "fista"
+    (csc's solver from zero codes, to `tol` or `max_iter`), "fista-random" (the same from the
+    authors' random start 0.2 (g + i g')) or "paper" (the authors' truncated polar
+    Barzilai–Borwein descent from that start, `csc.core.polar_inference`; smooth priors only;
+    `max_iter` 15 is theirs). `transform` always solves with FISTA from zero.
     random_state: seed (int) or None; backend: "auto" | "cpu" | "gpu".
     Parameters are checked when learning starts (`fit`, `partial_fit`), as in scikit-learn;
     `get_params`, `set_params`, `sklearn.base.clone` and grid searches work as for any estimator.
@@ -75,7 +82,8 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
                  n_updates: int = 1000,
                  batch_size: int = 32, n_shards: int = 1, max_iter: int = 50, tol: float = 1e-3,
                  transform_max_iter: int = 200, transform_tol: float = 1e-4,
-                 random_state: int | None = None, backend: str = "auto"):
+                 random_state: int | None = None, backend: str = "auto",
+                 inference: str = "fista"):
         self.n_components = n_components
         self.sparsity = sparsity
         self.lam = lam
@@ -95,6 +103,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         self.transform_tol = transform_tol
         self.random_state = random_state
         self.backend = backend
+        self.inference = inference
 
     # ----------------------------------------------------------------- parameters
     def prior(self) -> Prior:
@@ -114,7 +123,10 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
             if getattr(self, name) not in choices:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose one of "
                                  f"{tuple(choices)}")
-        return self.prior()
+        prior = self.prior()
+        if self.inference == "paper":
+            check_smooth_prior(prior)
+        return prior
 
     # ----------------------------------------------------------------- learning
     def _initialize(self, X: np.ndarray) -> None:
@@ -162,8 +174,9 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         one after the other (`csc.learning.shards`)."""
         dtype = np.float32 if get_backend(self.backend).name == "gpu" else X.dtype
         bounds = shard_bounds(X.shape[0], self.n_shards)
-        self.update_from_shards(lambda plan: [shard_statistics(X[a:b], plan) for a, b in bounds],
-                                dtype, prior)
+        self.update_from_shards(
+            lambda plan: [shard_statistics(X[a:b], plan, i) for i, (a, b) in enumerate(bounds)],
+            dtype, prior)
 
     def update_plan(self, dtype=np.float32, prior: Prior | None = None
                     ) -> tuple[UpdatePlan, np.ndarray]:
@@ -174,8 +187,14 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         w = prior.weight_vector(self._W.shape[1], np.dtype(dtype))
         L, power_vector = lipschitz_constant(self._W, w, self._power_vector,
                                              n_iter=30 if self._power_vector is None else 5)
+        # the random starts of update n come from (random_state, n): the same on resuming, and
+        # no draw from the model's RNG, so a failed update leaves the model as it was
+        seed = None
+        if self.inference != "fista":
+            base = 0 if self.random_state is None else self.random_state
+            seed = int(np.random.SeedSequence([base, self.n_updates_]).generate_state(1)[0])
         plan = UpdatePlan(self._W.astype(dtype), prior, L, self.max_iter, self.tol, self.learning,
-                          self.backend)
+                          self.backend, self.inference, seed)
         return plan, power_vector
 
     def update_from_shards(self, run_shards: Callable[[UpdatePlan], list[ShardStatistics]],

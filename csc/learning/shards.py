@@ -2,8 +2,9 @@
 
 The sequences of an update's batch are split into `n_shards` contiguous shards (`shard_bounds`:
 a function of the batch size and the shard count only). Each shard is inferred on its own
-(`shard_statistics`: FISTA from zero codes with the update's step constant, then the sums the
-learning rule needs), and the shards' statistics are added in shard order (`sum_statistics`).
+(`shard_statistics`: the update's inference, by default FISTA from zero codes with the
+update's step constant, then the sums the learning rule needs), and the shards' statistics are
+added in shard order (`sum_statistics`).
 A shard's statistics depend only on its frames and on the `UpdatePlan`, never on where it was
 computed, so an update made in-process and one whose shards ran on any number of Dask workers
 give the same dictionary (`csc.cluster`). One shard is the whole batch in one solve.
@@ -16,12 +17,18 @@ import numpy as np
 
 from csc.backends.backend import get_backend
 from csc.core.inference import fista
+from csc.core.polar_inference import PAPER_MAX_EVALS, PAPER_MAX_ITER, polar_bb, random_start
 from csc.core.priors import Prior
 
 #: Learning infers with steps of 1/L, not `encode`'s boosted first steps (`STEP_BOOST`): the
 #: learning rates and the default run were tuned with them, and the default run learned with
 #: 2/L came out less localised on held-out data (median 0.52 against 0.64, one run each).
 LEARNING_STEP_BOOST = 1.0
+
+#: how an update infers its codes: "fista" (csc's solver from zero codes, to `tol` or
+#: `max_iter`), "fista-random" (the same from the authors' random start) and "paper" (the
+#: authors' polar Barzilai–Borwein descent from that start, `csc.core.polar_inference`)
+INFERENCES = ("fista", "fista-random", "paper")
 
 
 @dataclass
@@ -32,7 +39,9 @@ class UpdatePlan:
     W: float (2K, M), the real-form dictionary in the float type the shards compute in; prior;
     lipschitz: the data term's curvature bound L (`lipschitz_constant`), computed once from W;
     max_iter, tol: inference; learning: "sgd" or "online" (which sums the shards return);
-    backend: the backend name the shards compute on.
+    backend: the backend name the shards compute on; inference: one of `INFERENCES`;
+    start_seed: the seed of the update's random starting codes (inferences other than "fista"),
+    each shard's drawn from (start_seed, its index).
     """
 
     W: np.ndarray
@@ -42,6 +51,8 @@ class UpdatePlan:
     tol: float
     learning: str
     backend: str = "auto"
+    inference: str = "fista"
+    start_seed: int | None = None
 
 
 @dataclass
@@ -75,11 +86,32 @@ def shard_bounds(n_sequences: int, n_shards: int) -> list[tuple[int, int]]:
     return [(int(stop - size - (i < extra)), int(stop)) for i, stop in enumerate(stops)]
 
 
-def shard_statistics(X, plan: UpdatePlan) -> ShardStatistics:
+def shard_codes(Xf, W, w, plan: UpdatePlan, n_frames: int, backend, shard: int = 0):
+    """(real-form codes (N, 2K), EncodeInfo) of the frames Xf (N, M) by the plan's inference;
+    arrays of `backend.xp`. The random start of shard `shard` comes from (plan.start_seed, shard),
+    drawn on the host, so it is the same on every backend and wherever the shard runs. The
+    paper's inference allows max_iter iterations and max_iter + 5 evaluations (the authors'
+    15 and 20 when max_iter is 15)."""
+    C0 = None
+    if plan.inference != "fista":
+        if plan.start_seed is None:
+            raise ValueError(f"inference {plan.inference!r} needs a start_seed")
+        start = random_start(Xf.shape[0], W.shape[0] // 2, (plan.start_seed, shard))
+        C0 = backend.asarray(start, dtype=Xf.dtype)
+    if plan.inference == "paper":
+        return polar_bb(Xf, W, w, plan.prior, n_frames, C0, max_iter=plan.max_iter,
+                        max_evals=plan.max_iter + PAPER_MAX_EVALS - PAPER_MAX_ITER,
+                        xp=backend.xp)
+    return fista(Xf, W, w, plan.prior, n_frames, C0, plan.lipschitz, plan.max_iter, plan.tol,
+                 backend, step_boost=LEARNING_STEP_BOOST)
+
+
+def shard_statistics(X, plan: UpdatePlan, shard: int = 0) -> ShardStatistics:
     """Infer the codes of one shard X float (n_sequences, n_frames, n_features) (NumPy, or CuPy
-    on the GPU backend; float32 on the GPU, whose kernels are float32 only) and return its
-    `ShardStatistics`. Raises `csc.core.inference.NumericRangeError` when the problem does not
-    fit the working float type."""
+    on the GPU backend; float32 on the GPU, whose kernels are float32 only), the update's
+    `shard`-th, and return its `ShardStatistics`. Raises
+    `csc.core.inference.NumericRangeError` when the problem does not fit the working float
+    type."""
     be = get_backend(plan.backend)
     xp = be.xp
     B, T, M = X.shape
@@ -87,8 +119,7 @@ def shard_statistics(X, plan: UpdatePlan) -> ShardStatistics:
     Xf = be.asarray(X, dtype=dtype).reshape(B * T, M)
     w = plan.prior.weight_vector(M, dtype)
     W, wd = be.asarray(plan.W, dtype=dtype), be.asarray(w)
-    C, info = fista(Xf, W, wd, plan.prior, T, None, plan.lipschitz, plan.max_iter, plan.tol, be,
-                    step_boost=LEARNING_STEP_BOOST)
+    C, info = shard_codes(Xf, W, wd, plan, T, be, shard)
     E = Xf - C @ W
     with np.errstate(over="ignore", invalid="ignore"):  # the client checks finiteness
         if plan.learning == "sgd":

@@ -93,7 +93,7 @@ def new_model(cfg: TrainConfig, cache: ClipCache) -> PixelModel:
         cfg.n_components, **prior, weights=whitener.weights_, learning=cfg.learning,
         normalize=cfg.normalize, init=cfg.init, n_updates=cfg.n_updates,
         batch_size=cfg.batch_size, n_shards=cfg.shards, max_iter=cfg.max_iter, tol=cfg.tol,
-        random_state=cfg.seed, backend=cfg.backend)
+        random_state=cfg.seed, backend=cfg.backend, inference=cfg.inference)
     return PixelModel(coder, whitener)
 
 

@@ -6,18 +6,22 @@ import json
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from csc.core.polar_inference import PAPER_MAX_ITER, check_smooth_prior
 from csc.core.priors import PAPER_GAUSS_PRIOR, PAPER_PRIOR, make_prior
 from csc.io import load_extra
 from csc.learning import NORMALIZATIONS, RULES
 from csc.learning.estimator import INITS
+from csc.learning.shards import INFERENCES
 from csc.run_folder import RunError
 from csc.video.whitening import WEIGHTINGS, WHITENINGS
 
-#: every setting of the paper at once (`--preset paper`); see docs/design.md §9 for the scale
+#: every setting of the paper at once (`--preset paper`), its inference included (the authors'
+#: truncated polar descent, 15 iterations); docs/design.md §9 for what it does at CPU scale
 RUN_PRESETS = {
     "paper": {**{k: v for k, v in PAPER_PRIOR.items() if k != "weights"},
               "noise_variance": 1.0 / PAPER_PRIOR["weights"], "whitening": "pca",
-              "weighting": "paper", "learning": "sgd", "init": "random", "normalize": "pair"},
+              "weighting": "paper", "learning": "sgd", "init": "random", "normalize": "pair",
+              "inference": "paper", "max_iter": PAPER_MAX_ITER},
 }
 
 #: settings a resumed run may change (given with --resume, they replace the saved ones and are
@@ -57,6 +61,7 @@ class TrainConfig:
     stills: str | None = None
     max_iter: int = 30
     tol: float = 1e-3
+    inference: str = "fista"
     backend: str = "auto"
     seed: int = 0
     checkpoint_every: int = 100
@@ -77,14 +82,17 @@ class TrainConfig:
             raise RunError("--patch-size must be at least 2")
         for name, choices in (("whitening", WHITENINGS), ("weighting", WEIGHTINGS),
                               ("init", INITS), ("learning", tuple(RULES)),
-                              ("normalize", NORMALIZATIONS)):
+                              ("normalize", NORMALIZATIONS), ("inference", INFERENCES)):
             if getattr(self, name) not in choices:
                 raise RunError(f"unknown --{name} {getattr(self, name)!r}; choose one of "
                                f"{', '.join(choices)}")
         try:
-            make_prior(self.sparsity, self.lam, self.sigma, self.slowness, self.kappa)
+            prior = make_prior(self.sparsity, self.lam, self.sigma, self.slowness, self.kappa)
+            if self.inference == "paper":
+                check_smooth_prior(prior)
         except ValueError as exc:
-            raise RunError(str(exc)) from None
+            raise RunError(f"--inference paper: {exc}" if self.inference == "paper" else str(exc)
+                           ) from None
 
     @classmethod
     def from_json(cls, path: Path) -> TrainConfig:

@@ -59,8 +59,8 @@ class LocalShards:
 
     def __call__(self, plan: UpdatePlan, positions: np.ndarray,
                  bounds: list[tuple[int, int]], update: int) -> list[ShardStatistics]:
-        return [shard_statistics(self.whitener.transform(self.cut(positions[a:b])), plan)
-                for a, b in bounds]
+        return [shard_statistics(self.whitener.transform(self.cut(positions[a:b])), plan, i)
+                for i, (a, b) in enumerate(bounds)]
 
 
 class DaskShards:
@@ -78,7 +78,7 @@ class DaskShards:
     def __call__(self, plan: UpdatePlan, positions: np.ndarray,
                  bounds: list[tuple[int, int]], update: int) -> list[ShardStatistics]:
         futures = [self.client.submit(worker_shard, self.settings, positions[a:b], self.whitener,
-                                      plan, key=f"csc-shard-{self.run}-{update}-{i}")
+                                      plan, i, key=f"csc-shard-{self.run}-{update}-{i}")
                    for i, (a, b) in enumerate(bounds)]
         try:
             stats = self.client.gather(futures)
@@ -113,12 +113,12 @@ def worker_cache(settings: dict) -> tuple[ClipCache, str]:
 
 
 def worker_shard(settings: dict, positions: np.ndarray, whitener,
-                 plan: UpdatePlan) -> ShardStatistics:
-    """The task of one shard, run on a worker: cut the sequences at `positions` from the
-    worker's copy of the run's clip cache, whiten them and return their statistics, tagged with
-    the cache's fingerprint."""
+                 plan: UpdatePlan, shard: int = 0) -> ShardStatistics:
+    """The task of the update's `shard`-th shard, run on a worker: cut the sequences at
+    `positions` from the worker's copy of the run's clip cache, whiten them and return their
+    statistics, tagged with the cache's fingerprint."""
     cache, fingerprint = worker_cache(settings)
     X = cut_sequences(cache, positions, settings["n_frames"], settings["patch_size"])
-    stats = shard_statistics(whitener.transform(X), plan)
+    stats = shard_statistics(whitener.transform(X), plan, shard)
     stats.source = fingerprint
     return stats
