@@ -23,7 +23,7 @@ def pretrained() -> PixelModel:
     """The shipped `PixelModel`, learned on natural motion (the bundled clip and the synthetic
     camera over the bundled stills; the command that made it is in the README). Its run folder,
     with the config.json of that run, is `csc.resources.pretrained_dir()`."""
-    return load(pretrained_dir() / "model.npz")
+    return load(pretrained_dir() / "model.npz", kind="pixel-model")
 
 __all__ = ["reconstruct", "energy", "encode", "EncodeInfo", "ComplexSparseCoding", "PixelModel",
            "load", "pretrained", "encode_video", "PAPER_PRIOR", "PRESETS", "make_prior",

@@ -71,13 +71,18 @@ _NPY_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
 _READER_ERRORS = (KeyError, TypeError, IndexError, AttributeError, OverflowError, RecursionError)
 
 _READERS: dict[str, Callable[[dict[str, np.ndarray]], Any]] = {}
+#: per kind, the array-name prefixes of other kinds of model that a file of it must not hold
+_FOREIGN: dict[str, tuple[str, ...]] = {}
 
 
-def register(kind: str):
-    """Class decorator: files of `kind` are read by the class's `from_arrays(arrays)`."""
+def register(kind: str, foreign: tuple[str, ...] = ()):
+    """Class decorator: files of `kind` are read by the class's `from_arrays(arrays)`; a file of
+    `kind` holding arrays whose names start with one of `foreign` (the parts of another kind of
+    model) is refused rather than read with those parts dropped."""
 
     def decorate(cls):
         _READERS[kind] = cls.from_arrays
+        _FOREIGN[kind] = foreign
         return cls
 
     return decorate
@@ -111,15 +116,25 @@ def history_arrays(history: Mapping[str, list], dtypes: Mapping[str, type]
     return {f"history_{k}": np.asarray(history[k], dtype) for k, dtype in dtypes.items()}
 
 
-def save(path, kind: str, arrays: dict[str, np.ndarray]) -> None:
+def save(path, kind: str, arrays: dict[str, np.ndarray], *, check: bool = True) -> None:
     """Write `arrays` as a model file of `kind` to `path` atomically (`atomic_write`). Names
-    must be letters, digits and "_"; object arrays are refused."""
+    must be letters, digits and "_"; object arrays are refused. With `check`, a registered
+    kind's arrays are first read as `load` reads them, so no file is written that `load` would
+    refuse (the file at `path`, if any, stays as it was): ValueError "… not saved: …" otherwise.
+    (`check=False` writes them as they are: for tests of files that must be refused.)"""
     reserved = {"format", "version", "kind"} & set(arrays)
     if reserved:
         raise ValueError(f"array names {sorted(reserved)} are reserved by the file format")
     bad = [k for k in arrays if not _MEMBER_NAME.fullmatch(k)]
     if bad:
         raise ValueError(f"array names {bad} are not letters, digits and '_'")
+    objects = [k for k, v in arrays.items() if np.asarray(v).dtype == object]
+    if objects:
+        raise ValueError(f"Object arrays cannot be saved: {objects}")
+    if check and kind in _READERS:
+        with _naming_file(Path(path), f"not saved: the {kind} would not load"):
+            _check_kind(kind, arrays)
+            _READERS[kind](dict(arrays))
     with atomic_write(path) as f:
         np.savez(f, allow_pickle=False, format=np.array(FORMAT), version=np.array(VERSION),
                  kind=np.array(kind), **arrays)
@@ -193,19 +208,33 @@ def read(path) -> tuple[str, dict[str, np.ndarray]]:
     return kind, arrays
 
 
-def load(path):
+def load(path, kind: str | None = None):
     """The model stored at `path`: a `ComplexSparseCoding` ("coder" files) or a `PixelModel`
-    ("pixel-model" files, as written by `learn_dictionary.py`).
+    ("pixel-model" files, as written by `learn_dictionary.py`); with `kind`, only a model of
+    that kind.
 
     Raises FileNotFoundError if `path` does not exist, ValueError (one line, naming `path` and
     the problem) if it is not a csc model file, was written by a newer csc, holds a kind of
-    model this csc does not know, or arrays that do not make a valid model of its kind."""
-    kind, arrays = read(path)
-    if kind not in _READERS:
-        raise ValueError(f"{path} holds a {kind!r} model, which this csc cannot read (known: "
+    model this csc does not know (or not `kind`), or arrays that do not make a valid model of
+    its kind (those of another kind's parts included)."""
+    stored, arrays = read(path)
+    if stored not in _READERS:
+        raise ValueError(f"{path} holds a {stored!r} model, which this csc cannot read (known: "
                          f"{sorted(_READERS)})")
-    with _naming_file(path, f"is not a valid {kind} file"):
-        return _READERS[kind](arrays)
+    if kind is not None and stored != kind:
+        raise ValueError(f"{path} holds a {stored!r} model, not the {kind!r} model asked for")
+    with _naming_file(Path(path), f"is not a valid {stored} file"):
+        _check_kind(stored, arrays)
+        return _READERS[stored](arrays)
+
+
+def _check_kind(kind: str, arrays: Mapping[str, np.ndarray]) -> None:
+    """ValueError if `arrays`, of a `kind` file, hold the parts of another kind of model."""
+    prefixes = _FOREIGN.get(kind, ())
+    foreign = sorted(k for k in arrays if prefixes and k.startswith(prefixes))
+    if foreign:
+        raise ValueError(f"it holds arrays of another kind of model ({', '.join(foreign[:3])}"
+                         f"{', …' if len(foreign) > 3 else ''}), not those of a {kind}")
 
 
 def load_extra(path) -> dict:

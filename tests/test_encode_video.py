@@ -96,6 +96,12 @@ def test_codes_equal_encode_patches_on_patches_cut_by_hand(model_file, videos, k
     Z2 = csc.encode_video(model, videos[kind], chunk_frames=22, max_iter=3, tol=0.0,
                           downsample=1, max_frames=10).compute()
     np.testing.assert_array_equal(Z2, _by_hand(model, frames, 4, 0, 10, max_iter=3, tol=0.0))
+    # a chunk longer than the video is capped at it (the store's arrays are chunked by it: a
+    # billion frames used to be allocated for a 22-frame video)
+    assert prepare_encoding(model, videos[kind], chunk_frames=10**9).chunk_frames == 22
+    huge = csc.encode_video(model, videos[kind], chunk_frames=10**9, max_iter=3, tol=0.0,
+                            max_frames=10)
+    np.testing.assert_array_equal(huge.compute(), Z2)
 
 
 def test_grid_layout_round_trips_and_suits_csc_analysis():
@@ -188,6 +194,48 @@ def test_store_reads_back_the_computed_codes(model_file, videos, store, tmp_path
     np.testing.assert_array_equal(vz.amplitude.compute(), phases.amplitude(Z))
 
 
+@pytest.mark.parametrize("where, change, match", [
+    ("", {"format": "csc-codes-v9"}, "is not a csc code store \\(format 'csc-codes-v9'"),
+    ("", {"version": 9}, "written by a newer csc \\(codes version 9"),
+    ("", {"version": "one"}, "codes version 'one' is not a version number"),
+    ("", {"settings": {"layout": "polar16"}}, "unknown layout 'polar16'"),
+    ("", {"settings": None}, "unknown layout None"),
+    ("pan", {"grid": None}, "pan: .*lack grid"),
+    ("pan", {"settings": {"layout": "polar16"}}, "pan: unknown layout 'polar16'"),
+])
+def test_open_codes_refuses_stores_it_cannot_read(store, tmp_path, where, change, match):
+    """A store of another format, a newer version, an unknown layout or missing attributes is
+    refused in one line instead of being read as amplitude and phase."""
+    import json
+    import shutil
+
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(store, copy)
+    meta = copy / where / "zarr.json"
+    doc = json.loads(meta.read_text())
+    attrs = doc["attributes"]["csc_codes"]
+    for key, value in change.items():
+        if value is None:
+            attrs.pop(key)
+        else:
+            attrs[key] = value
+    meta.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=match) as info:
+        open_codes(copy)
+    assert "\n" not in str(info.value) and str(copy) in str(info.value)
+
+
+def test_open_codes_names_a_damaged_zarr_json(store, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(store, copy)
+    (copy / "zarr.json").write_text("{ not json")
+    with pytest.raises(ValueError, match="zarr.json of the store cannot be read") as info:
+        open_codes(copy)
+    assert str(copy) in str(info.value) and "\n" not in str(info.value)
+
+
 def test_unit_maps_show_the_stored_amplitudes_and_phase_velocities(store, tmp_path):
     from csc.plotting.code_maps import save_unit_maps_png, unit_maps_figure
 
@@ -243,6 +291,56 @@ def test_resume_after_kill_9_ends_with_the_uninterrupted_store(model_file, tmp_p
     assert _cli(*args, "--out", whole).returncode == 0
     assert _store_files(store) == _store_files(whole)
     assert not any(p.suffix == ".partial" for p in store.rglob("*"))
+
+
+def test_ctrl_c_ends_with_one_line_and_the_run_resumes(model_file, tmp_path):
+    """SIGINT midway: one line on stderr (no KeyboardInterrupt traceback), exit status 130, the
+    chunks written so far kept, and the same command then completes the store."""
+    _, path = model_file
+    video = write_video(tmp_path / "long.avi", _movie(n_frames=40, height=40, width=56))
+    args = [str(path), str(video), "--stride", "4", "--chunk-frames", "4", "--max-iter", "1500",
+            "--tol", "0", "--quiet", "--out", str(tmp_path / "c.zarr")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), *args], env=env, text=True,
+                            stderr=subprocess.PIPE)
+    n_done, deadline = 0, time.monotonic() + 120
+    while n_done < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        try:
+            n_done = int(zarr.open_group(tmp_path / "c.zarr", path="long",
+                                         mode="r")["finished"][...].sum())
+        except Exception:  # noqa: BLE001 -- not created yet
+            pass
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert len(err.strip().splitlines()) == 1 and "interrupted" in err, err
+    assert 1 <= open_codes(tmp_path / "c.zarr", "long").finished.sum() < 10
+    assert _cli(*args).returncode == 0
+    assert open_codes(tmp_path / "c.zarr", "long").complete
+
+
+def test_a_store_is_locked_and_deleted_as_what_it_is_not_by_its_name(model_file, videos,
+                                                                    tmp_path):
+    """A link to a store shares the store's lock; --force through a link to an empty folder, and a
+    dangling link, write the store where the link points."""
+    from csc.run_folder import RunError, exclusive_lock
+
+    model, path = model_file
+    kw = dict(model_file=path, stride=4, chunk_frames=8, max_frames=8)
+    real, link = tmp_path / "real.zarr", tmp_path / "link.zarr"
+    real.mkdir()
+    link.symlink_to(real)
+    with exclusive_lock(tmp_path / "real.zarr.lock", real):
+        with pytest.raises(RunError, match="in use"):
+            write_videos(model, [videos["avi"]], link, **kw)
+    write_videos(model, [videos["avi"]], link, force=True, **kw)
+    assert link.is_symlink() and open_codes(real, "pan").complete
+    dangling = tmp_path / "dangling.zarr"
+    dangling.symlink_to(tmp_path / "target.zarr")
+    write_videos(model, [videos["avi"]], dangling, **kw)
+    assert open_codes(tmp_path / "target.zarr", "pan").complete
 
 
 def test_other_settings_are_refused_unless_force(model_file, videos, tmp_path):

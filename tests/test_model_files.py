@@ -1,6 +1,7 @@
 """Model files are read without trusting them: hostile or damaged files are refused with one
 ValueError naming the file and the problem, before they can exhaust memory; saved files get the
 usual mode; learning histories are stored as arrays, exactly."""
+import copy
 import io as bytes_io
 import json
 import os
@@ -120,7 +121,7 @@ def test_invalid_model_structure_is_one_value_error(tmp_path, pretrained_arrays,
     arrays = dict(pretrained_arrays)
     change(arrays)
     path = tmp_path / "model.npz"
-    io.save(path, "pixel-model", arrays)
+    io.save(path, "pixel-model", arrays, check=False)
     message = assert_refused(path, match)
     assert "is not a valid pixel-model file" in message
 
@@ -134,7 +135,11 @@ def test_a_reader_that_fails_unforeseen_is_caught_by_load(tmp_path, monkeypatch)
             return arrays["absent"]
 
     monkeypatch.setitem(io._READERS, "fragile", Fragile.from_arrays)
-    io.save(tmp_path / "f.npz", "fragile", {"x": np.zeros(2)})
+    with pytest.raises(ValueError, match=r"f.npz not saved: the fragile would not load: "
+                                         r"KeyError 'absent'"):
+        io.save(tmp_path / "f.npz", "fragile", {"x": np.zeros(2)})
+    assert not (tmp_path / "f.npz").exists()
+    io.save(tmp_path / "f.npz", "fragile", {"x": np.zeros(2)}, check=False)
     assert_refused(tmp_path / "f.npz", r"is not a valid fragile file: KeyError 'absent'")
 
 
@@ -175,7 +180,8 @@ def test_hostile_archive_is_refused_before_reading(tmp_path, pretrained_arrays, 
                                          ("MAX_MEMBERS", "members .at most")])
 def test_limits_are_checked(tmp_path, pretrained_arrays, monkeypatch, limit, match):
     path = tmp_path / "model.npz"
-    io.save(path, "pixel-model", {**pretrained_arrays, "state": np.array("x" * 10_000)})
+    io.save(path, "pixel-model", {**pretrained_arrays, "state": np.array("x" * 10_000)},
+            check=False)
     monkeypatch.setattr(io, limit, {"MAX_MEMBERS": 5, "MAX_MEMBER_BYTES": 20_000,
                                     "MAX_TOTAL_BYTES": 100_000}[limit])
     assert_refused(path, match)
@@ -213,7 +219,8 @@ def test_zip_bomb_is_refused_without_unpacking(tmp_path, pretrained_arrays):
 ])
 def test_tools_refuse_a_nan_model_with_one_line(tmp_path, pretrained_arrays, capsys, main, argv):
     path = tmp_path / "model.npz"
-    io.save(path, "pixel-model", {**pretrained_arrays, "W": _with_nan(pretrained_arrays["W"])})
+    io.save(path, "pixel-model", {**pretrained_arrays, "W": _with_nan(pretrained_arrays["W"])},
+            check=False)
     if main is transfer.main:
         argv = ["--model", str(path), "--out", str(tmp_path / "out"), *argv]
     else:
@@ -312,3 +319,42 @@ def test_files_with_the_history_in_the_json_state_still_load(tmp_path, learned):
     assert len(shipped.coder.history_["energy"]) == shipped.coder.n_updates_ == 9000
     assert len(shipped.form_units.history_["change"]) == 2000
     json.dumps(shipped.coder.history_)  # plain lists of Python numbers, as before
+
+
+# ----------------------------------------------------------------------------- what save writes
+def test_save_refuses_a_model_that_would_not_load_and_keeps_the_old_file(tmp_path):
+    """A fitted model whose parameters were changed after fitting (here n_components) used to be
+    saved over a good file and then refused by `load`."""
+    X = np.random.default_rng(0).standard_normal((6, 4, 10))
+    model = csc.ComplexSparseCoding(4, n_updates=1, batch_size=3, max_iter=5).fit(X)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    good = path.read_bytes()
+    for change in ({"n_components": 6}, {"lam": -1.0}, {"weights": np.ones(3)}):
+        bad = copy.deepcopy(model).set_params(**change)
+        with pytest.raises(ValueError, match="m.npz not saved: the coder would not load"):
+            bad.save(path)
+        assert path.read_bytes() == good
+    assert csc.load(path).n_components == 4
+
+
+def test_a_pixel_model_labelled_as_a_coder_is_refused(tmp_path, pretrained_arrays):
+    """Read as a coder, a pixel model's file used to load with its whitener and second layer
+    silently dropped."""
+    path = tmp_path / "relabelled.npz"
+    io.save(path, "coder", pretrained_arrays, check=False)
+    assert_refused(path, r"relabelled.npz is not a valid coder file: it holds arrays of another "
+                         r"kind of model \(layer_form_")
+    with pytest.raises(ValueError, match="not saved: the coder would not load"):
+        io.save(path, "coder", pretrained_arrays)
+
+
+def test_load_checks_the_kind_asked_for(tmp_path):
+    X = np.random.default_rng(0).standard_normal((6, 4, 10))
+    path = tmp_path / "coder.npz"
+    csc.ComplexSparseCoding(4, n_updates=1, batch_size=3, max_iter=5).fit(X).save(path)
+    assert isinstance(csc.load(path, kind="coder"), csc.ComplexSparseCoding)
+    with pytest.raises(ValueError, match=r"coder.npz holds a 'coder' model, not the "
+                                         r"'pixel-model' model asked for"):
+        csc.load(path, kind="pixel-model")
+    assert isinstance(csc.pretrained(), csc.PixelModel)

@@ -22,7 +22,7 @@ import numpy as np
 from csc.analysis import first_layer
 from csc.analysis import geometry as bg
 from csc.backends.cpu.threads import prefer_passive_openmp
-from csc.cli.common import ArgumentParser, UsageError, fail
+from csc.cli.common import ArgumentParser, UsageError, check_counts, check_output_file, fail
 from csc.io import load, write_json
 from csc.run_folder import RunError
 from csc.video.pixel_model import PixelModel
@@ -61,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--json", default=None)
     try:
         args = ap.parse_args(argv)
+        check_counts(args, {"n_sequences": 1})
+        check_output_file(args.json, "--json")
         model = load(args.model)
         if not isinstance(model, PixelModel):
             raise RunError("the model has no whitener (not from learn_dictionary.py)")
@@ -84,9 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in learned:
         print(f"| {name} | {np.median(learned[name]):.3g} | {np.median(baseline[name]):.3g} |")
     if args.json:
-        write_json(args.json, {"paper": paper, "heldout": heldout,
-                               "learned": {k: v.tolist() for k, v in learned.items()},
-                               "baseline": {k: v.tolist() for k, v in baseline.items()}})
+        try:
+            write_json(args.json, {"paper": paper, "heldout": heldout,
+                                   "learned": {k: v.tolist() for k, v in learned.items()},
+                                   "baseline": {k: v.tolist() for k, v in baseline.items()}})
+        except OSError as exc:  # e.g. the disk filled during the analysis
+            return fail(PROG, exc)
     return 0
 
 

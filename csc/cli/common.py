@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 USAGE_ERROR = 2  # exit status of a tool given bad input
@@ -30,6 +32,31 @@ def fail(prog: str, error: BaseException | str) -> int:
     line = text.splitlines()[0] if text else repr(error)
     print(f"{prog}: error: {line}", file=sys.stderr)
     return USAGE_ERROR
+
+
+def check_output_file(path: str | None, option: str) -> None:
+    """UsageError (one line naming `option`) unless a file can be written at `path` (None: no
+    file asked for): not a folder, in a folder that exists and is writable. Checked before the
+    work, so a long run does not end in a failed write."""
+    if path is None:
+        return
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise UsageError(f"{option} {path} is a folder; give a file name")
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (target.exists()
+                                                    and not os.access(target, os.W_OK)):
+        raise UsageError(f"{option} {path}: not writable")
+
+
+def check_counts(args: argparse.Namespace, least: dict[str, int]) -> None:
+    """UsageError naming the option unless each `args.<name>` is at least `least[name]`."""
+    for name, minimum in least.items():
+        value = getattr(args, name)
+        if value < minimum:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= {minimum}, got {value}")
 
 
 def load_pixel_model(path: str, option: str = "--model"):

@@ -25,6 +25,7 @@ checked). The store is locked while a run writes it (a file beside it, STORE.loc
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -134,6 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 force=args.force, client=client, progress=not args.quiet)
     except code_store.StoreMismatch as exc:
         return fail(PROG, f"{exc}; --force overwrites it")
+    except KeyboardInterrupt:  # the chunks written so far stay: the same command resumes
+        print(f"{PROG}: interrupted; run the same command again to continue", file=sys.stderr)
+        return 130
     except (UsageError, VideoError, RunError, ValueError, OSError) as exc:
         return fail(PROG, exc)
     if not args.quiet:

@@ -34,7 +34,7 @@ import numpy as np
 from csc import pretrained
 from csc.analysis import prediction, prediction_trials
 from csc.backends.cpu.threads import prefer_passive_openmp
-from csc.cli.common import ArgumentParser, UsageError, fail, load_pixel_model
+from csc.cli.common import ArgumentParser, UsageError, check_counts, fail, load_pixel_model
 from csc.io import write_json
 from csc.plotting.prediction import save_error_ratios_png, side_by_side
 from csc.resources import motion_dir
@@ -71,11 +71,8 @@ def build_parser() -> ArgumentParser:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    for name, least in [("n_sequences", 1), ("n_frames", 2), ("n_ahead", 1), ("downsample", 1),
-                        ("max_frames", 2)]:
-        if getattr(args, name) < least:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= {least}, got "
-                             f"{getattr(args, name)}")
+    check_counts(args, {"n_sequences": 1, "n_frames": 2, "n_ahead": 1, "downsample": 1,
+                        "max_frames": 2})
     for name in ("min_std", "min_change"):
         if not np.isfinite(getattr(args, name)) or getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 0")

@@ -45,12 +45,13 @@ from csc.analysis.second_layer import (
 )
 from csc.analysis.second_layer.base import INITS, STEPS
 from csc.backends.cpu.threads import prefer_passive_openmp
-from csc.cli.common import ArgumentParser, UsageError, fail
+from csc.cli.common import ArgumentParser, UsageError, check_counts, fail
 from csc.io import load_extra, write_json
+from csc.memory import require_memory
 from csc.plotting.motion_tuning import save_motion_tuning_png
 from csc.plotting.second_layer import save_form_units_png, save_second_layer_png
 from csc.resources import heldout_dir, pretrained_dir, videos_dir
-from csc.run_folder import RunError
+from csc.run_folder import RunError, run_lock
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError
 from csc.video.train import draw_sequences, load_run, run_sequences
@@ -179,6 +180,12 @@ def _threshold(text: str) -> float | str | None:
 def learn(args: argparse.Namespace) -> PixelModel:
     """Encode the learning sequences of each layer and learn it on them; the model, with both."""
     model, cfg, cache = load_run(args.model)
+    K, T, M = model.coder.n_components, cfg.n_frames, model.patch_size ** 2
+    # the units and their copies; per frame the pixels (float32) and the codes, phase
+    # velocities and masks (17 bytes a unit), each about three times over
+    require_memory(8 * K * (args.n_motion + args.n_form) * 3
+                   + args.n_sequences * T * (4 * M + 3 * 17 * K),
+                   "--n-motion, --n-form and --n-sequences")
     P = draw_sequences(cfg, cache, args.n_sequences, args.seed, args.sprite_share)
     model.second_layer_prior = None
     if args.code_prior == "gauss":  # the authors' slow_gauss
@@ -275,20 +282,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
     try:
         args = build_parser().parse_args(argv)
+        check_counts(args, {name: 1 for name in ("n_motion", "n_form", "n_sequences",
+                                                 "n_heldout", "n_updates", "batch_size")})
+        if not args.log_variance > 0:
+            raise UsageError(f"--log-variance must be > 0, got {args.log_variance}")
         for name in ("sprite_share", "form_sprite_share"):
             if not 0 <= getattr(args, name) <= 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be in [0, 1], got "
                                  f"{getattr(args, name)}")
         if not 0 < args.on_fraction <= 1:
             raise UsageError(f"--on-fraction must be in (0, 1], got {args.on_fraction}")
-        if args.model is None:
-            args.model = str(copy_pretrained(Path(args.out)))
-        model = learn(args)
-        model.save(args.model, extra=load_extra(args.model))  # keeps the run resumable
-        _, heldout = run_sequences(args.model, args.n_heldout, seed=args.seed + 1,
-                                   video_dir=args.heldout_dir)
+        # the run folder is this process's until the end: a learner resuming in it (or another
+        # csc-second-layer) would otherwise overwrite model.npz with its own copy
+        folder = Path(args.out) if args.model is None else Path(args.model).parent
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"--out {folder} exists and is not a folder")
+        with run_lock(folder):
+            return _learn_measure_draw(args)
     except (UsageError, RunError, VideoError, ValueError, OSError) as exc:
         return fail(PROG, exc)
+
+
+def _learn_measure_draw(args: argparse.Namespace) -> int:
+    """The work of `main` once the options are checked and the run folder locked."""
+    if args.model is None:
+        args.model = str(copy_pretrained(Path(args.out)))
+    model = learn(args)
+    model.save(args.model, extra=load_extra(args.model))  # keeps the run resumable
+    _, heldout = run_sequences(args.model, args.n_heldout, seed=args.seed + 1,
+                               video_dir=args.heldout_dir)
     out = Path(args.model).parent
     figures, activities = measure(model, heldout, args.seed)
     paths = draw(model, out, heldout, figures, activities)

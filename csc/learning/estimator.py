@@ -39,7 +39,11 @@ _CHOICES = {"learning": tuple(RULES), "normalize": NORMALIZATIONS, "init": INITS
 HISTORY = {"energy": np.float64, "snr": np.float64, "active": np.float64, "n_iter": np.int64}
 
 
-@io.register("coder")
+#: the parts of a pixel model (`PixelModel.to_arrays`), which a coder file must not hold
+_PIXEL_MODEL_PARTS = ("whitener_", "layer_", "second_layer_prior")
+
+
+@io.register("coder", foreign=_PIXEL_MODEL_PARTS)
 class ComplexSparseCoding(TransformerMixin, BaseEstimator):
     """Learn a complex dictionary whose codes factor movies into amplitude and phase.
 

@@ -49,7 +49,8 @@ from csc.run_folder import exclusive_lock
 from csc.video.encode_video import DEFAULT_CHUNK_FRAMES, PatchGrid, VideoEncoding, prepare_encoding
 from csc.video.pixel_model import PixelModel
 
-__all__ = ["LAYOUTS", "VideoCodes", "open_codes", "write_videos", "StoreWrite", "StoreMismatch",
+__all__ = ["LAYOUTS", "VideoCodes", "open_codes", "check_store_attrs", "write_videos",
+           "StoreWrite", "StoreMismatch",
            "group_names", "file_sha256", "model_digest", "run_attrs", "video_attrs",
            "create_video_group", "pending_chunks", "write_chunk", "write_tasks", "compute_tasks",
            "remove_store"]
@@ -357,7 +358,9 @@ def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Pat
     model_info = {"digest": model_digest(model)}
     if model_file is not None:
         model_info.update(sha256=file_sha256(model_file), path=str(Path(model_file).resolve()))
-    out = Path(out)
+    # the store is what the path names: a relative path means the same to every worker, and a
+    # link and its target share one lock (and --force deletes the target, not the link)
+    out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(out.with_name(out.name + ".lock"), out):
         if force:
@@ -496,6 +499,34 @@ def _pair_velocity(cur: np.ndarray, prev: np.ndarray, threshold: np.ndarray,
     return phase_velocity(pairs, threshold)[part].reshape(cur.shape)
 
 
+#: what a video group's attributes must hold besides the store's (`video_attrs`)
+_VIDEO_KEYS = ("source", "n_frames", "grid")
+
+
+def check_store_attrs(doc: Any, where: str, *, video: bool = False) -> None:
+    """ValueError (one line naming `where`) unless `doc`, the csc attributes of a store's root
+    (or of a video group: `video`), are this csc's: format `FORMAT`, a version it reads, a known
+    layout, and (a video's) source, frame count and grid."""
+    if not isinstance(doc, dict):
+        raise ValueError(f"{where}: its {ATTRS_KEY!r} attributes are not a mapping")
+    if doc.get("format") != FORMAT:
+        raise ValueError(f"{where} is not a csc code store (format {doc.get('format')!r}, "
+                         f"expected {FORMAT!r})")
+    version = doc.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{where}: codes version {version!r} is not a version number")
+    if version > VERSION:
+        raise ValueError(f"{where} was written by a newer csc (codes version {version}; this "
+                         f"csc reads up to {VERSION}): upgrade csc to read it")
+    settings = doc.get("settings")
+    layout = settings.get("layout") if isinstance(settings, dict) else None
+    if layout not in LAYOUTS:
+        raise ValueError(f"{where}: unknown layout {layout!r} (this csc reads {LAYOUTS})")
+    missing = [key for key in _VIDEO_KEYS if key not in doc] if video else []
+    if missing:
+        raise ValueError(f"{where}: its {ATTRS_KEY!r} attributes lack {', '.join(missing)}")
+
+
 def open_codes(path: str | Path, video: str | None = None,
                ) -> VideoCodes | dict[str, VideoCodes]:
     """The videos of a code store: {group name: VideoCodes} in name order, or the one named
@@ -505,11 +536,20 @@ def open_codes(path: str | Path, video: str | None = None,
     path = Path(path)
     if not (path / "zarr.json").is_file():
         raise ValueError(f"{path} is not a Zarr store (no zarr.json)")
-    root = zarr.open_group(path, mode="r")
+    try:
+        root = zarr.open_group(path, mode="r")
+        groups = sorted(root.groups())
+    except (ValueError, KeyError, TypeError) as exc:  # a zarr.json that is not valid JSON/Zarr
+        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: a zarr.json of the store cannot be read: {line}") from None
     if ATTRS_KEY not in root.attrs:
         raise ValueError(f"{path} is not a csc code store (no {ATTRS_KEY!r} attributes)")
-    videos = {name: VideoCodes(name, group) for name, group in sorted(root.groups())
-              if ATTRS_KEY in group.attrs}
+    check_store_attrs(root.attrs[ATTRS_KEY], str(path))
+    videos = {}
+    for name, group in groups:
+        if ATTRS_KEY in group.attrs:
+            check_store_attrs(group.attrs[ATTRS_KEY], f"{path}/{name}", video=True)
+            videos[name] = VideoCodes(name, group)
     if video is None:
         return videos
     if video not in videos:

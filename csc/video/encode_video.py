@@ -267,8 +267,10 @@ def prepare_encoding(model: PixelModel, video: str | Path | VideoSource, *,
         raise VideoError(f"frames of {source.path} are {height}x{width} pixels{after}, smaller "
                          f"than the model's {p}x{p} patches")
     n_frames = index.n_frames if max_frames is None else min(index.n_frames, int(max_frames))
+    # a chunk longer than the video is the video: its arrays are sized by the chunk
+    chunk_frames = min(int(chunk_frames), n_frames)
     return VideoEncoding(model, source, index, n_frames, PatchGrid(height, width, p, int(stride)),
-                         int(chunk_frames), int(max_iter), float(tol), int(downsample), backend)
+                         chunk_frames, int(max_iter), float(tol), int(downsample), backend)
 
 
 def encode_video(model: PixelModel, video: str | Path | VideoSource, *,

@@ -12,6 +12,7 @@ from csc.io import load_extra
 from csc.learning import NORMALIZATIONS, RULES
 from csc.learning.estimator import INITS
 from csc.learning.shards import INFERENCES
+from csc.memory import require_memory
 from csc.run_folder import RunError
 from csc.video.whitening import WEIGHTINGS, WHITENINGS
 
@@ -87,12 +88,27 @@ class TrainConfig:
                 raise RunError(f"unknown --{name} {getattr(self, name)!r}; choose one of "
                                f"{', '.join(choices)}")
         try:
+            require_memory(self.memory_bytes(), "--n-components, --patch-size, --batch-size, "
+                           "--n-frames and --whiten-patches")
+        except ValueError as exc:
+            raise RunError(str(exc)) from None
+        try:
             prior = make_prior(self.sparsity, self.lam, self.sigma, self.slowness, self.kappa)
             if self.inference == "paper":
                 check_smooth_prior(prior)
         except ValueError as exc:
             raise RunError(f"--inference paper: {exc}" if self.inference == "paper" else str(exc)
                            ) from None
+
+    def memory_bytes(self) -> int:
+        """A floor on the memory learning needs (features taken as p², float64 dictionary
+        arrays): the dictionary and its copies, the online rule's statistics, one batch and its
+        solver arrays, and the patches the whitener is fitted on."""
+        K, M = self.n_components, self.patch_size ** 2
+        frames = self.batch_size * self.n_frames
+        dictionary = 3 * 8 * 2 * K * M + 8 * (2 * K) ** 2 + 8 * 2 * K * M
+        batch = 4 * frames * M + 4 * frames * 4 * (2 * K + M)
+        return dictionary + batch + 8 * self.whiten_patches * M
 
     @classmethod
     def from_json(cls, path: Path) -> TrainConfig:
