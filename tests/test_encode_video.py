@@ -236,6 +236,63 @@ def test_open_codes_names_a_damaged_zarr_json(store, tmp_path):
     assert str(copy) in str(info.value) and "\n" not in str(info.value)
 
 
+def _damaged_copy(store, tmp_path, damage):
+    """A copy of `store` with `damage(copy)` done to it."""
+    import shutil
+
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(store, copy)
+    damage(copy)
+    return copy
+
+
+def _edit_json(path: Path, edit) -> None:
+    import json
+
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda c: (c / "pan" / "finished" / "c" / "1").write_bytes(b"garbage"),
+     "pan: its 'finished' flags cannot be read"),
+    (lambda c: __import__("shutil").rmtree(c / "pan" / "finished"),
+     "pan: its 'finished' array is missing"),
+    (lambda c: _edit_json(c / "pan" / "amplitude" / "zarr.json",
+                          lambda d: d.update(shape=[30, 5, 8, 6])),
+     r"pan: its 'amplitude' array has shape \(30, 5, 8, 6\), expected \(22, 5, 8, 6\)"),
+    (lambda c: (c / "pan" / "phase" / "c" / "1" / "0" / "0" / "0").unlink(),
+     r"pan: chunks \[1\] are flagged finished but their data are missing"),
+], ids=["garbage flag", "no flags", "shape edited", "chunk deleted"])
+def test_damaged_stores_are_refused_in_one_line(store, tmp_path, damage, match):
+    copy = _damaged_copy(store, tmp_path, damage)
+    with pytest.raises(ValueError, match=match) as info:
+        open_codes(copy)
+    assert "\n" not in str(info.value)
+
+
+def test_a_chunk_deleted_from_a_complete_store_is_computed_again(model_file, videos, store,
+                                                                 tmp_path):
+    """It used to stay NaN in a store called complete ("0 chunks encoded (9 already done)")."""
+    model, path = model_file
+    copy = _damaged_copy(store, tmp_path,
+                         lambda c: (c / "pan" / "phase" / "c" / "1" / "0" / "0" / "0").unlink())
+    done = write_videos(model, [videos["avi"], videos["frames"], videos["avi"]], copy,
+                        model_file=path, stride=4, chunk_frames=8)
+    assert (done.n_chunks, done.n_computed) == (9, 1)
+    assert _store_files(copy) == _store_files(store)
+
+
+def test_a_damaged_flag_stops_a_rerun_in_one_line(model_file, videos, store, tmp_path):
+    _, path = model_file
+    copy = _damaged_copy(store, tmp_path,
+                         lambda c: (c / "pan" / "finished" / "c" / "0").write_bytes(b"x" * 9))
+    res = _cli(path, videos["avi"], videos["frames"], videos["avi"], "--out", copy, "--stride",
+               4, "--chunk-frames", 8, "--quiet")
+    assert_one_line_error(res, "'finished' flags cannot be read")
+
+
 def test_unit_maps_show_the_stored_amplitudes_and_phase_velocities(store, tmp_path):
     from csc.plotting.code_maps import save_unit_maps_png, unit_maps_figure
 

@@ -214,6 +214,7 @@ def create_video_group(root: zarr.Group, name: str, encoding: VideoEncoding, att
         stored = group.attrs.get(ATTRS_KEY)
         if stored is not None:
             check_attrs(stored, attrs, f"{root.store}/{name}")
+            check_video_arrays(group, stored, f"{root.store}/{name}")
             return group
         del root[name]  # cut short while being created
     group = root.create_group(name)
@@ -240,9 +241,56 @@ def remove_partials(store: str | Path) -> int:
     return n
 
 
-def pending_chunks(group: zarr.Group) -> list[int]:
-    """The chunks of a video group whose `finished` flag is not set, in order."""
-    return [int(i) for i in np.flatnonzero(~group["finished"][...])]
+def read_finished(group: zarr.Group, where: str) -> np.ndarray:
+    """The `finished` flags bool (n_chunks,) of a video group; ValueError (one line naming
+    `where`) when they are missing or cannot be decoded (a damaged store)."""
+    if "finished" not in group:
+        raise ValueError(f"{where}: its 'finished' array is missing (a damaged store; --force "
+                         f"rewrites it)")
+    try:
+        return np.asarray(group["finished"][...], dtype=bool)
+    except Exception as exc:  # noqa: BLE001 -- any codec's error on damaged bytes
+        line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ValueError(f"{where}: its 'finished' flags cannot be read ({type(exc).__name__}"
+                         f"{': ' + line if line else ''}; a damaged store; --force rewrites "
+                         f"it)") from None
+
+
+def check_video_arrays(group: zarr.Group, attrs: dict, where: str) -> None:
+    """ValueError (one line) unless a video group holds its layout's arrays with the shape its
+    attributes give, (n_frames, rows, cols, units), and `finished` with one flag a chunk."""
+    grid = PatchGrid.from_attrs(attrs["grid"])
+    n_units = attrs.get("model", {}).get("n_components")
+    expected = (int(attrs["n_frames"]), grid.rows, grid.cols, n_units)
+    for name in _array_names(attrs["settings"]["layout"]):
+        if name not in group:
+            raise ValueError(f"{where}: its {name!r} array is missing (a damaged store)")
+        if tuple(group[name].shape) != expected:
+            raise ValueError(f"{where}: its {name!r} array has shape {tuple(group[name].shape)}, "
+                             f"expected {expected} (a damaged store)")
+    n_chunks = attrs.get("n_chunks")
+    if "finished" in group and n_chunks is not None and group["finished"].shape != (n_chunks,):
+        raise ValueError(f"{where}: its 'finished' array has shape {group['finished'].shape}, "
+                         f"expected ({n_chunks},) (a damaged store)")
+
+
+def missing_chunks(group: zarr.Group, root: Path, finished: np.ndarray) -> list[int]:
+    """The chunks flagged finished whose data are not in the store at `root` (a chunk file
+    deleted or lost): without this they would read as NaN in a store called complete."""
+    layout = group.attrs[ATTRS_KEY]["settings"]["layout"]
+    arrays = [group[name] for name in _array_names(layout)]
+    return [int(i) for i in np.flatnonzero(finished)
+            if not all((root / a.path / a.metadata.encode_chunk_key((int(i), 0, 0, 0))).is_file()
+                       for a in arrays)]
+
+
+def pending_chunks(group: zarr.Group, root: Path | None = None) -> list[int]:
+    """The chunks of a video group still to compute, in order: those whose `finished` flag is
+    not set and, given the store's folder `root`, those flagged whose data are missing."""
+    where = f"{root}/{group.basename}" if root is not None else group.basename
+    finished = read_finished(group, where)
+    lost = set(missing_chunks(group, root, finished)) if root is not None else set()
+    return [int(i) for i in range(len(finished)) if not finished[i] or i in lost]
 
 
 def write_chunk(codes: np.ndarray, store: str, name: str, index: int, t0: int,
@@ -372,7 +420,7 @@ def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Pat
         for name, encoding in zip(names, encodings):
             attrs = video_attrs(encoding, settings, model_info)
             group = create_video_group(root, name, encoding, attrs, layout)
-            pending = pending_chunks(group)
+            pending = pending_chunks(group, out)
             tasks += write_tasks(encoding, out, name, layout, pending)
             n_chunks += len(encoding.chunks)
             frames += sum(encoding.chunks[i][1] - encoding.chunks[i][0] for i in pending)
@@ -548,7 +596,14 @@ def open_codes(path: str | Path, video: str | None = None,
     videos = {}
     for name, group in groups:
         if ATTRS_KEY in group.attrs:
-            check_store_attrs(group.attrs[ATTRS_KEY], f"{path}/{name}", video=True)
+            where = f"{path}/{name}"
+            check_store_attrs(group.attrs[ATTRS_KEY], where, video=True)
+            check_video_arrays(group, group.attrs[ATTRS_KEY], where)
+            lost = missing_chunks(group, path, read_finished(group, where))
+            if lost:
+                raise ValueError(f"{where}: chunks {lost[:5]} are flagged finished but their "
+                                 f"data are missing (a damaged store; rerun the encoding to "
+                                 f"compute them again)")
             videos[name] = VideoCodes(name, group)
     if video is None:
         return videos
