@@ -293,6 +293,31 @@ def test_a_damaged_flag_stops_a_rerun_in_one_line(model_file, videos, store, tmp
     assert_one_line_error(res, "'finished' flags cannot be read")
 
 
+def test_another_video_at_the_same_path_is_never_mixed_in(model_file, tmp_path):
+    """Replaced by another clip of the same frame size and length, a video's store is refused on the
+    rerun (it used to resume with "(n already done)" and mix two videos); a chunk task that
+    finds another file than the run was planned on writes nothing."""
+    from csc.video.code_store import source_stamp, write_chunk
+    from csc.video.reader import VideoSource
+
+    _, path = model_file
+    video = write_video(tmp_path / "v.avi", _movie(n_frames=16))
+    store = tmp_path / "v.zarr"
+    args = [path, video, "--out", store, "--stride", 8, "--chunk-frames", 8, "--max-iter", 5,
+            "--quiet"]
+    assert _cli(*args).returncode == 0
+    other = write_video(tmp_path / "other.avi", _movie(n_frames=16)[:, ::-1].copy())
+    os.replace(other, video)
+    res = _cli(*args)
+    assert_one_line_error(res, "source_sha256")
+    source = VideoSource(video, "video")
+    stamp = source_stamp(source)
+    with pytest.raises(ValueError, match="not the file this run was planned on"):
+        write_chunk(np.zeros((8, 1, 1, 6), np.complex64), str(store), "v", 0, 0,
+                    "amplitude-phase", source, [stamp[0], stamp[1] + 1, stamp[2]])
+    assert open_codes(store, "v").complete  # nothing was written over it
+
+
 def test_unit_maps_show_the_stored_amplitudes_and_phase_velocities(store, tmp_path):
     from csc.plotting.code_maps import save_unit_maps_png, unit_maps_figure
 

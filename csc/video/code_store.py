@@ -10,7 +10,8 @@ Layout of a store (`csc-encode-video VIDEO... --out codes.zarr`):
         phase                    float32, the same; in (−π, π]   (layout "amplitude-phase")
         codes                    complex64, the same             (layout "codes", instead)
         finished                 bool (n_chunks,), chunks (1,): chunk i's arrays are written
-      attrs["csc_codes"] of a video group: source (absolute path), source_kind, n_frames,
+      attrs["csc_codes"] of a video group: source (absolute path), source_kind, source_sha256
+        (`source_digest`: a rerun on another video at that path is refused), n_frames,
         grid (`PatchGrid.to_attrs`: sizes, stride, rows, cols, the patches' top-left corners),
         settings (stride, chunk_frames, max_iter, tol, downsample, max_frames, backend,
         layout, prior, csc_version), model (digest: `model_digest`; sha256 and path of the
@@ -20,7 +21,10 @@ Layout of a store (`csc-encode-video VIDEO... --out codes.zarr`):
 Arrays are filled with NaN until written, so a chunk never computed reads as NaN, never as
 codes of 0. A chunk task (`write_chunk`) writes its arrays and then its `finished` flag; every
 Zarr write is atomic (a temporary renamed into place), so after a kill the flags name exactly
-the chunks that are complete, and a rerun computes only the others (`pending_chunks`). Codes
+the chunks that are complete, and a rerun computes only the others (`pending_chunks`; and a
+flagged chunk whose data are gone). Every chunk task first checks that the video it read is
+the one the run was planned on (`source_stamp`), so a worker seeing another file writes
+nothing. Codes
 depend only on the chunk's frames and the settings, so the resumed store equals an
 uninterrupted run's byte for byte. A video group gets its attributes last: a group without them
 was cut short while being created, and is created again.
@@ -48,6 +52,7 @@ from csc.analysis.phases import DEFAULT_REL_THRESHOLD, amplitude, phase, phase_v
 from csc.run_folder import exclusive_lock
 from csc.video.encode_video import DEFAULT_CHUNK_FRAMES, PatchGrid, VideoEncoding, prepare_encoding
 from csc.video.pixel_model import PixelModel
+from csc.video.reader import VideoSource, frame_files
 
 __all__ = ["LAYOUTS", "VideoCodes", "open_codes", "check_store_attrs", "write_videos",
            "StoreWrite", "StoreMismatch",
@@ -75,6 +80,28 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(2**20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def source_digest(source: VideoSource) -> str:
+    """Hex SHA-256 of what a video is: a file's bytes, or a frame folder's image names and
+    bytes in order. Stored with the video's group, so a rerun on another video at the same path
+    is refused rather than mixed into the store."""
+    if source.kind != "frames":
+        return file_sha256(source.path)
+    h = hashlib.sha256()
+    for f in frame_files(source.path):
+        h.update(f.name.encode())
+        h.update(bytes.fromhex(file_sha256(f)))
+    return h.hexdigest()
+
+
+def source_stamp(source: VideoSource) -> list[int]:
+    """[files, bytes, latest modification in ns] of a video's file(s): what every chunk task
+    checks before writing, so a worker that sees another file at the same path (or a video
+    changed during the run) writes nothing."""
+    files = frame_files(source.path) if source.kind == "frames" else [Path(source.path)]
+    stats = [f.stat() for f in files]
+    return [len(stats), sum(st.st_size for st in stats), max(st.st_mtime_ns for st in stats)]
 
 
 def model_digest(model: PixelModel) -> str:
@@ -118,6 +145,7 @@ def video_attrs(encoding: VideoEncoding, settings: dict, model: dict) -> dict:
 
     return {"format": FORMAT, "version": VERSION, "csc_version": csc.__version__,
             "source": str(encoding.source.path), "source_kind": encoding.source.kind,
+            "source_sha256": source_digest(encoding.source),
             "n_frames": encoding.n_frames, "n_chunks": len(encoding.chunks),
             "grid": encoding.grid.to_attrs(),
             "settings": {**settings, **encoding.settings()},
@@ -294,10 +322,16 @@ def pending_chunks(group: zarr.Group, root: Path | None = None) -> list[int]:
 
 
 def write_chunk(codes: np.ndarray, store: str, name: str, index: int, t0: int,
-                layout: str) -> int:
+                layout: str, source: VideoSource | None = None,
+                stamp: list[int] | None = None) -> int:
     """The task that stores chunk `index` (frames t0 ..., codes complex64 (n, rows, cols, K))
     of video group `name`: its arrays (`amplitude` and `phase` from `csc.analysis.phases`, or
-    `codes`), then its `finished` flag. Returns `index`."""
+    `codes`), then its `finished` flag. With `source` and `stamp` (`source_stamp` when the run
+    was planned), nothing is written unless the video this task read is still that one:
+    ValueError otherwise. Returns `index`."""
+    if source is not None and source_stamp(source) != stamp:
+        raise ValueError(f"the video {source.path} is not the file this run was planned on "
+                         f"(its size or modification time differ here): nothing written")
     group = zarr.open_group(store, path=name, mode="r+")
     stop = t0 + len(codes)
     if layout == "codes":
@@ -315,7 +349,9 @@ def write_tasks(encoding: VideoEncoding, store: str | Path, name: str, layout: s
     encode = encoding.chunk_tasks()
     write = dask.delayed(write_chunk, pure=False)
     chunks = range(len(encode)) if chunks is None else chunks
-    return [write(encode[i], str(store), name, i, encoding.chunks[i][0], layout) for i in chunks]
+    stamp = source_stamp(encoding.source)
+    return [write(encode[i], str(store), name, i, encoding.chunks[i][0], layout,
+                  encoding.source, stamp) for i in chunks]
 
 
 def compute_tasks(tasks: Sequence[Delayed], *, client=None, scheduler: str = "sync",
