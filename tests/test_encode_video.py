@@ -315,6 +315,9 @@ def test_another_video_at_the_same_path_is_never_mixed_in(model_file, tmp_path):
     with pytest.raises(ValueError, match="not the file this run was planned on"):
         write_chunk(np.zeros((8, 1, 1, 6), np.complex64), str(store), "v", 0, 0,
                     "amplitude-phase", source, [stamp[0], stamp[1] + 1, stamp[2]])
+    with pytest.raises(ValueError, match="another csc"):  # as a worker running another csc
+        write_chunk(np.zeros((8, 1, 1, 6), np.complex64), str(store), "v", 0, 0,
+                    "amplitude-phase", source, stamp, "0.0.9 0123456789abcdef")
     assert open_codes(store, "v").complete  # nothing was written over it
 
 

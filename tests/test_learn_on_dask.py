@@ -85,6 +85,29 @@ def test_random_starts_are_the_same_on_workers(video_dir, tmp_path, cluster):
     _assert_same_model(here, there)
 
 
+def _set_worker_fingerprint(value):
+    import csc.versioning
+
+    csc.versioning._FINGERPRINT = value
+
+
+def test_a_worker_running_another_csc_is_refused(video_dir, tmp_path, cluster):
+    """A worker whose csc differs (here: its fingerprint set to that of a modified 0.0.9) is
+    refused in one line, instead of learning another dictionary silently."""
+    from csc.versioning import code_fingerprint
+
+    with distributed.Client(cluster.scheduler_address) as client:
+        client.run(_set_worker_fingerprint, "0.0.9 0123456789abcdef")
+        try:
+            with pytest.raises(RunError, match=r"a Dask worker runs another csc \(0.0.9 "
+                                               r"0123456789abcdef\) than this process"):
+                train(_config(video_dir, tmp_path / "run"), progress=False,
+                      scheduler=cluster.scheduler_address)
+        finally:
+            client.run(_set_worker_fingerprint, None)
+    assert code_fingerprint().startswith(csc.__version__ + " ")
+
+
 def test_the_shard_count_and_not_the_workers_decides_the_model(video_dir, tmp_path, in_process):
     """A different number of shards is a different (valid) run; one shard is the whole batch."""
     other = train(_config(video_dir, tmp_path / "one", shards=1), progress=False)

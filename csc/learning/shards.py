@@ -63,7 +63,9 @@ class ShardStatistics:
     "CtC" (2K, 2K) = CᵀC and "CtX" (2K, M) = CᵀX for the online rule; energy: the total energy
     of its codes; signal and error: Σ w x² and Σ w e² over its frames; amplitudes: float32
     (N, K), |z| of its codes (the active fraction is relative to the batch's largest
-    amplitude); n_iter: inference iterations; source: a tag of the data the shard was cut from
+    amplitude); n_iter: inference iterations; csc: `csc.versioning.code_fingerprint()` of the
+    process that computed it (set by Dask workers; None in-process); source: a tag of the data
+    the shard was cut from
     (the worker's clip cache fingerprint), None in-process.
     """
 
@@ -75,6 +77,7 @@ class ShardStatistics:
     amplitudes: np.ndarray
     n_iter: int
     source: str | None = field(default=None)
+    csc: str | None = field(default=None)
 
 
 def shard_bounds(n_sequences: int, n_shards: int) -> list[tuple[int, int]]:

@@ -50,6 +50,7 @@ from dask.delayed import Delayed
 
 from csc.analysis.phases import DEFAULT_REL_THRESHOLD, amplitude, phase, phase_velocity
 from csc.run_folder import exclusive_lock
+from csc.versioning import code_fingerprint
 from csc.video.encode_video import DEFAULT_CHUNK_FRAMES, PatchGrid, VideoEncoding, prepare_encoding
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoSource, frame_files
@@ -323,12 +324,16 @@ def pending_chunks(group: zarr.Group, root: Path | None = None) -> list[int]:
 
 def write_chunk(codes: np.ndarray, store: str, name: str, index: int, t0: int,
                 layout: str, source: VideoSource | None = None,
-                stamp: list[int] | None = None) -> int:
+                stamp: list[int] | None = None, csc_fingerprint: str | None = None) -> int:
     """The task that stores chunk `index` (frames t0 ..., codes complex64 (n, rows, cols, K))
     of video group `name`: its arrays (`amplitude` and `phase` from `csc.analysis.phases`, or
     `codes`), then its `finished` flag. With `source` and `stamp` (`source_stamp` when the run
-    was planned), nothing is written unless the video this task read is still that one:
-    ValueError otherwise. Returns `index`."""
+    was planned), nothing is written unless the video this task read is still that one; with
+    `csc_fingerprint` (the planning process's `code_fingerprint`), unless this process runs the
+    same csc: ValueError otherwise. Returns `index`."""
+    if csc_fingerprint is not None and csc_fingerprint != code_fingerprint():
+        raise ValueError(f"a Dask worker runs another csc ({code_fingerprint()}) than the "
+                         f"process that planned the encoding ({csc_fingerprint}): nothing written")
     if source is not None and source_stamp(source) != stamp:
         raise ValueError(f"the video {source.path} is not the file this run was planned on "
                          f"(its size or modification time differ here): nothing written")
@@ -351,7 +356,7 @@ def write_tasks(encoding: VideoEncoding, store: str | Path, name: str, layout: s
     chunks = range(len(encode)) if chunks is None else chunks
     stamp = source_stamp(encoding.source)
     return [write(encode[i], str(store), name, i, encoding.chunks[i][0], layout,
-                  encoding.source, stamp) for i in chunks]
+                  encoding.source, stamp, code_fingerprint()) for i in chunks]
 
 
 def compute_tasks(tasks: Sequence[Delayed], *, client=None, scheduler: str = "sync",

@@ -21,6 +21,7 @@ import numpy as np
 from csc.core.inference import NumericRangeError
 from csc.learning.shards import ShardStatistics, UpdatePlan, shard_statistics
 from csc.run_folder import RunError
+from csc.versioning import code_fingerprint
 from csc.video.reader import VideoError
 from csc.video.sampling import ClipCache, DeviceClips, cut_sequences
 from csc.video.train_clips import build_cache
@@ -90,6 +91,9 @@ class DaskShards:
                            f"({type(exc).__name__}: {reason}); the run folder keeps the last "
                            f"checkpoint: continue with --resume") from None
         for shard in stats:
+            if shard.csc != code_fingerprint():
+                raise RunError(f"a Dask worker runs another csc ({shard.csc}) than this process "
+                               f"({code_fingerprint()}): every worker must run the same csc")
             if shard.source != self.fingerprint:
                 raise RunError("a Dask worker read other clips than this process from the run's "
                                "videos: every worker must see the same files at the same paths "
@@ -121,4 +125,5 @@ def worker_shard(settings: dict, positions: np.ndarray, whitener,
     X = cut_sequences(cache, positions, settings["n_frames"], settings["patch_size"])
     stats = shard_statistics(whitener.transform(X), plan, shard)
     stats.source = fingerprint
+    stats.csc = code_fingerprint()
     return stats
