@@ -34,6 +34,22 @@ def fail(prog: str, error: BaseException | str) -> int:
     return USAGE_ERROR
 
 
+def run_command(prog: str, build_parser, check_args, run, argv, errors=()) -> int:
+    """The `main` of a tool: parse `argv` with `build_parser()`, `check_args(args)`, then
+    `run(args)`; 0 on success, 2 with one line on stderr (`fail`) for UsageError, ValueError,
+    OSError and the tool's own `errors`."""
+    from csc.backends.cpu.threads import prefer_passive_openmp
+
+    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
+    try:
+        args = build_parser().parse_args(argv)
+        check_args(args)
+        run(args)
+    except (UsageError, ValueError, OSError, *errors) as exc:
+        return fail(prog, exc)
+    return 0
+
+
 def check_output_file(path: str | None, option: str) -> None:
     """UsageError (one line naming `option`) unless a file can be written at `path` (None: no
     file asked for): not a folder, in a folder that exists and is writable. Checked before the

@@ -33,8 +33,7 @@ import numpy as np
 
 from csc import pretrained
 from csc.analysis import prediction, prediction_trials
-from csc.backends.cpu.threads import prefer_passive_openmp
-from csc.cli.common import ArgumentParser, UsageError, check_counts, fail, load_pixel_model
+from csc.cli.common import ArgumentParser, UsageError, check_counts, load_pixel_model, run_command
 from csc.io import write_json
 from csc.plotting.prediction import save_error_ratios_png, side_by_side
 from csc.resources import motion_dir
@@ -148,11 +147,4 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Score the clips; 0 on success, 2 on bad input (one line on stderr)."""
-    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
-    try:
-        args = build_parser().parse_args(argv)
-        check_args(args)
-        run(args)
-    except (UsageError, ValueError, OSError) as exc:
-        return fail(PROG, exc)
-    return 0
+    return run_command(PROG, build_parser, check_args, run, argv)

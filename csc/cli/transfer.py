@@ -57,8 +57,7 @@ import numpy as np
 from csc import pretrained
 from csc.analysis import real_trials, transfer, transfer_trials
 from csc.analysis.second_layer import MotionUnits, second_layer_codes
-from csc.backends.cpu.threads import prefer_passive_openmp
-from csc.cli.common import ArgumentParser, UsageError, fail, load_pixel_model
+from csc.cli.common import ArgumentParser, UsageError, load_pixel_model, run_command
 from csc.io import write_json
 from csc.plotting.prediction import side_by_side
 from csc.resources import heldout_dir
@@ -483,11 +482,4 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; 0 on success, 2 on bad input (one line on stderr)."""
-    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
-    try:
-        args = build_parser().parse_args(argv)
-        check_args(args)
-        run(args)
-    except (UsageError, RunError, ValueError, OSError) as exc:
-        return fail(PROG, exc)
-    return 0
+    return run_command(PROG, build_parser, check_args, run, argv, errors=(RunError,))
