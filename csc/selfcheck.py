@@ -30,6 +30,7 @@ from csc.backends.backend import to_numpy
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.backends.cuda import ops, source
 from csc.backends.cuda.launcher import KERNELS, check_source
+from csc.cli.interrupts import stops_on_interrupt
 from csc.core.energy import energy
 from csc.core.inference import encode
 from csc.resources import kernels_dir
@@ -170,6 +171,7 @@ def check_nvrtc() -> tuple[bool | None, str]:
     return True, f"NVRTC: ok (the module compiles for {archs} with {path})"
 
 
+@stops_on_interrupt("csc-selfcheck")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m csc.selfcheck", description=__doc__.split(
         "\n")[0])

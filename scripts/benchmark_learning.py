@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from csc.cli.interrupts import stops_on_interrupt
+
 
 def gemm_rate(n: int, k2: int, m: int, repeats: int = 20) -> float:
     """Flop/s of the float32 GEMMs of one FISTA iteration, (n, 2K) @ (2K, M) and (n, M) @ (M, 2K),
@@ -52,6 +54,7 @@ def time_run(cfg, workers: int | None, warmup: int) -> tuple[np.ndarray, object]
     return np.diff(stamps)[warmup:], model
 
 
+@stops_on_interrupt("benchmark_learning.py")
 def main(argv: list[str] | None = None) -> int:
     from csc.backends.cpu.threads import prefer_passive_openmp
     from csc.resources import videos_dir

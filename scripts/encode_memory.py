@@ -18,9 +18,11 @@ import sys
 
 import numpy as np
 
+from csc.cli.interrupts import stops_on_interrupt
 from csc.testing.bench.memory import encode_peak_memory
 
 
+@stops_on_interrupt("encode_memory.py")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sequences", type=int, default=20000)

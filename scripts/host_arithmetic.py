@@ -17,6 +17,7 @@ import numpy as np
 
 from csc.backends.cpu import fused
 from csc.backends.cuda import ops
+from csc.cli.interrupts import stops_on_interrupt
 from csc.core.priors import SLOWNESS_CODE, SPARSITY_CODE
 from csc.testing import host_kernels as hb
 
@@ -34,7 +35,8 @@ def code_step(module, Y, G, X_old, n_frames, sparsity, slowness):
     return X_new, Y_new
 
 
-def main() -> int:
+@stops_on_interrupt("host_arithmetic.py")
+def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         launchers = {v: hb.host_launcher(hb.build_host_library(tmp, v))
                      for v in ("exact", "device")}

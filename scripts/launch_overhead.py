@@ -17,8 +17,10 @@ import timeit
 import numpy as np
 
 from csc.backends.cuda.launcher import Launcher, pointwise_blocks
+from csc.cli.interrupts import stops_on_interrupt
 
 
+@stops_on_interrupt("launch_overhead.py")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sequences", type=int, default=32)

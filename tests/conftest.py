@@ -1,8 +1,15 @@
 """Shared fixtures: small random problems, the convex case solved by cvxpy; `toolchain_missing`
-for the CUDA checks; `write_video_failing_at`, a real video that breaks partway through."""
+for the CUDA checks; `write_video_failing_at`, a real video that breaks partway through;
+`dask_programs`, a cluster started as `dask scheduler` and `dask worker` programs."""
+import contextlib
+import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -134,3 +141,43 @@ def write_video_failing_at(path: Path, n_good: int, n_frames: int, size: int = 4
         f.seek(pos)
         f.write(bytes(nbytes))
     return path
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def command_env(**extra: str) -> dict[str, str]:
+    """The environment of a tool run as its own process: this checkout first on PYTHONPATH."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), **extra}
+
+
+@contextlib.contextmanager
+def dask_programs(folder: Path, n_workers: int = 2,
+                  cwd: Path | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A Dask cluster started as programs: `dask scheduler` (writing its address in `folder`),
+    then `dask worker` with `n_workers` one-thread processes, both running in `cwd` (None: this
+    process's). Yields (scheduler address, scheduler process); both are stopped on exit."""
+    dask = Path(sys.executable).with_name("dask")
+    env = command_env(NUMBA_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
+    address_file = folder / "scheduler.json"
+    procs = [subprocess.Popen([str(dask), "scheduler", "--scheduler-file", str(address_file),
+                               "--port", "0", "--dashboard-address", ":0"], env=env,
+                              cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while not address_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = json.loads(address_file.read_text())["address"]
+        procs.append(subprocess.Popen(
+            [str(dask), "worker", address, "--nworkers", str(n_workers), "--nthreads", "1"],
+            env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        yield address, procs[0]
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()

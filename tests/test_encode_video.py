@@ -3,6 +3,7 @@
 same codes on any scheduler, stores read back, resumption after kill -9, refusals."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import dask
 import numpy as np
 import pytest
 import zarr
-from conftest import assert_one_line_error, write_video_failing_at
+from conftest import assert_one_line_error, command_env, dask_programs, write_video_failing_at
 
 import csc
 from csc.analysis import phases
@@ -404,6 +405,136 @@ def test_ctrl_c_ends_with_one_line_and_the_run_resumes(model_file, tmp_path):
     assert 1 <= open_codes(tmp_path / "c.zarr", "long").finished.sum() < 10
     assert _cli(*args).returncode == 0
     assert open_codes(tmp_path / "c.zarr", "long").complete
+
+
+def test_the_scheduler_killed_mid_encoding_is_one_line_and_the_rerun_completes(model_file,
+                                                                              tmp_path):
+    _, path = model_file
+    video = write_video(tmp_path / "long.avi", _movie(n_frames=40, height=40, width=56))
+    store = tmp_path / "c.zarr"
+    args = [str(path), str(video), "--stride", "4", "--chunk-frames", "4", "--max-iter", "1500",
+            "--tol", "0", "--quiet", "--out", str(store)]
+    with dask_programs(tmp_path, n_workers=1) as (address, scheduler):
+        proc = subprocess.Popen([sys.executable, str(SCRIPT), *args, "--scheduler", address],
+                                env=command_env(), text=True, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline and _n_finished(store) < 1:
+            time.sleep(0.02)
+        scheduler.kill()
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"csc-encode-video: error: the Dask cluster at {address} was lost "
+                          f"mid-work ("), err
+    assert err.strip().endswith("the work finished so far is kept: run the same command again")
+    assert 1 <= _n_finished(store) < 10
+    assert _cli(*args).returncode == 0
+    assert open_codes(store, "long").complete
+
+
+def test_a_relative_out_is_the_clients_folder_for_workers_started_elsewhere(model_file, videos,
+                                                                           tmp_path):
+    """Workers started in another folder (which holds a store of the same name) write the store
+    the client's relative --out names."""
+    _, path = model_file
+    client_dir, worker_dir = tmp_path / "client", tmp_path / "workers"
+    client_dir.mkdir()
+    worker_dir.mkdir()
+    (worker_dir / "rel.zarr").mkdir()  # a decoy of the same name where the workers run
+    args = [str(path), str(videos["avi"]), "--stride", "4", "--chunk-frames", "8", "--quiet",
+            "--out", "rel.zarr"]
+    with dask_programs(tmp_path, n_workers=1, cwd=worker_dir) as (address, _):
+        res = subprocess.run([sys.executable, str(SCRIPT), *args, "--scheduler", address],
+                             cwd=client_dir, env=command_env(), capture_output=True, text=True,
+                             timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert not any((worker_dir / "rel.zarr").iterdir())
+    assert _cli(*args[:-1], tmp_path / "in_process.zarr").returncode == 0
+    assert _store_files(client_dir / "rel.zarr") == _store_files(tmp_path / "in_process.zarr")
+
+
+def _n_finished(store: Path, name: str = "long") -> int:
+    try:
+        return int(zarr.open_group(store, path=name, mode="r")["finished"][...].sum())
+    except Exception:  # noqa: BLE001 -- not created yet, or being written
+        return 0
+
+
+#: Drives csc-encode-video killed at its own file writes, one run after another, each a process
+#: forked from this one once csc is imported (a fresh interpreter would spend seconds on each
+#: import). argv: WHOLE KILLED ARGS... First a run writes WHOLE uninterrupted and prints how
+#: many files it wrote; then run k (k = 1, 2, ...) resumes KILLED and sends itself SIGKILL at its
+#: k-th write, leaving that write half done as a Zarr temporary, until a run ends by itself. Each
+#: run first checks what the previous one left: a chunk flagged finished has all its data (exit
+#: status 3 otherwise). Prints the exit statuses as JSON.
+KILLED_AT_WRITES = """
+import json, os, signal, sys, uuid
+import numpy as np
+import zarr
+import zarr.storage._local as local
+from csc.cli.encode_video import main
+from csc.video.code_store import missing_chunks, read_finished
+
+whole, killed, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+n_writes, kill_at, put = 0, 0, local._put
+
+def killing_put(path, value, exclusive=False):
+    global n_writes
+    n_writes += 1
+    if n_writes == kill_at:
+        data = bytes(value.as_buffer_like())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_suffix(f".{uuid.uuid4().hex}.partial").write_bytes(data[:len(data) // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+    return put(path, value, exclusive)
+
+def flagged_means_written(store):
+    if not os.path.exists(os.path.join(store, "v", "finished", "zarr.json")):
+        return True
+    group = zarr.open_group(store, path="v", mode="r")
+    flags = read_finished(group, "v")
+    if "csc_codes" not in group.attrs:  # killed while the group was created
+        return not flags.any()
+    return not missing_chunks(group, store, flags)
+
+def run(k, out):
+    pid = os.fork()
+    if pid == 0:
+        global kill_at
+        kill_at, local._put = k, killing_put
+        code = main([*args, "--out", out]) if flagged_means_written(out) else 3
+        if k == 0:
+            print(n_writes, flush=True)
+        os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+statuses = [run(0, whole)]
+while len(statuses) == 1 or statuses[-1] == -signal.SIGKILL and len(statuses) < 200:
+    statuses.append(run(len(statuses), killed))
+print(json.dumps(statuses))
+"""
+
+
+def test_kill_9_at_every_write_then_resume_gives_the_uninterrupted_store(model_file, tmp_path):
+    """Run k of a store is killed at its k-th file write (metadata, amplitude, phase, finished
+    flag; the write itself half done), for k = 1, 2, ... until a run ends by itself: no run
+    finds a chunk flagged finished without its data, and the store then equals an uninterrupted
+    one byte for byte."""
+    _, path = model_file
+    video = write_video(tmp_path / "v.avi", _movie(n_frames=12, height=24, width=24))
+    args = [str(path), str(video), "--stride", "8", "--chunk-frames", "4", "--quiet"]
+    whole, store = tmp_path / "whole.zarr", tmp_path / "killed.zarr"
+    res = subprocess.run([sys.executable, "-c", KILLED_AT_WRITES, str(whole), str(store), *args],
+                         env=command_env(), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    n_writes, statuses = int(res.stdout.split()[0]), json.loads(res.stdout.splitlines()[-1])
+    assert statuses[0] == 0, res.stderr  # the uninterrupted run
+    assert n_writes >= 3 * 3  # at least amplitude, phase and flag for each of the 3 chunks
+    kills, last = statuses[1:-1], statuses[-1]
+    assert last == 0 and set(kills) == {-signal.SIGKILL}, (statuses, res.stderr)
+    assert len(kills) >= n_writes // 2  # the kills reach into the chunks' writes
+    assert open_codes(store, "v").complete
+    assert _store_files(store) == _store_files(whole)
 
 
 def test_a_store_is_locked_and_deleted_as_what_it_is_not_by_its_name(model_file, videos,

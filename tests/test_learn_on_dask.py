@@ -2,14 +2,17 @@
 `LocalCluster`, and `dask scheduler` / `dask worker` started as separate programs. The learned
 model must equal the in-process run's bit for bit, through a resume and through a worker killed
 with SIGKILL in the middle of the run."""
-import json
+import contextlib
+import http.server
 import os
 import signal
+import socketserver
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -24,7 +27,7 @@ from csc.video.train import new_model, train
 from csc.video.train_clips import build_cache
 from csc.video.train_config import TrainConfig
 from csc.video.train_shards import DaskShards
-from tests.conftest import assert_one_line_error
+from tests.conftest import assert_one_line_error, command_env, dask_programs
 
 distributed = pytest.importorskip("distributed")
 
@@ -222,29 +225,99 @@ def test_an_unreachable_scheduler_or_one_without_workers_is_told_in_one_line(clu
 def test_dask_scheduler_and_workers_started_as_programs(video_dir, tmp_path, in_process):
     """`dask scheduler` and `dask worker` as separate processes, csc-learn joining them with
     --scheduler from a third."""
-    dask = Path(sys.executable).with_name("dask")
-    env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    address_file = tmp_path / "scheduler.json"
-    procs = [subprocess.Popen([str(dask), "scheduler", "--scheduler-file", str(address_file),
-                               "--port", "0", "--dashboard-address", ":0"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    try:
-        deadline = time.monotonic() + 60
-        while not address_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        address = json.loads(address_file.read_text())["address"]
-        procs.append(subprocess.Popen(
-            [str(dask), "worker", address, "--nworkers", "2", "--nthreads", "1"], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    with dask_programs(tmp_path) as (address, _):
         res = subprocess.run([sys.executable, str(ROOT / "scripts" / "learn_dictionary.py"),
                               str(video_dir), "--out", str(tmp_path / "run"), *TINY_ARGS,
                               "--scheduler", address, "--quiet"],
-                             capture_output=True, text=True, env=env, timeout=300)
+                             capture_output=True, text=True, env=command_env(), timeout=300)
         assert res.returncode == 0, res.stderr
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
     _assert_same_model(csc.load(tmp_path / "run" / "model.npz"), in_process)
+
+
+@contextlib.contextmanager
+def _service(answer: str) -> Iterator[str]:
+    """A TCP service on a free local port that is not a Dask scheduler, serving in a thread:
+    "http" (an HTTP server: it waits for a request), "banner" (it greets with a line of text
+    and waits), "hang-up" (it closes each connection at once). Yields its tcp:// address."""
+    if answer == "http":
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                 http.server.SimpleHTTPRequestHandler)
+    else:
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                if answer == "banner":
+                    self.request.sendall(b"SSH-2.0-OpenSSH_9.6 a banner service\r\n")
+                    time.sleep(30)
+
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("answer, told", [
+    ("http", "sent no Dask greeting within 2 s"),
+    ("banner", "greets with b'SSH-2.0-'"),
+    ("hang-up", "closed the connection without a Dask greeting")])
+def test_a_service_that_is_not_a_dask_scheduler_is_refused_in_one_line(video_dir, tmp_path,
+                                                                      run, answer, told):
+    """Dask's client alone waits without end on an HTTP server, and reads a text banner as a
+    length to allocate (exabytes); csc checks the scheduler's greeting first."""
+    with _service(answer) as address:
+        started = time.monotonic()
+        with pytest.raises(ClusterError, match=f"{address} is not a Dask scheduler: .*{told}"):
+            with dask_client(scheduler=address, connect_timeout=2):
+                pass
+        assert time.monotonic() - started < 30  # told, not hung
+        if answer == "banner":
+            assert_one_line_error(run(video_dir, "--out", tmp_path / "run", *TINY_ARGS,
+                                      "--scheduler", address), "is not a Dask scheduler")
+
+
+def _until(condition, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _learning(out: Path, *args: str, **popen) -> subprocess.Popen:
+    """csc-learn as its own process on TINY settings (made long: 400 updates), stderr piped."""
+    return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "learn_dictionary.py"),
+                             "--out", str(out), *TINY_ARGS, "--n-updates", "400",
+                             "--checkpoint-every", "2", *args],
+                            env=command_env(), stderr=subprocess.PIPE, text=True, **popen)
+
+
+def _checkpointed(out: Path):
+    return lambda: (out / "model.npz").exists()
+
+
+def test_ctrl_c_on_learning_with_workers_is_one_line(video_dir, tmp_path):
+    """Ctrl-C in a terminal signals every process of the command, the local workers too: the
+    command alone answers, with one line and exit status 130, and --resume goes on."""
+    out = tmp_path / "run"
+    proc = _learning(out, str(video_dir), "--workers", "2", "--quiet", start_new_session=True)
+    _until(_checkpointed(out))
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [f"csc-learn: interrupted; continue with --resume --out "
+                                        f"{out}"]
+    assert csc.load(out / "model.npz").coder.n_updates_ >= 2
+
+
+def test_the_scheduler_killed_mid_learning_is_one_line(video_dir, tmp_path):
+    out = tmp_path / "run"
+    with dask_programs(tmp_path, n_workers=1) as (address, scheduler):
+        proc = _learning(out, str(video_dir), "--scheduler", address, "--quiet")
+        _until(_checkpointed(out))
+        scheduler.kill()
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert len(err.strip().splitlines()) == 1 and "continue with --resume" in err, err
+    assert csc.load(out / "model.npz").coder.n_updates_ >= 2

@@ -46,6 +46,7 @@ from typing import Sequence
 
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
+from csc.cli.interrupts import stops_on_interrupt
 from csc.io import write_json
 from csc.testing.bench.goals import goals
 from csc.testing.bench.problem import LAM_RATIO, SEQ_LEN
@@ -209,6 +210,7 @@ def goals_table(rows: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
+@stops_on_interrupt(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the tables and write the JSON report; 2 on bad options."""
     prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads

@@ -38,6 +38,7 @@ import numpy as np
 
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
+from csc.cli.interrupts import stops_on_interrupt
 from csc.io import write_json
 
 PROG = "benchmark_encode"
@@ -178,6 +179,7 @@ def profile_chunk(model, frames: np.ndarray, args: argparse.Namespace) -> dict:
     return out
 
 
+@stops_on_interrupt(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
     prefer_passive_openmp()
     try:

@@ -25,13 +25,13 @@ checked). The store is locked while a run writes it (a file beside it, STORE.loc
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Sequence
 
 from csc.backends.backend import BACKENDS
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
+from csc.cli.interrupts import stops_on_interrupt
 from csc.cluster import check_cluster_options, dask_client
 from csc.io import load
 from csc.resources import pretrained_dir
@@ -119,6 +119,7 @@ def load_model(path: Path) -> PixelModel:
     return model
 
 
+@stops_on_interrupt(PROG, "run the same command again to continue")
 def main(argv: Sequence[str] | None = None) -> int:
     """Encode the videos into the store; 0 on success, 2 on bad input."""
     prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
@@ -135,9 +136,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 force=args.force, client=client, progress=not args.quiet)
     except code_store.StoreMismatch as exc:
         return fail(PROG, f"{exc}; --force overwrites it")
-    except KeyboardInterrupt:  # the chunks written so far stay: the same command resumes
-        print(f"{PROG}: interrupted; run the same command again to continue", file=sys.stderr)
-        return 130
     except (UsageError, VideoError, RunError, ValueError, OSError) as exc:
         return fail(PROG, exc)
     if not args.quiet:

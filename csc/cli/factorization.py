@@ -27,6 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 from csc import analysis
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
+from csc.cli.interrupts import stops_on_interrupt
 from csc.core.inference import encode
 from csc.io import write_json
 from csc.run_folder import RunError
@@ -52,6 +53,7 @@ def build_parser() -> ArgumentParser:
     return ap
 
 
+@stops_on_interrupt(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the table (and write --json); 0 on success, 2 on bad input."""
     prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads

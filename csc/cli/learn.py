@@ -19,6 +19,7 @@ from typing import Sequence
 
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
+from csc.cli.interrupts import INTERRUPTED, stops_on_interrupt
 from csc.learning.shards import INFERENCES
 from csc.resources import videos_dir
 from csc.run_folder import RunError
@@ -160,6 +161,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**values)
 
 
+@stops_on_interrupt(PROG, "continue with --resume")
 def main(argv: Sequence[str] | None = None) -> int:
     """Train; 0 on success, 2 on bad input (one line on stderr), 130 when interrupted."""
     prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
@@ -175,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(PROG, exc)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; continue with --resume --out {args.out}", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     print(f"wrote {Path(cfg.out).resolve()}: model.npz, config.json, bases.png, bases.gif, "
           f"training.png, train.log")
     return 0

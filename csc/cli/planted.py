@@ -14,6 +14,7 @@ from typing import Sequence
 
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
+from csc.cli.interrupts import stops_on_interrupt
 from csc.learning.estimator import ComplexSparseCoding
 from csc.testing.planted import planted_data, subspace_similarity
 
@@ -28,6 +29,7 @@ PRIORS = {
 }
 
 
+@stops_on_interrupt(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the recovery table; 0 on success, 2 on bad input."""
     prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads

@@ -34,6 +34,7 @@ import numpy as np
 from csc import pretrained
 from csc.analysis import prediction, prediction_trials
 from csc.cli.common import ArgumentParser, UsageError, check_counts, load_pixel_model, run_command
+from csc.cli.interrupts import stops_on_interrupt
 from csc.io import write_json
 from csc.plotting.prediction import save_error_ratios_png, side_by_side
 from csc.resources import motion_dir
@@ -145,6 +146,7 @@ def run(args: argparse.Namespace) -> dict:
     return result
 
 
+@stops_on_interrupt(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
     """Score the clips; 0 on success, 2 on bad input (one line on stderr)."""
     return run_command(PROG, build_parser, check_args, run, argv)

@@ -46,6 +46,7 @@ from csc.analysis.second_layer import (
 from csc.analysis.second_layer.base import INITS, STEPS
 from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, check_counts, fail
+from csc.cli.interrupts import stops_on_interrupt
 from csc.io import load_extra, write_json
 from csc.memory import require_memory
 from csc.plotting.motion_tuning import save_motion_tuning_png
@@ -277,6 +278,7 @@ def draw(model: PixelModel, out: Path, heldout: np.ndarray, figures: dict,
     return [out / "motion_units.png", out / "form_units.png", out / "form_inputs.png"]
 
 
+@stops_on_interrupt(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
     """Learn, store, measure and draw the second layer; 0 on success, 2 on bad input."""
     prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads

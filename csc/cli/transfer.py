@@ -58,6 +58,7 @@ from csc import pretrained
 from csc.analysis import real_trials, transfer, transfer_trials
 from csc.analysis.second_layer import MotionUnits, second_layer_codes
 from csc.cli.common import ArgumentParser, UsageError, load_pixel_model, run_command
+from csc.cli.interrupts import stops_on_interrupt
 from csc.io import write_json
 from csc.plotting.prediction import side_by_side
 from csc.resources import heldout_dir
@@ -480,6 +481,7 @@ def run(args: argparse.Namespace) -> dict:
     return result
 
 
+@stops_on_interrupt(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; 0 on success, 2 on bad input (one line on stderr)."""
     return run_command(PROG, build_parser, check_args, run, argv, errors=(RunError,))

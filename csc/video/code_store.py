@@ -210,9 +210,8 @@ def open_root(store: str | Path, attrs: dict, *, create: bool) -> zarr.Group:
         raise ValueError(f"{store} is not a Zarr store")
     if store.exists() and (not store.is_dir() or any(store.iterdir())):
         raise ValueError(f"{store} exists and is not a Zarr store; choose another --out")
-    root = zarr.open_group(store, mode="w")
-    root.attrs[ATTRS_KEY] = _plain(attrs)
-    return root
+    # one write of zarr.json, attributes included: a kill leaves no store without them
+    return zarr.open_group(store, mode="w", attributes={ATTRS_KEY: _plain(attrs)})
 
 
 def remove_store(store: str | Path) -> None:
@@ -259,12 +258,26 @@ def create_video_group(root: zarr.Group, name: str, encoding: VideoEncoding, att
     return group
 
 
+#: the name of a temporary Zarr's atomic write leaves when killed: the file's name with its
+#: suffix replaced by ".<uuid4 hex>.partial"
+ZARR_TEMPORARY = re.compile(r"\.[0-9a-f]{32}\.partial$")
+
+
+def _is_zarr_temporary(path: Path) -> bool:
+    return path.is_file() and ZARR_TEMPORARY.search(path.name) is not None
+
+
 def remove_partials(store: str | Path) -> int:
-    """Delete the temporaries ("*.partial") Zarr's atomic writes leave when a process is killed
-    mid-write; returns how many. Only while no other process writes the store."""
+    """Delete the temporaries Zarr's atomic writes leave when a process is killed mid-write,
+    in a store or in a folder that holds nothing else (a store killed while its first file was
+    written); returns how many. Only while no other process writes the store."""
+    store = Path(store)
+    if not store.is_dir() or not ((store / "zarr.json").is_file()
+                                  or all(map(_is_zarr_temporary, store.iterdir()))):
+        return 0
     n = 0
-    for tmp in Path(store).rglob("*.partial"):
-        if tmp.is_file():
+    for tmp in store.rglob("*.partial"):
+        if _is_zarr_temporary(tmp):
             tmp.unlink(missing_ok=True)
             n += 1
     return n
@@ -452,10 +465,10 @@ def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Pat
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(out.with_name(out.name + ".lock"), out):
+        remove_partials(out)
         if force:
             remove_store(out)
         root = open_root(out, run_attrs(settings, model_info), create=True)
-        remove_partials(out)
         names = group_names([e.source.path for e in encodings])
         tasks, n_chunks, frames = [], 0, 0
         for name, encoding in zip(names, encodings):

@@ -9,7 +9,6 @@ uninterrupted one. Its settings are `csc.video.train_config`'s, its clip cache
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import logging.handlers
 import time
@@ -28,6 +27,7 @@ from csc.io import load, load_extra, remove_stale_temporaries, restore_rng, writ
 from csc.learning import TrainingDiverged
 from csc.learning.estimator import ComplexSparseCoding
 from csc.learning.shards import shard_bounds
+from csc.logs import logger_level
 from csc.plotting.bases import save_bases_gif, save_bases_png, save_training_png
 from csc.run_folder import HistoryLog, RunError, run_lock
 from csc.video.pixel_model import PixelModel
@@ -97,18 +97,6 @@ def new_model(cfg: TrainConfig, cache: ClipCache) -> PixelModel:
     return PixelModel(coder, whitener)
 
 
-@contextlib.contextmanager
-def _csc_logging_at_info():
-    """The csc logger passes INFO records (to train.log) for the run, then gets its level back."""
-    logger = logging.getLogger("csc")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def train(cfg: TrainConfig, *, resume: bool = False, force: bool = False, progress: bool = True,
           on_update: Callable[[int], None] | None = None, workers: int | None = None,
           scheduler: str | None = None) -> PixelModel:
@@ -121,7 +109,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, force: bool = False, progre
     or with `workers` on a new local Dask cluster of that many processes, or on the running
     cluster at `scheduler` (`csc.cluster`); the learned model is the same.
     """
-    with _csc_logging_at_info():
+    with logger_level("csc", logging.INFO):  # INFO records reach train.log for the run
         return _train(cfg, resume, force, progress, on_update, (workers, scheduler))
 
 
