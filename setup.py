@@ -51,6 +51,7 @@ setup(
             "csc-planted=csc.cli.planted:main",
             "csc-benchmark=csc.cli.benchmark:main",
             "csc-encode-video=csc.cli.encode_video:main",
+            "csc-stream=csc.cli.stream:main",
             "csc-selfcheck=csc.selfcheck:main",
         ],
     },

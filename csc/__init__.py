@@ -2,7 +2,8 @@
 
 Public API: `reconstruct`, `energy`, `encode`, `ComplexSparseCoding`, `PixelModel`, `load`,
 `make_prior`, `PAPER_PRIOR`, `PRESETS`, `pretrained`, `encode_video` (whole videos as lazy Dask
-arrays; their Zarr stores in `csc.video.code_store`). Importing csc changes no global state
+arrays; their Zarr stores in `csc.video.code_store`), `stream` (each frame's codes as it
+arrives, causal). Importing csc changes no global state
 (environment, loggers, plotting backends); see `csc.backends.threads` for the OpenMP setting
 applied by the Numba passes.
 """
@@ -15,6 +16,7 @@ from csc.learning.estimator import ComplexSparseCoding
 from csc.resources import pretrained_dir
 from csc.video.encode_video import encode_video
 from csc.video.pixel_model import PixelModel
+from csc.video.stream import stream
 
 __version__ = "0.1.0"
 
@@ -26,5 +28,5 @@ def pretrained() -> PixelModel:
     return load(pretrained_dir() / "model.npz", kind="pixel-model")
 
 __all__ = ["reconstruct", "energy", "encode", "EncodeInfo", "ComplexSparseCoding", "PixelModel",
-           "load", "pretrained", "encode_video", "PAPER_PRIOR", "PRESETS", "make_prior",
+           "load", "pretrained", "encode_video", "stream", "PAPER_PRIOR", "PRESETS", "make_prior",
            "__version__"]

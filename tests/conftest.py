@@ -181,3 +181,36 @@ def dask_programs(folder: Path, n_workers: int = 2,
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+TINY_PATCH = 8  # the tiny pixel model's patch size
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """A tiny PixelModel (8×8 patches, 6 units, Cauchy + l2 slowness) learned in a few updates
+    on 1/f noise, saved: (model, path)."""
+    import csc
+    from csc.learning.estimator import ComplexSparseCoding
+    from csc.testing.movies import pink_noise, transformed_movie
+    from csc.video.whitening import PCAWhitener
+
+    rng = np.random.default_rng(0)
+    image = pink_noise((128, 128), rng)
+    corners = rng.integers(0, 128 - TINY_PATCH, (1500, 2))
+    whitener = PCAWhitener(TINY_PATCH).fit(
+        np.stack([image[a:a + TINY_PATCH, b:b + TINY_PATCH] for a, b in corners]))
+    movie = transformed_movie(image, 40, 64, shift=(0.3, 0.7))
+    seqs = np.stack([movie[t:t + 4, a:a + TINY_PATCH, b:b + TINY_PATCH]
+                     for t, a, b in zip(rng.integers(0, 36, 64), *rng.integers(0, 56, (2, 64)))])
+    coder = ComplexSparseCoding(6, sparsity="cauchy", lam=1.0, slowness="l2", kappa=2.0,
+                                weights=whitener.weights_, n_updates=4, batch_size=16,
+                                max_iter=10, transform_max_iter=40, random_state=0,
+                                backend="cpu")
+    coder.fit(whitener.transform(seqs))
+    model = csc.PixelModel(coder, whitener)
+    path = tmp_path_factory.mktemp("model") / "model.npz"
+    model.save(path)
+    return model, path
+
+

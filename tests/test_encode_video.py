@@ -15,44 +15,26 @@ import dask
 import numpy as np
 import pytest
 import zarr
-from conftest import assert_one_line_error, command_env, dask_programs, write_video_failing_at
+from conftest import (
+    TINY_PATCH,
+    assert_one_line_error,
+    command_env,
+    dask_programs,
+    write_video_failing_at,
+)
 
 import csc
 from csc.analysis import phases
 from csc.cli import encode_video as cli
 from csc.cluster import WORKER_ENV
-from csc.learning.estimator import ComplexSparseCoding
 from csc.testing.movies import pink_noise, transformed_movie, write_frame_folder, write_video
 from csc.video.code_store import open_codes, write_videos
 from csc.video.encode_video import PatchGrid, prepare_encoding
 from csc.video.reader import VideoError, iter_frames
-from csc.video.whitening import PCAWhitener
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "encode_video.py"
-P = 8  # the tiny model's patch size
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    """A tiny PixelModel (8×8 patches, 6 units, Cauchy + l2 slowness) learned in a few updates
-    on 1/f noise, saved: (model, path)."""
-    rng = np.random.default_rng(0)
-    image = pink_noise((128, 128), rng)
-    corners = rng.integers(0, 128 - P, (1500, 2))
-    whitener = PCAWhitener(P).fit(np.stack([image[a:a + P, b:b + P] for a, b in corners]))
-    movie = transformed_movie(image, 40, 64, shift=(0.3, 0.7))
-    seqs = np.stack([movie[t:t + 4, a:a + P, b:b + P]
-                     for t, a, b in zip(rng.integers(0, 36, 64), *rng.integers(0, 56, (2, 64)))])
-    coder = ComplexSparseCoding(6, sparsity="cauchy", lam=1.0, slowness="l2", kappa=2.0,
-                                weights=whitener.weights_, n_updates=4, batch_size=16,
-                                max_iter=10, transform_max_iter=40, random_state=0,
-                                backend="cpu")
-    coder.fit(whitener.transform(seqs))
-    model = csc.PixelModel(coder, whitener)
-    path = tmp_path_factory.mktemp("model") / "model.npz"
-    model.save(path)
-    return model, path
+P = TINY_PATCH
 
 
 def _movie(n_frames=22, height=24, width=36, seed=1):

@@ -203,3 +203,30 @@ def test_selfcheck_require_gpu_passes(cupy, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "GPU NOT checked" not in out
     assert f"GPU checked: all {len(selfcheck.PRIORS)} priors agree with the CPU" in out
+
+
+# --------------------------------------------------------------------------- streaming
+@pytest.mark.parametrize("tol", [0.0, 1e-3])
+def test_stream_on_the_device_matches_the_cpu_and_reads_the_host_once_a_frame(
+        cupy, model_file, monkeypatch, tol):
+    """`csc.stream` is array code of `xp` around the fused prox pass: on the stand-in its
+    codes are the CPU's, and with a fixed budget (tol 0) the only host read of a frame is its
+    codes at the end (tol > 0 adds one read of the change every 4 iterations)."""
+    from csc.testing.movies import pink_noise, transformed_movie
+
+    model, _ = model_file
+    image = pink_noise((64, 64), np.random.default_rng(5))
+    frames = transformed_movie(image, 4, 32, shift=(0.5, 0.7))[:, :16, :20]
+    cpu = [f.codes for f in csc.stream(model, frames, stride=4, max_iter=8, tol=tol,
+                                       backend="cpu")]
+    reads = []
+    original = ndarray.get
+    monkeypatch.setattr(ndarray, "get", lambda self, *a, **k: (reads.append(1),
+                                                               original(self, *a, **k))[1])
+    frames_out = csc.stream(model, frames, stride=4, max_iter=8, tol=tol, backend="gpu")
+    reads.clear()  # choosing the backend probes the device once
+    gpu = list(frames_out)
+    np.testing.assert_allclose(np.stack([f.codes for f in gpu]), np.stack(cpu), rtol=1e-4,
+                               atol=1e-5)
+    if tol == 0:
+        assert len(reads) == len(frames)

@@ -1,6 +1,7 @@
 """Benchmark encoding whole videos (`csc.encode_video`) against pymoten's motion-energy pyramid.
 
-    python scripts/benchmark_encode.py [--n-frames 128] [--workers 1 2] [--json bench.json]
+    python scripts/benchmark_encode.py [--n-frames 128] [--workers 1 2] [--stream-iter 10]
+        [--json bench.json]
     python scripts/benchmark_encode.py --profile        # why: iterations, time per iteration
 
 Both encode the same frames at the same size: the bundled held-out clip data/heldout/tree.avi
@@ -17,6 +18,8 @@ one run, on one machine (ratios, not absolute figures, are what carries over):
    for its BLAS and Numba passes; and the threaded scheduler, one chunk per core), and on local
    clusters of each --workers count (worker processes of one thread each, started and warmed
    up before the clock starts). Every run must give the same codes bit for bit.
+3. `csc.stream` on the same frames (as arrays), for each --stream-iter budget: causal
+   inference, each frame solved alone as it comes (another problem, so no codes to compare).
 
 Frames per second = frames / wall time of the whole encoding; the table gives each ratio to
 pymoten's. With --profile, one chunk is also solved on its own: iterations run and whether
@@ -59,6 +62,9 @@ def build_parser() -> ArgumentParser:
     ap.add_argument("--max-iter", type=int, default=None,
                     help="default: the model's transform_max_iter")
     ap.add_argument("--tol", type=float, default=None, help="default: the model's transform_tol")
+    ap.add_argument("--stream-iter", type=int, nargs="*", default=[10],
+                    help="also time csc.stream (causal, phase warm start) with these "
+                         "iteration budgets per frame (none: skip)")
     ap.add_argument("--no-pymoten", action="store_true", help="skip pymoten")
     ap.add_argument("--no-threads", action="store_true",
                     help="skip the in-process threaded scheduler")
@@ -137,6 +143,21 @@ def time_csc(model, folder: Path, args: argparse.Namespace, workers: int | None,
             "chunk_frames": enc.chunk_frames, "max_iter": enc.max_iter, "tol": enc.tol}, codes
 
 
+def time_stream(model, frames: np.ndarray, args: argparse.Namespace, max_iter: int) -> dict:
+    """csc.stream over the frames as arrays (causal: each frame solved alone as it comes),
+    warmed up on two frames first. Frames/s count the whole loop."""
+    from csc.video.stream import stream
+
+    kw = dict(stride=args.stride, max_iter=max_iter)
+    for _ in stream(model, frames[:2], **kw):
+        pass
+    start = time.perf_counter()
+    n = sum(1 for _ in stream(model, frames, **kw))
+    seconds = time.perf_counter() - start
+    return {"name": f"csc.stream (causal, {max_iter} iterations per frame)", "seconds": seconds,
+            "frames_per_s": n / seconds, "max_iter": max_iter}
+
+
 def profile_chunk(model, frames: np.ndarray, args: argparse.Namespace) -> dict:
     """One chunk solved alone: iterations, time per iteration vs the GEMM floor, and accuracy
     after k iterations on 64 grid positions against 4000 iterations."""
@@ -186,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.n_frames < 2 or args.chunk_frames < 1 or any(w < 1 for w in args.workers):
             raise UsageError("--n-frames must be >= 2, --chunk-frames and --workers >= 1")
+        if any(k < 1 for k in args.stream_iter):
+            raise UsageError("--stream-iter must be >= 1")
         if not args.no_pymoten:
             import moten  # noqa: F401 -- fail early: pip install -e ".[bench]"
     except ImportError:
@@ -216,6 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             run["same_codes"] = bool(np.array_equal(codes, reference))
             results["runs"].append(run)
             print(f"{run['name']}: {run['frames_per_s']:.2f} frames/s", flush=True)
+    results["stream"] = [time_stream(model, frames, args, k) for k in args.stream_iter]
+    for run in results["stream"]:
+        print(f"{run['name']}: {run['frames_per_s']:.2f} frames/s", flush=True)
     if args.profile:
         results["profile"] = profile_chunk(model, frames, args)
     print_tables(results)
@@ -241,6 +267,10 @@ def print_tables(results: dict) -> None:
         ratio = f"{run['frames_per_s'] / ref['frames_per_s']:.3f}" if ref else "—"
         print(f"| {run['name']} | {run['seconds']:.1f} | {run['frames_per_s']:.2f} | {ratio} | "
               f"{'yes' if run['same_codes'] else 'NO'} |")
+    for run in results.get("stream", []):  # another problem (causal): no codes to compare
+        ratio = f"{run['frames_per_s'] / ref['frames_per_s']:.3f}" if ref else "—"
+        print(f"| {run['name']} | {run['seconds']:.1f} | {run['frames_per_s']:.2f} | {ratio} | "
+              f"— |")
     prof = results.get("profile")
     if not prof:
         return
