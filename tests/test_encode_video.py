@@ -87,6 +87,52 @@ def test_codes_equal_encode_patches_on_patches_cut_by_hand(model_file, videos, k
     np.testing.assert_array_equal(huge.compute(), Z2)
 
 
+def test_a_causal_start_is_the_chunk_solve_from_the_streams_codes(model_file, videos,
+                                                                  tmp_path):
+    """start="causal": each chunk is solved from the codes `csc.stream` gives its frames
+    (10 iterations a frame), which leaves less of the energy to go after a few iterations than
+    starting from zero; the store records the start and refuses another."""
+    from csc.video.encode_video import CAUSAL_START_ITERS
+    from csc.video.stream import stream
+
+    model, path = model_file
+    frames = np.stack(list(iter_frames(videos["avi"])))
+    kw = dict(stride=4, chunk_frames=11, max_iter=5, tol=0.0)
+    Z = csc.encode_video(model, videos["avi"], start="causal", **kw).compute()
+    grid = PatchGrid(24, 36, P, 4)
+    energies = {}
+    for t0 in (0, 11):
+        chunk = frames[t0:t0 + 11]
+        causal = np.stack([f.codes for f in stream(model, chunk, stride=4,
+                                                   max_iter=CAUSAL_START_ITERS)])
+        init = grid.to_sequences(causal)
+        ref = grid.from_sequences(model.encode_patches(grid.cut(chunk), max_iter=5, tol=0.0,
+                                                       init=init))
+        np.testing.assert_array_equal(Z[t0:t0 + 11], ref)
+        X = model.whitener.transform(grid.cut(chunk))
+        prior = model.coder.prior().as_dict()
+        cold = grid.to_sequences(_by_hand(model, frames, 4, t0, t0 + 11, max_iter=5, tol=0.0))
+        energies[t0] = [csc.energy(X, z, model.components_, **prior)["total"]
+                        for z in (grid.to_sequences(Z[t0:t0 + 11]), cold)]
+    assert all(warm < cold for warm, cold in energies.values()), energies
+    # the store records the start (absent for zeros, as stores written before it) and a rerun
+    # with another start is refused
+    store = tmp_path / "c.zarr"
+    write_videos(model, [videos["avi"]], store, start="causal", **kw)
+    assert open_codes(store, "pan").attrs["settings"]["start"] == "causal"
+    with pytest.raises(ValueError, match="start"):
+        write_videos(model, [videos["avi"]], store, **kw)
+    write_videos(model, [videos["avi"]], tmp_path / "z.zarr", **kw)
+    assert "start" not in open_codes(tmp_path / "z.zarr", "pan").attrs["settings"]
+    with pytest.raises(ValueError, match="unknown start 'warm'"):
+        csc.encode_video(model, videos["avi"], start="warm")
+    res = _cli(path, videos["avi"], "--stride", "4", "--chunk-frames", "11", "--max-iter", "5",
+               "--tol", "0", "--start", "causal", "--quiet", "--out", tmp_path / "cli.zarr")
+    assert res.returncode == 0, res.stderr
+    np.testing.assert_array_equal(open_codes(tmp_path / "cli.zarr", "pan").amplitude.compute(),
+                                  np.abs(Z))
+
+
 def test_grid_layout_round_trips_and_suits_csc_analysis():
     grid = PatchGrid(24, 36, 8, 5)
     assert (grid.rows, grid.cols) == (4, 6)

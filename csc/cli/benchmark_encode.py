@@ -1,7 +1,7 @@
 """Benchmark encoding whole videos (`csc.encode_video`) against pymoten's motion-energy pyramid.
 
     python scripts/benchmark_encode.py [--n-frames 128] [--workers 1 2] [--stream-iter 10]
-        [--json bench.json]
+        [--causal-start-iter 20] [--json bench.json]
     python scripts/benchmark_encode.py --profile        # why: iterations, time per iteration
 
 Both encode the same frames at the same size: the bundled held-out clip data/heldout/tree.avi
@@ -18,8 +18,12 @@ one run, on one machine (ratios, not absolute figures, are what carries over):
    for its BLAS and Numba passes; and the threaded scheduler, one chunk per core), and on local
    clusters of each --workers count (worker processes of one thread each, started and warmed
    up before the clock starts). Every run must give the same codes bit for bit.
-3. `csc.stream` on the same frames (as arrays), for each --stream-iter budget: causal
-   inference, each frame solved alone as it comes (another problem, so no codes to compare).
+3. csc in-process with start="causal" for each --causal-start-iter max_iter: each chunk's
+   solve starts from the codes of a causal pass over its frames (`encode_video`).
+4. `csc.stream` on the same frames (as arrays), for each --stream-iter budget: causal
+   inference, each frame solved alone as it comes.
+3 and 4 solve otherwise, so their codes are not compared; every row gives the variance
+explained in pixels, 1 − Σ(P − P̂)² / Σ(P − mean P)² over every patch of the grid.
 
 Frames per second = frames / wall time of the whole encoding; the table gives each ratio to
 pymoten's. With --profile, one chunk is also solved on its own: iterations run and whether
@@ -62,6 +66,9 @@ def build_parser() -> ArgumentParser:
     ap.add_argument("--max-iter", type=int, default=None,
                     help="default: the model's transform_max_iter")
     ap.add_argument("--tol", type=float, default=None, help="default: the model's transform_tol")
+    ap.add_argument("--causal-start-iter", type=int, nargs="*", default=[20],
+                    help="also time encode_video in-process with start=\"causal\" and these "
+                         "max_iter (none: skip)")
     ap.add_argument("--stream-iter", type=int, nargs="*", default=[10],
                     help="also time csc.stream (causal, phase warm start) with these "
                          "iteration budgets per frame (none: skip)")
@@ -114,18 +121,23 @@ def time_pymoten(frames: np.ndarray, fps: int) -> dict:
 
 
 def time_csc(model, folder: Path, args: argparse.Namespace, workers: int | None,
-             scheduler: str = "sync") -> tuple[dict, np.ndarray]:
+             scheduler: str = "sync", start: str = "zeros",
+             max_iter: int | None = None) -> tuple[dict, np.ndarray]:
     """Encode the frame folder; (figures, codes). workers: None in-process, else a local
-    cluster of that many processes, started and warmed up before timing."""
+    cluster of that many processes, started and warmed up before timing; start, max_iter: as
+    `encode_video` (max_iter None: --max-iter)."""
     from csc.cluster import dask_client
     from csc.video.encode_video import prepare_encoding
 
-    kw = dict(stride=args.stride, chunk_frames=args.chunk_frames, max_iter=args.max_iter,
-              tol=args.tol)
+    kw = dict(stride=args.stride, chunk_frames=args.chunk_frames,
+              max_iter=args.max_iter if max_iter is None else max_iter, tol=args.tol,
+              start=start)
     enc = prepare_encoding(model, folder, **kw)
     warm = prepare_encoding(model, folder, **{**kw, "max_iter": 1}, max_frames=2).to_dask()
     name = f"csc in-process ({scheduler})" if workers is None else \
         f"csc LocalCluster, {workers} worker{'s' * (workers > 1)}"
+    if start != "zeros":
+        name += f", start {start}, max_iter {enc.max_iter}"
     if workers is None:
         warm.compute(scheduler=scheduler)
         start = time.perf_counter()
@@ -143,6 +155,17 @@ def time_csc(model, folder: Path, args: argparse.Namespace, workers: int | None,
             "chunk_frames": enc.chunk_frames, "max_iter": enc.max_iter, "tol": enc.tol}, codes
 
 
+def variance_explained(model, frames: np.ndarray, codes: np.ndarray, stride: int) -> float:
+    """1 − Σ(P − P̂)² / Σ(P − mean P)² over every patch of the grid, P̂ decoded from `codes`
+    complex (T, rows, cols, K)."""
+    from csc.video.encode_video import PatchGrid
+
+    grid = PatchGrid(*frames.shape[1:], model.patch_size, stride)
+    P = grid.cut(frames)
+    P_hat = model.decode_patches(grid.to_sequences(codes))
+    return float(1 - np.sum((P - P_hat) ** 2) / np.sum((P - P.mean()) ** 2))
+
+
 def time_stream(model, frames: np.ndarray, args: argparse.Namespace, max_iter: int) -> dict:
     """csc.stream over the frames as arrays (causal: each frame solved alone as it comes),
     warmed up on two frames first. Frames/s count the whole loop."""
@@ -152,10 +175,12 @@ def time_stream(model, frames: np.ndarray, args: argparse.Namespace, max_iter: i
     for _ in stream(model, frames[:2], **kw):
         pass
     start = time.perf_counter()
-    n = sum(1 for _ in stream(model, frames, **kw))
+    out = [f.codes for f in stream(model, frames, **kw)]
     seconds = time.perf_counter() - start
+    stride = args.stride or max(model.patch_size // 2, 1)
     return {"name": f"csc.stream (causal, {max_iter} iterations per frame)", "seconds": seconds,
-            "frames_per_s": n / seconds, "max_iter": max_iter}
+            "frames_per_s": len(out) / seconds, "max_iter": max_iter,
+            "variance_explained": variance_explained(model, frames, np.stack(out), stride)}
 
 
 def profile_chunk(model, frames: np.ndarray, args: argparse.Namespace) -> dict:
@@ -207,8 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.n_frames < 2 or args.chunk_frames < 1 or any(w < 1 for w in args.workers):
             raise UsageError("--n-frames must be >= 2, --chunk-frames and --workers >= 1")
-        if any(k < 1 for k in args.stream_iter):
-            raise UsageError("--stream-iter must be >= 1")
+        if any(k < 1 for k in args.stream_iter + args.causal_start_iter):
+            raise UsageError("--stream-iter and --causal-start-iter must be >= 1")
         if not args.no_pymoten:
             import moten  # noqa: F401 -- fail early: pip install -e ".[bench]"
     except ImportError:
@@ -237,6 +262,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if reference is None:
                 reference = codes
             run["same_codes"] = bool(np.array_equal(codes, reference))
+            run["variance_explained"] = variance_explained(model, frames, codes, run["stride"])
+            results["runs"].append(run)
+            print(f"{run['name']}: {run['frames_per_s']:.2f} frames/s", flush=True)
+        for k in args.causal_start_iter:
+            run, codes = time_csc(model, folder, args, None, "sync", "causal", k)
+            run["same_codes"] = None  # another solve: no codes to compare
+            run["variance_explained"] = variance_explained(model, frames, codes, run["stride"])
             results["runs"].append(run)
             print(f"{run['name']}: {run['frames_per_s']:.2f} frames/s", flush=True)
     results["stream"] = [time_stream(model, frames, args, k) for k in args.stream_iter]
@@ -257,20 +289,17 @@ def print_tables(results: dict) -> None:
           f"(16x16, 128 units), stride {first['stride']} ({first['patches_per_frame']} patches "
           f"per frame), chunks of {first['chunk_frames']} frames, max_iter {first['max_iter']}, "
           f"tol {first['tol']:g}\n")
-    print("| encoder | seconds | frames/s | vs pymoten | same codes |")
-    print("|---|---|---|---|---|")
+    print("| encoder | seconds | frames/s | vs pymoten | variance explained | same codes |")
+    print("|---|---|---|---|---|---|")
     if ref:
         print(f"| {ref['name']} ({ref['n_filters']} filters, BLAS threads: "
               f"{ref['blas_threads']}) | {ref['seconds']:.1f} | "
-              f"{ref['frames_per_s']:.2f} | 1 | — |")
-    for run in results["runs"]:
+              f"{ref['frames_per_s']:.2f} | 1 | — | — |")
+    same = {True: "yes", False: "NO", None: "—"}
+    for run in [*results["runs"], *results.get("stream", [])]:
         ratio = f"{run['frames_per_s'] / ref['frames_per_s']:.3f}" if ref else "—"
         print(f"| {run['name']} | {run['seconds']:.1f} | {run['frames_per_s']:.2f} | {ratio} | "
-              f"{'yes' if run['same_codes'] else 'NO'} |")
-    for run in results.get("stream", []):  # another problem (causal): no codes to compare
-        ratio = f"{run['frames_per_s'] / ref['frames_per_s']:.3f}" if ref else "—"
-        print(f"| {run['name']} | {run['seconds']:.1f} | {run['frames_per_s']:.2f} | {ratio} | "
-              f"— |")
+              f"{run['variance_explained']:.4f} | {same[run.get('same_codes')]} |")
     prof = results.get("profile")
     if not prof:
         return

@@ -37,7 +37,7 @@ from csc.io import load
 from csc.resources import pretrained_dir
 from csc.run_folder import RunError
 from csc.video import code_store
-from csc.video.encode_video import DEFAULT_CHUNK_FRAMES
+from csc.video.encode_video import DEFAULT_CHUNK_FRAMES, STARTS
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError
 
@@ -70,6 +70,9 @@ def build_parser() -> ArgumentParser:
     ap.add_argument("--max-frames", type=int, default=None, help="encode at most this many "
                     "frames of each video")
     ap.add_argument("--backend", default="auto", help=f"one of {BACKENDS}")
+    ap.add_argument("--start", default="zeros", choices=STARTS,
+                    help="each chunk's solve starts from zero codes, or from a causal pass "
+                         "over its frames (then a small --max-iter suffices)")
     ap.add_argument("--workers", type=int, default=None,
                     help="start a local Dask cluster of this many worker processes (1 thread "
                          "each)")
@@ -133,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 layout="codes" if args.codes else "amplitude-phase", stride=args.stride,
                 chunk_frames=args.chunk_frames, max_iter=args.max_iter, tol=args.tol,
                 downsample=args.downsample, max_frames=args.max_frames, backend=args.backend,
-                force=args.force, client=client, progress=not args.quiet)
+                start=args.start, force=args.force, client=client, progress=not args.quiet)
     except code_store.StoreMismatch as exc:
         return fail(PROG, f"{exc}; --force overwrites it")
     except (UsageError, VideoError, RunError, ValueError, OSError) as exc:

@@ -321,18 +321,19 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "components_")
 
     def transform(self, X, *, max_iter: int | None = None, tol: float | None = None,
-                  backend: str | None = None, **prior) -> np.ndarray:
+                  backend: str | None = None, init=None, **prior) -> np.ndarray:
         """Codes of X: complex64 (n_sequences, n_frames, n_components). Prior keywords given
         (`csc.core.priors.make_prior`) replace the model's for this call, e.g.
         sparsity="gauss", lam=8.0 for the codes the second layer learns from; so do max_iter,
-        tol and backend (default: `transform_max_iter`, `transform_tol`, `backend`)."""
+        tol and backend (default: `transform_max_iter`, `transform_tol`, `backend`). init:
+        complex starting codes like the result (default zeros)."""
         self._check_fitted()
         X = check_data(X)
         self._check_features(X)
         return encode(X, self.components_,
                       max_iter=self.transform_max_iter if max_iter is None else max_iter,
                       tol=self.transform_tol if tol is None else tol,
-                      backend=self.backend if backend is None else backend,
+                      backend=self.backend if backend is None else backend, init=init,
                       **{**self._prior_kwargs(), **prior})
 
     def inverse_transform(self, Z) -> np.ndarray:

@@ -423,16 +423,18 @@ def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Pat
                  model_file: str | Path | None = None, layout: str = "amplitude-phase",
                  stride: int | None = None, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                  max_iter: int | None = None, tol: float | None = None, downsample: int = 1,
-                 max_frames: int | None = None, backend: str = "auto", force: bool = False,
-                 client=None, scheduler: str = "sync", progress: bool = False) -> StoreWrite:
+                 max_frames: int | None = None, backend: str = "auto", start: str = "zeros",
+                 force: bool = False, client=None, scheduler: str = "sync",
+                 progress: bool = False) -> StoreWrite:
     """Encode videos into the Zarr store `out`, one group each (`group_names`), resuming a
     store that an interrupted call with the same arguments left.
 
     model: a `csc.PixelModel`; model_file: the file it was loaded from, whose sha256 the store
     records beside `model_digest(model)` (None: the digest only); layout: "amplitude-phase"
-    (float32 `amplitude` and `phase`) or "codes" (complex64 `codes`); stride ... backend: as
-    `csc.encode_video`; force: delete an existing store (only a Zarr store or an empty folder)
-    after every video has been indexed, instead of refusing one written with other settings;
+    (float32 `amplitude` and `phase`) or "codes" (complex64 `codes`); stride ... backend,
+    start: as `csc.encode_video`; force: delete an existing store (only a Zarr store or an
+    empty folder) after every video has been indexed, instead of refusing one written with
+    other settings;
     client: a `dask.distributed.Client` to compute on, or None for Dask's in-process
     `scheduler` ("sync": a chunk at a time, each using every core; or "threads"); progress: a
     progress bar over chunks (tqdm).
@@ -449,7 +451,8 @@ def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Pat
         raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")
     encodings = [prepare_encoding(model, v, stride=stride, chunk_frames=chunk_frames,
                                   max_iter=max_iter, tol=tol, downsample=downsample,
-                                  max_frames=max_frames, backend=backend) for v in videos]
+                                  max_frames=max_frames, backend=backend, start=start)
+                 for v in videos]
     if not encodings:
         raise ValueError("no videos to encode")
     first = encodings[0]
@@ -457,6 +460,8 @@ def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Pat
                 "max_iter": first.max_iter, "tol": first.tol, "downsample": first.downsample,
                 "max_frames": max_frames, "backend": first.backend, "layout": layout,
                 "prior": model.coder.prior().as_dict(), "csc_version": csc.__version__}
+    if start != "zeros":  # absent means zeros: stores written before it stay valid
+        settings["start"] = start
     model_info = {"digest": model_digest(model)}
     if model_file is not None:
         model_info.update(sha256=file_sha256(model_file), path=str(Path(model_file).resolve()))

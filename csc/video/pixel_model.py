@@ -43,17 +43,17 @@ class PixelModel:
         return self.coder.components_
 
     def encode_patches(self, P, *, max_iter: int | None = None, tol: float | None = None,
-                       backend: str | None = None, **prior) -> np.ndarray:
+                       backend: str | None = None, init=None, **prior) -> np.ndarray:
         """Pixels (n_sequences, n_frames, p, p) → complex64 codes (n_sequences, n_frames, K).
-        Prior keywords, max_iter, tol and backend given replace the model's for this call
-        (`ComplexSparseCoding.transform`)."""
+        Prior keywords, max_iter, tol, backend and the starting codes `init` given replace
+        the model's for this call (`ComplexSparseCoding.transform`)."""
         P = np.asarray(P)
         p = self.patch_size
         if P.ndim != 4 or P.shape[-2:] != (p, p):
             raise ValueError(f"patches must have shape (n_sequences, n_frames, {p}, {p}), got "
                              f"{P.shape}")
         return self.coder.transform(self.whitener.transform(P), max_iter=max_iter, tol=tol,
-                                    backend=backend, **prior)
+                                    backend=backend, init=init, **prior)
 
     def decode_patches(self, Z) -> np.ndarray:
         """Codes (n_sequences, n_frames, K) → float32 pixels (n_sequences, n_frames, p, p)."""
