@@ -255,6 +255,18 @@ def _source(video: str | Path | VideoSource) -> VideoSource:
     return VideoSource(Path(path).resolve(), kind)
 
 
+def check_grid_options(model: PixelModel, stride: int | None, downsample: int,
+                       backend: str) -> int:
+    """ValueError (one line) for a bad stride, downsample or backend; returns the stride
+    (None: half the model's patch), as `encode_video` and `csc.stream` take them."""
+    stride = max(model.patch_size // 2, 1) if stride is None else stride
+    check_number(stride, "stride", Integral, 1)
+    check_number(downsample, "downsample", Integral, 1)
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    return int(stride)
+
+
 def prepare_encoding(model: PixelModel, video: str | Path | VideoSource, *,
                      stride: int | None = None, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                      max_iter: int | None = None, tol: float | None = None, downsample: int = 1,
@@ -266,18 +278,14 @@ def prepare_encoding(model: PixelModel, video: str | Path | VideoSource, *,
     read, holds no frame, or whose frames are smaller than a patch."""
     model = _check_model(model)
     p = model.patch_size
-    stride = max(p // 2, 1) if stride is None else stride
-    check_number(stride, "stride", Integral, 1)
+    stride = check_grid_options(model, stride, downsample, backend)
     check_number(chunk_frames, "chunk_frames", Integral, 1)
-    check_number(downsample, "downsample", Integral, 1)
     if max_frames is not None:
         check_number(max_frames, "max_frames", Integral, 1)
     max_iter = model.coder.transform_max_iter if max_iter is None else max_iter
     tol = model.coder.transform_tol if tol is None else tol
     check_number(max_iter, "max_iter", Integral, 1)
     check_number(tol, "tol", Real, 0.0)
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
     if start not in STARTS:
         raise ValueError(f"unknown start {start!r}; choose one of {STARTS}")
     source = _source(video)

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from csc.backends.backend import BACKENDS, get_backend
+from csc.backends.backend import get_backend
 from csc.core.causal_inference import causal_fista
 from csc.core.inference import lipschitz_constant
 from csc.core.model import codes_from_real, dictionary_to_real
 from csc.core.params import check_number
-from csc.video.encode_video import PatchGrid
+from csc.video.encode_video import PatchGrid, check_grid_options
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError, block_average, iter_frames, to_gray
 
@@ -96,17 +96,12 @@ def stream(model: PixelModel, frames: Iterable | str | Path, *, stride: int | No
     """
     if not isinstance(model, PixelModel):
         raise ValueError(f"stream needs a csc.PixelModel, got {type(model).__name__}")
-    p = model.patch_size
-    stride = max(p // 2, 1) if stride is None else stride
-    check_number(stride, "stride", Integral, 1)
+    stride = check_grid_options(model, stride, downsample, backend)
     check_number(max_iter, "max_iter", Integral, 1)
     check_number(tol, "tol", Real, 0.0)
-    check_number(downsample, "downsample", Integral, 1)
     if warm_start not in WARM_STARTS:
         raise ValueError(f"unknown warm_start {warm_start!r}; choose one of {WARM_STARTS}")
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
-    return _stream(model, _frames(frames, int(downsample)), int(stride), int(max_iter),
+    return _stream(model, _frames(frames, int(downsample)), stride, int(max_iter),
                    float(tol), warm_start, get_backend(backend))
 
 
