@@ -3,29 +3,66 @@
 Public API: `reconstruct`, `energy`, `encode`, `ComplexSparseCoding`, `PixelModel`, `load`,
 `make_prior`, `PAPER_PRIOR`, `PRESETS`, `pretrained`, `encode_video` (whole videos as lazy Dask
 arrays; their Zarr stores in `csc.video.code_store`), `stream` (each frame's codes as it
-arrives, causal). Importing csc changes no global state
-(environment, loggers, plotting backends); see `csc.backends.threads` for the OpenMP setting
-applied by the Numba passes.
+arrives, causal). Importing csc changes no global state (environment, loggers, plotting
+backends) and loads no heavy module: each name is imported on first use (PEP 562), so that a
+command can set its thread settings before NumPy loads (`csc.threads`).
 """
-from csc.core.energy import energy
-from csc.core.inference import EncodeInfo, encode
-from csc.core.model import reconstruct
-from csc.core.priors import PAPER_PRIOR, PRESETS, make_prior
-from csc.io import load
-from csc.learning.estimator import ComplexSparseCoding
-from csc.resources import pretrained_dir
-from csc.video.encode_video import encode_video
-from csc.video.pixel_model import PixelModel
-from csc.video.stream import stream
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    "energy": "csc.core.energy",
+    "encode": "csc.core.inference",
+    "EncodeInfo": "csc.core.inference",
+    "reconstruct": "csc.core.model",
+    "PAPER_PRIOR": "csc.core.priors",
+    "PRESETS": "csc.core.priors",
+    "make_prior": "csc.core.priors",
+    "load": "csc.io",
+    "ComplexSparseCoding": "csc.learning.estimator",
+    "encode_video": "csc.video.encode_video",
+    "PixelModel": "csc.video.pixel_model",
+    "stream": "csc.video.stream",
+}
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
+    from csc.core.energy import energy
+    from csc.core.inference import EncodeInfo, encode
+    from csc.core.model import reconstruct
+    from csc.core.priors import PAPER_PRIOR, PRESETS, make_prior
+    from csc.io import load
+    from csc.learning.estimator import ComplexSparseCoding
+    from csc.video.encode_video import encode_video
+    from csc.video.pixel_model import PixelModel
+    from csc.video.stream import stream
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'csc' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
 def pretrained() -> PixelModel:
     """The shipped `PixelModel`, learned on natural motion (the bundled clip and the synthetic
     camera over the bundled stills; the command that made it is in the README). Its run folder,
     with the config.json of that run, is `csc.resources.pretrained_dir()`."""
+    from csc.io import load
+    from csc.resources import pretrained_dir
+
     return load(pretrained_dir() / "model.npz", kind="pixel-model")
+
 
 __all__ = ["reconstruct", "energy", "encode", "EncodeInfo", "ComplexSparseCoding", "PixelModel",
            "load", "pretrained", "encode_video", "stream", "PAPER_PRIOR", "PRESETS", "make_prior",

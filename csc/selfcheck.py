@@ -27,7 +27,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from csc.backends.backend import to_numpy
-from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.backends.cuda import ops, source
 from csc.backends.cuda.launcher import KERNELS, check_source
 from csc.cli.interrupts import stops_on_interrupt
@@ -35,6 +34,7 @@ from csc.core.energy import energy
 from csc.core.inference import encode
 from csc.resources import kernels_dir
 from csc.testing.planted import random_dictionary
+from csc.threads import prefer_passive_openmp
 
 #: The prior combinations checked (cauchy or gauss + l1 slowness is not supported by csc).
 PRIORS: tuple[dict[str, Any], ...] = (
@@ -185,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="exit 1 (instead of 0) when NVRTC cannot be checked (default: on "
                              "when CSC_REQUIRE_NVCC=1)")
     args = parser.parse_args(argv)
-    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
+    prefer_passive_openmp()  # before the first Numba pass: see csc.threads
 
     status = 0
     ok, line = check_kernel_sources()

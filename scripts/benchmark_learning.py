@@ -56,8 +56,8 @@ def time_run(cfg, workers: int | None, warmup: int) -> tuple[np.ndarray, object]
 
 @stops_on_interrupt("benchmark_learning.py")
 def main(argv: list[str] | None = None) -> int:
-    from csc.backends.cpu.threads import prefer_passive_openmp
     from csc.resources import videos_dir
+    from csc.threads import prefer_passive_openmp
     from csc.video.train_config import TrainConfig
 
     prefer_passive_openmp()

@@ -1,6 +1,9 @@
 """Shared fixtures: small random problems, the convex case solved by cvxpy; `toolchain_missing`
 for the CUDA checks; `write_video_failing_at`, a real video that breaks partway through;
 `dask_programs`, a cluster started as `dask scheduler` and `dask worker` programs."""
+import csc.cli  # noqa: F401 -- first, before NumPy loads: sets the OpenBLAS spin time
+
+# isort: split
 import contextlib
 import json
 import os
@@ -14,8 +17,8 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.testing.planted import random_dictionary
+from csc.threads import prefer_passive_openmp
 
 prefer_passive_openmp()  # the test process, like the command-line tools (before any Numba pass)
 

@@ -7,10 +7,10 @@ import pytest
 from scipy.optimize import minimize, minimize_scalar
 
 from csc.backends.backend import get_backend
-from csc.core.causal_inference import AnchoredProx, anchored_energy, causal_fista
+from csc.core.causal_inference import anchored_energy, causal_fista
 from csc.core.inference import encode, lipschitz_constant
 from csc.core.model import codes_from_real, dictionary_to_real
-from csc.core.priors import make_prior
+from csc.core.priors import SLOWNESS_CODE, SPARSITY_CODE, make_prior
 
 PRIORS = {
     "l1+l2": dict(sparsity="l1", lam=0.3, slowness="l2", kappa=2.0),
@@ -38,14 +38,17 @@ def _slow(d, prior):
 
 @pytest.mark.parametrize("name", PRIORS)
 def test_the_anchored_prox_minimises_each_magnitude_problem(name, rng):
+    """`ops.anchored_step` with G = 0 is the anchored prox of V (with momentum β = 0)."""
     prior = make_prior(**PRIORS[name])
-    be = get_backend("cpu")
     N, K, tau = 40, 3, 0.7
     V = rng.standard_normal((N, 2 * K)) * rng.choice([0.05, 0.5, 2.0], (N, 1))
     V[0] = 0.0  # a zero code: its magnitude problem still has an answer
     anchor = np.abs(rng.standard_normal((N, K))) * rng.choice([0.0, 0.3, 1.5], (N, 1))
     out, y_new = np.empty_like(V), np.empty_like(V)
-    AnchoredProx(prior, be, N, K, V.dtype)(V.copy(), anchor, tau, V, out, y_new, 0.0)
+    get_backend("cpu").ops.anchored_step(
+        V, np.zeros_like(V), anchor, V, out, y_new, tau, 0.0, prior.lam, prior.sigma,
+        prior.kappa, SPARSITY_CODE[prior.sparsity], SLOWNESS_CODE[prior.slowness])
+    np.testing.assert_array_equal(y_new, out)
     r = np.hypot(V[:, :K], V[:, K:])
     s = np.hypot(out[:, :K], out[:, K:])
     assert np.all(s >= 0)

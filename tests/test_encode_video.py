@@ -133,6 +133,49 @@ def test_a_causal_start_is_the_chunk_solve_from_the_streams_codes(model_file, vi
                                   np.abs(Z))
 
 
+def test_the_causal_pass_alone_is_the_streams_codes_chunk_by_chunk(model_file, videos,
+                                                                     tmp_path):
+    """start="causal" with max_iter 0: each chunk's codes are those `csc.stream` gives its
+    frames, with `causal_iter` iterations a frame; the store records a non-default budget and
+    refuses another; the option is refused without the causal start."""
+    from csc.video.stream import stream
+
+    model, path = model_file
+    frames = np.stack(list(iter_frames(videos["avi"])))
+    kw = dict(stride=4, chunk_frames=11, max_iter=0, start="causal", causal_iter=3)
+    Z = csc.encode_video(model, videos["avi"], **kw).compute()
+    for t0 in (0, 11):
+        ref = [f.codes for f in stream(model, frames[t0:t0 + 11], stride=4, max_iter=3)]
+        np.testing.assert_array_equal(Z[t0:t0 + 11], np.stack(ref))
+    more = csc.encode_video(model, videos["avi"], **{**kw, "causal_iter": 6}).compute()
+    assert not np.array_equal(more, Z)
+    store = tmp_path / "c.zarr"
+    write_videos(model, [videos["avi"]], store, **kw)
+    settings = open_codes(store, "pan").attrs["settings"]
+    assert (settings["max_iter"], settings["causal_iter"]) == (0, 3)
+    with pytest.raises(ValueError, match="causal_iter"):
+        write_videos(model, [videos["avi"]], store, **{**kw, "causal_iter": 4})
+    write_videos(model, [videos["avi"]], tmp_path / "d.zarr", **{**kw, "causal_iter": 10})
+    assert "causal_iter" not in open_codes(tmp_path / "d.zarr", "pan").attrs["settings"]
+    with pytest.raises(ValueError, match="max_iter"):
+        csc.encode_video(model, videos["avi"], max_iter=0)
+    with pytest.raises(ValueError, match="needs start='causal'"):
+        csc.encode_video(model, videos["avi"], causal_iter=3)
+    res = _cli(path, videos["avi"], "--stride", "4", "--chunk-frames", "11", "--max-iter", "0",
+               "--start", "causal", "--causal-iter", "3", "--quiet", "--out",
+               tmp_path / "cli.zarr")
+    assert res.returncode == 0, res.stderr
+    np.testing.assert_array_equal(open_codes(tmp_path / "cli.zarr", "pan").amplitude.compute(),
+                                  np.abs(Z))
+    for bad, message in ((["--max-iter", "0"], "--max-iter must be a positive integer"),
+                         (["--causal-iter", "3"], "--causal-iter is the causal pass's budget"),
+                         (["--start", "causal", "--max-iter", "-1"],
+                          "--max-iter must be a non-negative integer with --start causal")):
+        res = _cli(path, videos["avi"], *bad, "--out", tmp_path / "bad.zarr")
+        assert res.returncode == 2 and message in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+
+
 def test_grid_layout_round_trips_and_suits_csc_analysis():
     grid = PatchGrid(24, 36, 8, 5)
     assert (grid.rows, grid.cols) == (4, 6)

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from csc.backends.cpu import fused
-from csc.backends.cpu.threads import warn_if_openmp_spins
 from csc.backends.cuda import ops
 from csc.backends.device import device_module, is_device_array
+from csc.threads import warn_if_threads_spin
 
 log = logging.getLogger("csc")
 
@@ -54,7 +54,7 @@ def array_module(a) -> ModuleType:
 
 
 def _cpu_backend() -> Backend:
-    warn_if_openmp_spins()
+    warn_if_threads_spin()
     return Backend("cpu", np, fused)
 
 

@@ -21,11 +21,11 @@ import numpy as np
 
 from csc.analysis import first_layer
 from csc.analysis import geometry as bg
-from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, check_counts, check_output_file, fail
 from csc.cli.interrupts import stops_on_interrupt
 from csc.io import load, write_json
 from csc.run_folder import RunError
+from csc.threads import prefer_passive_openmp
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError
 from csc.video.train import run_sequences
@@ -50,7 +50,7 @@ def measures(B: np.ndarray) -> dict[str, np.ndarray]:
 @stops_on_interrupt(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the table (and write --json); 0 on success, 2 on bad input."""
-    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
+    prefer_passive_openmp()  # before the first Numba pass: see csc.threads
     ap = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     ap.add_argument("model")
     ap.add_argument("--video-dir", default=None,

@@ -44,7 +44,6 @@ import time
 from dataclasses import asdict
 from typing import Sequence
 
-from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.cli.interrupts import stops_on_interrupt
 from csc.io import write_json
@@ -52,6 +51,7 @@ from csc.testing.bench.goals import goals
 from csc.testing.bench.problem import LAM_RATIO, SEQ_LEN
 from csc.testing.bench.suite import PRIOR_ITERS, Config, bench_size, environment
 from csc.testing.bench.timing import TARGET_REL, gemm_floor_best
+from csc.threads import prefer_passive_openmp
 
 PROG = "csc-benchmark"
 
@@ -213,7 +213,7 @@ def goals_table(rows: Sequence[dict]) -> str:
 @stops_on_interrupt(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the tables and write the JSON report; 2 on bad options."""
-    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
+    prefer_passive_openmp()  # before the first Numba pass: see csc.threads
     try:
         args = build_parser().parse_args(argv)
         cfg = make_config(args)

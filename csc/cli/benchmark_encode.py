@@ -43,10 +43,10 @@ from typing import Sequence
 
 import numpy as np
 
-from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.cli.interrupts import stops_on_interrupt
 from csc.io import write_json
+from csc.threads import prefer_passive_openmp
 
 PROG = "benchmark_encode"
 SIZE = (144, 192)
@@ -68,7 +68,7 @@ def build_parser() -> ArgumentParser:
     ap.add_argument("--tol", type=float, default=None, help="default: the model's transform_tol")
     ap.add_argument("--causal-start-iter", type=int, nargs="*", default=[20],
                     help="also time encode_video in-process with start=\"causal\" and these "
-                         "max_iter (none: skip)")
+                         "max_iter (0: the causal pass alone; none: skip)")
     ap.add_argument("--stream-iter", type=int, nargs="*", default=[10],
                     help="also time csc.stream (causal, phase warm start) with these "
                          "iteration budgets per frame (none: skip)")
@@ -138,6 +138,7 @@ def time_csc(model, folder: Path, args: argparse.Namespace, workers: int | None,
         f"csc LocalCluster, {workers} worker{'s' * (workers > 1)}"
     if start != "zeros":
         name += f", start {start}, max_iter {enc.max_iter}"
+        name += " (the causal pass alone)" if enc.max_iter == 0 else ""
     if workers is None:
         warm.compute(scheduler=scheduler)
         start = time.perf_counter()
@@ -232,8 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.n_frames < 2 or args.chunk_frames < 1 or any(w < 1 for w in args.workers):
             raise UsageError("--n-frames must be >= 2, --chunk-frames and --workers >= 1")
-        if any(k < 1 for k in args.stream_iter + args.causal_start_iter):
-            raise UsageError("--stream-iter and --causal-start-iter must be >= 1")
+        if any(k < 1 for k in args.stream_iter) or any(k < 0 for k in args.causal_start_iter):
+            raise UsageError("--stream-iter must be >= 1 and --causal-start-iter >= 0")
         if not args.no_pymoten:
             import moten  # noqa: F401 -- fail early: pip install -e ".[bench]"
     except ImportError:

@@ -38,9 +38,9 @@ def run_command(prog: str, build_parser, check_args, run, argv, errors=()) -> in
     """The `main` of a tool: parse `argv` with `build_parser()`, `check_args(args)`, then
     `run(args)`; 0 on success, 2 with one line on stderr (`fail`) for UsageError, ValueError,
     OSError and the tool's own `errors`."""
-    from csc.backends.cpu.threads import prefer_passive_openmp
+    from csc.threads import prefer_passive_openmp
 
-    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
+    prefer_passive_openmp()  # before the first Numba pass: see csc.threads
     try:
         args = build_parser().parse_args(argv)
         check_args(args)

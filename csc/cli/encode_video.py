@@ -29,15 +29,15 @@ from pathlib import Path
 from typing import Sequence
 
 from csc.backends.backend import BACKENDS
-from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.cli.interrupts import stops_on_interrupt
 from csc.cluster import check_cluster_options, dask_client
 from csc.io import load
 from csc.resources import pretrained_dir
 from csc.run_folder import RunError
+from csc.threads import prefer_passive_openmp
 from csc.video import code_store
-from csc.video.encode_video import DEFAULT_CHUNK_FRAMES, STARTS
+from csc.video.encode_video import CAUSAL_START_ITERS, DEFAULT_CHUNK_FRAMES, STARTS
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError
 
@@ -72,7 +72,11 @@ def build_parser() -> ArgumentParser:
     ap.add_argument("--backend", default="auto", help=f"one of {BACKENDS}")
     ap.add_argument("--start", default="zeros", choices=STARTS,
                     help="each chunk's solve starts from zero codes, or from a causal pass "
-                         "over its frames (then a small --max-iter suffices)")
+                         "over its frames (then a small --max-iter suffices; with --max-iter 0 "
+                         "the causal pass's codes are stored, the fastest encoding)")
+    ap.add_argument("--causal-iter", type=int, default=CAUSAL_START_ITERS,
+                    help="iterations per frame of the causal pass (--start causal; default "
+                         "%(default)s)")
     ap.add_argument("--workers", type=int, default=None,
                     help="start a local Dask cluster of this many worker processes (1 thread "
                          "each)")
@@ -98,11 +102,16 @@ def check_args(args: argparse.Namespace) -> tuple[Path, list[str]]:
     for video in videos:  # before a cluster starts; what else is wrong is found by indexing
         if not Path(video).exists():
             raise UsageError(f"no such video file or frame folder: {video}")
-    for name in ("stride", "chunk_frames", "max_iter", "downsample", "max_frames", "workers"):
+    for name in ("stride", "chunk_frames", "max_iter", "downsample", "max_frames", "workers",
+                 "causal_iter"):
         value = getattr(args, name)
-        if value is not None and value < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, got "
-                             f"{value}")
+        if value is not None and value < (0 if name == "max_iter" and args.start == "causal"
+                                          else 1):
+            what = ("a non-negative integer with --start causal" if name == "max_iter"
+                    and args.start == "causal" else "a positive integer")
+            raise UsageError(f"--{name.replace('_', '-')} must be {what}, got {value}")
+    if args.start != "causal" and args.causal_iter != CAUSAL_START_ITERS:
+        raise UsageError("--causal-iter is the causal pass's budget: it needs --start causal")
     if args.tol is not None and not args.tol >= 0:
         raise UsageError(f"--tol must be >= 0, got {args.tol}")
     if args.backend not in BACKENDS:
@@ -125,7 +134,7 @@ def load_model(path: Path) -> PixelModel:
 @stops_on_interrupt(PROG, "run the same command again to continue")
 def main(argv: Sequence[str] | None = None) -> int:
     """Encode the videos into the store; 0 on success, 2 on bad input."""
-    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
+    prefer_passive_openmp()  # before the first Numba pass: see csc.threads
     try:
         args = build_parser().parse_args(argv)
         model_path, videos = check_args(args)
@@ -136,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 layout="codes" if args.codes else "amplitude-phase", stride=args.stride,
                 chunk_frames=args.chunk_frames, max_iter=args.max_iter, tol=args.tol,
                 downsample=args.downsample, max_frames=args.max_frames, backend=args.backend,
-                start=args.start, force=args.force, client=client, progress=not args.quiet)
+                start=args.start, causal_iter=args.causal_iter, force=args.force, client=client,
+                progress=not args.quiet)
     except code_store.StoreMismatch as exc:
         return fail(PROG, f"{exc}; --force overwrites it")
     except (UsageError, VideoError, RunError, ValueError, OSError) as exc:

@@ -25,12 +25,12 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from csc import analysis
-from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.cli.interrupts import stops_on_interrupt
 from csc.core.inference import encode
 from csc.io import write_json
 from csc.run_folder import RunError
+from csc.threads import prefer_passive_openmp
 from csc.video.reader import VideoError
 from csc.video.sampling import sample_sequences
 from csc.video.train import load_run
@@ -56,7 +56,7 @@ def build_parser() -> ArgumentParser:
 @stops_on_interrupt(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the table (and write --json); 0 on success, 2 on bad input."""
-    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
+    prefer_passive_openmp()  # before the first Numba pass: see csc.threads
     try:
         args = build_parser().parse_args(argv)
         if args.n_sequences < 1 or args.fit_sequences < 1 or args.n_iter < 1:

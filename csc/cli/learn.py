@@ -17,12 +17,12 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Sequence
 
-from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.cli.interrupts import INTERRUPTED, stops_on_interrupt
 from csc.learning.shards import INFERENCES
 from csc.resources import videos_dir
 from csc.run_folder import RunError
+from csc.threads import prefer_passive_openmp
 from csc.video.reader import VideoError
 from csc.video.train import train
 from csc.video.train_config import PRIOR_DEFAULTS, RUN_PRESETS, TrainConfig, resume_config
@@ -164,7 +164,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 @stops_on_interrupt(PROG, "continue with --resume")
 def main(argv: Sequence[str] | None = None) -> int:
     """Train; 0 on success, 2 on bad input (one line on stderr), 130 when interrupted."""
-    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
+    prefer_passive_openmp()  # before the first Numba pass: see csc.threads
     try:
         args = parse_args(argv)
     except UsageError as exc:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
-from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.cli.interrupts import stops_on_interrupt
 from csc.learning.estimator import ComplexSparseCoding
 from csc.testing.planted import planted_data, subspace_similarity
+from csc.threads import prefer_passive_openmp
 
 PROG = "csc-planted"
 
@@ -32,7 +32,7 @@ PRIORS = {
 @stops_on_interrupt(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the recovery table; 0 on success, 2 on bad input."""
-    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
+    prefer_passive_openmp()  # before the first Numba pass: see csc.threads
     ap = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3, help="learning seeds per setting")
     ap.add_argument("--n-updates", type=int, default=300)

@@ -44,7 +44,6 @@ from csc.analysis.second_layer import (
     second_layer_codes,
 )
 from csc.analysis.second_layer.base import INITS, STEPS
-from csc.backends.cpu.threads import prefer_passive_openmp
 from csc.cli.common import ArgumentParser, UsageError, check_counts, fail
 from csc.cli.interrupts import stops_on_interrupt
 from csc.io import load_extra, write_json
@@ -53,6 +52,7 @@ from csc.plotting.motion_tuning import save_motion_tuning_png
 from csc.plotting.second_layer import save_form_units_png, save_second_layer_png
 from csc.resources import heldout_dir, pretrained_dir, videos_dir
 from csc.run_folder import RunError, run_lock
+from csc.threads import prefer_passive_openmp
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError
 from csc.video.train import draw_sequences, load_run, run_sequences
@@ -281,7 +281,7 @@ def draw(model: PixelModel, out: Path, heldout: np.ndarray, figures: dict,
 @stops_on_interrupt(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
     """Learn, store, measure and draw the second layer; 0 on success, 2 on bad input."""
-    prefer_passive_openmp()  # before the first Numba pass: see csc.backends.cpu.threads
+    prefer_passive_openmp()  # before the first Numba pass: see csc.threads
     try:
         args = build_parser().parse_args(argv)
         check_counts(args, {name: 1 for name in ("n_motion", "n_form", "n_sequences",

@@ -10,8 +10,7 @@ code's phase and solves a problem on the magnitude r = |v| ≥ 0:
 
 - quadratic slowness S_l(d) = (κ/2) d² merges with the prox's own square: for a step τ,
   ½(s − r)² + (τκ/2)(s − c)² = ((1 + τκ)/2)(s − r′)² + const, r′ = (r + τκc)/(1 + τκ), so the
-  anchored prox is the sparse prior's prox with step τ/(1 + τκ) at r′ (the same fused pass as
-  every solve, `backend.ops.code_step`);
+  anchored prox is the sparse prior's prox with step τ/(1 + τκ) at r′;
 - TV slowness S_l(d) = κ|d| (with l1 sparsity) has the closed form
   s = max(r − τ(λ + κ), c) if r − τ(λ + κ) > c, min(r − τ(λ − κ), c) if r − τ(λ − κ) < c,
   else c; then s ← max(s, 0).
@@ -19,8 +18,10 @@ code's phase and solves a problem on the magnitude r = |v| ≥ 0:
 Without an anchor (the first frame) the slowness term is absent. The solve is FISTA with the
 data term's step 1/L from a starting point (`stream` starts from the previous codes with their
 phases advanced) and a budget of iterations; with `tol` > 0 it also stops once
-‖Δx‖ ≤ tol·‖x‖ (read every `check_every` iterations). It is array code over `backend.xp`, so
-the same code runs on NumPy and CuPy.
+‖Δx‖ ≤ tol·‖x‖ (read every `check_every` iterations). An iteration is two GEMMs and one
+`backend.ops.anchored_step` (gradient step, anchored prox and momentum in one pass: a Numba
+kernel on the CPU, array code around the pointwise CUDA kernel on the GPU); the rest is array
+code over `backend.xp`, so the same solver runs on NumPy and CuPy.
 """
 from __future__ import annotations
 
@@ -30,8 +31,6 @@ import numpy as np
 
 from csc.backends.backend import Backend
 from csc.core.priors import SLOWNESS_CODE, SPARSITY_CODE, Prior
-
-_TINY = 1e-30
 
 
 @dataclass
@@ -64,54 +63,6 @@ def anchored_energy(X, Z, D, prior: Prior, anchor=None) -> float:
     return total
 
 
-class AnchoredProx:
-    """prox_{τ(S_p + S_l(· − c))} on real-packed codes (N, 2K) of `backend.xp`, followed by the
-    FISTA momentum step, for one prior. Buffers are made once per row count."""
-
-    def __init__(self, prior: Prior, backend: Backend, n_rows: int, n_components: int, dtype):
-        xp = backend.xp
-        self.prior, self.backend, self.xp, self.K = prior, backend, xp, n_components
-        shape = (n_rows, 2 * n_components)
-        self.zeros = xp.zeros(shape, dtype=dtype)
-        self.scaled = xp.empty(shape, dtype=dtype)
-        self.partials = xp.empty(backend.ops.code_partials_shape(
-            n_rows, 1, n_components, SLOWNESS_CODE["none"]), dtype=np.float64)
-        self.sparsity = SPARSITY_CODE[prior.sparsity]
-
-    def _magnitudes(self, V):
-        K = self.K
-        return self.xp.hypot(V[:, :K], V[:, K:])
-
-    def _rescale(self, V, r, s, out) -> None:
-        """out ← V with each code's magnitude r turned into s (phase kept; a zero code gets
-        phase 0: every phase is then equally near)."""
-        xp, K = self.xp, self.K
-        ratio = s / xp.maximum(r, _TINY)
-        out[:, :K] = xp.where(r > 0, V[:, :K] * ratio, s)
-        out[:, K:] = V[:, K:] * ratio
-
-    def __call__(self, V, anchor, tau: float, X_old, X_new, Y_new, beta: float) -> None:
-        """X_new ← prox(V); Y_new ← X_new + β(X_new − X_old). V: the gradient step Y − τG."""
-        p, ops = self.prior, self.backend.ops
-        none = SLOWNESS_CODE["none"]
-        if anchor is None or p.slowness == "none":
-            ops.code_step(V, self.zeros, X_old, X_new, Y_new, 1, tau, beta, p.lam, p.sigma,
-                          p.kappa, self.sparsity, none, self.partials)
-            return
-        r = self._magnitudes(V)
-        if p.slowness == "l2":
-            k = tau * p.kappa
-            self._rescale(V, r, (r + k * anchor) / (1.0 + k), self.scaled)
-            ops.code_step(self.scaled, self.zeros, X_old, X_new, Y_new, 1, tau / (1.0 + k),
-                          beta, p.lam, p.sigma, p.kappa, self.sparsity, none, self.partials)
-            return
-        xp = self.xp  # TV slowness, l1 sparsity: the closed form
-        above, below = r - tau * (p.lam + p.kappa), r - tau * (p.lam - p.kappa)
-        s = xp.where(above > anchor, above, xp.where(below < anchor, below, anchor))
-        self._rescale(V, r, xp.maximum(s, 0.0), X_new)
-        Y_new[...] = X_new + beta * (X_new - X_old)
-
-
 def causal_fista(Xf, W, w, prior: Prior, anchor, C0, L: float, max_iter: int, tol: float,
                  backend: Backend, check_every: int = 4) -> tuple:
     """Minimise E_t over real-packed codes (arrays of `backend.xp`, one device).
@@ -120,24 +71,22 @@ def causal_fista(Xf, W, w, prior: Prior, anchor, C0, L: float, max_iter: int, to
     w: (M,) weights; anchor: float (N, K) previous amplitudes, or None; C0: (N, 2K) start (not
     modified); L: the data term's curvature bound (`lipschitz_constant`); max_iter ≥ 1.
     Returns (C (N, 2K), CausalInfo)."""
-    xp = backend.xp
-    N, K = Xf.shape[0], W.shape[0] // 2
-    prox = AnchoredProx(prior, backend, N, K, Xf.dtype)
+    xp, ops = backend.xp, backend.ops
+    sparsity, slowness = SPARSITY_CODE[prior.sparsity], SLOWNESS_CODE[prior.slowness]
     x_old = xp.array(C0, dtype=Xf.dtype, copy=True)
     y = x_old.copy()
     x_new, y_new = xp.empty_like(x_old), xp.empty_like(x_old)
-    E, V = xp.empty_like(Xf), xp.empty_like(x_old)
+    E, G = xp.empty_like(Xf), xp.empty_like(x_old)
     tau, t = 1.0 / L, 1.0
     info = CausalInfo(0, False)
     while info.n_iter < max_iter:
         xp.matmul(y, W, out=E)
         E -= Xf
         E *= w
-        xp.matmul(E, W.T, out=V)
-        V *= -tau
-        V += y
+        xp.matmul(E, W.T, out=G)
         t_next = 0.5 * (1.0 + (1.0 + 4.0 * t * t) ** 0.5)
-        prox(V, anchor, tau, x_old, x_new, y_new, (t - 1.0) / t_next)
+        ops.anchored_step(y, G, anchor, x_old, x_new, y_new, tau, (t - 1.0) / t_next, prior.lam,
+                          prior.sigma, prior.kappa, sparsity, slowness)
         info.n_iter += 1
         t = t_next
         done = False

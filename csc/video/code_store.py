@@ -51,7 +51,13 @@ from dask.delayed import Delayed
 from csc.analysis.phases import DEFAULT_REL_THRESHOLD, amplitude, phase, phase_velocity
 from csc.run_folder import exclusive_lock
 from csc.versioning import code_fingerprint
-from csc.video.encode_video import DEFAULT_CHUNK_FRAMES, PatchGrid, VideoEncoding, prepare_encoding
+from csc.video.encode_video import (
+    CAUSAL_START_ITERS,
+    DEFAULT_CHUNK_FRAMES,
+    PatchGrid,
+    VideoEncoding,
+    prepare_encoding,
+)
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoSource, frame_files
 
@@ -424,7 +430,8 @@ def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Pat
                  stride: int | None = None, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                  max_iter: int | None = None, tol: float | None = None, downsample: int = 1,
                  max_frames: int | None = None, backend: str = "auto", start: str = "zeros",
-                 force: bool = False, client=None, scheduler: str = "sync",
+                 causal_iter: int = CAUSAL_START_ITERS, force: bool = False, client=None,
+                 scheduler: str = "sync",
                  progress: bool = False) -> StoreWrite:
     """Encode videos into the Zarr store `out`, one group each (`group_names`), resuming a
     store that an interrupted call with the same arguments left.
@@ -432,9 +439,9 @@ def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Pat
     model: a `csc.PixelModel`; model_file: the file it was loaded from, whose sha256 the store
     records beside `model_digest(model)` (None: the digest only); layout: "amplitude-phase"
     (float32 `amplitude` and `phase`) or "codes" (complex64 `codes`); stride ... backend,
-    start: as `csc.encode_video`; force: delete an existing store (only a Zarr store or an
-    empty folder) after every video has been indexed, instead of refusing one written with
-    other settings;
+    start, causal_iter: as `csc.encode_video`; force: delete an existing store (only a Zarr
+    store or an empty folder) after every video has been indexed, instead of refusing one
+    written with other settings;
     client: a `dask.distributed.Client` to compute on, or None for Dask's in-process
     `scheduler` ("sync": a chunk at a time, each using every core; or "threads"); progress: a
     progress bar over chunks (tqdm).
@@ -451,17 +458,14 @@ def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Pat
         raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")
     encodings = [prepare_encoding(model, v, stride=stride, chunk_frames=chunk_frames,
                                   max_iter=max_iter, tol=tol, downsample=downsample,
-                                  max_frames=max_frames, backend=backend, start=start)
+                                  max_frames=max_frames, backend=backend, start=start,
+                                  causal_iter=causal_iter)
                  for v in videos]
     if not encodings:
         raise ValueError("no videos to encode")
     first = encodings[0]
-    settings = {"stride": first.grid.stride, "chunk_frames": first.chunk_frames,
-                "max_iter": first.max_iter, "tol": first.tol, "downsample": first.downsample,
-                "max_frames": max_frames, "backend": first.backend, "layout": layout,
-                "prior": model.coder.prior().as_dict(), "csc_version": csc.__version__}
-    if start != "zeros":  # absent means zeros: stores written before it stay valid
-        settings["start"] = start
+    settings = {**first.settings(), "stride": first.grid.stride, "max_frames": max_frames,
+                "layout": layout, "csc_version": csc.__version__}
     model_info = {"digest": model_digest(model)}
     if model_file is not None:
         model_info.update(sha256=file_sha256(model_file), path=str(Path(model_file).resolve()))

@@ -38,7 +38,7 @@ __all__ = ["PatchGrid", "VideoEncoding", "prepare_encoding", "encode_video",
 DEFAULT_CHUNK_FRAMES = 64
 #: how a chunk's solve starts: from zero codes, or from a causal pass over its frames
 STARTS = ("zeros", "causal")
-#: iterations per frame of the causal pass that starts a chunk (start "causal")
+#: iterations per frame of the causal pass that starts a chunk (start "causal"), by default
 CAUSAL_START_ITERS = 10
 
 
@@ -150,6 +150,7 @@ class VideoEncoding:
     downsample: int
     backend: str
     start: str = "zeros"
+    causal_iter: int = CAUSAL_START_ITERS
 
     @property
     def n_components(self) -> int:
@@ -171,15 +172,18 @@ class VideoEncoding:
         settings = dict(chunk_frames=self.chunk_frames, max_iter=self.max_iter, tol=self.tol,
                         downsample=self.downsample, backend=self.backend,
                         prior=self.model.coder.prior().as_dict())
-        if self.start != "zeros":  # absent means zeros: stores written before it stay valid
+        # absent means the default: stores written before these options stay valid
+        if self.start != "zeros":
             settings["start"] = self.start
+        if self.causal_iter != CAUSAL_START_ITERS:
+            settings["causal_iter"] = self.causal_iter
         return settings
 
     def _chunk_args(self, i: int) -> tuple:
         t0, t1 = self.chunks[i]
         pts = None if self.index.pts is None else self.index.pts[t0:t1]
         return (self.source, t0, t1, pts, self.downsample, self.grid, self.max_iter, self.tol,
-                self.backend, self.start)
+                self.backend, self.start, self.causal_iter)
 
     def encode_chunk(self, i: int) -> np.ndarray:
         """Chunk i computed here and now: complex64 (t1 − t0, rows, cols, K)."""
@@ -210,13 +214,15 @@ class VideoEncoding:
 
 def encode_chunk(model: PixelModel, source: VideoSource, t0: int, t1: int,
                  pts: tuple[int, ...] | None, downsample: int, grid: PatchGrid, max_iter: int,
-                 tol: float, backend: str, start: str = "zeros") -> np.ndarray:
+                 tol: float, backend: str, start: str = "zeros",
+                 causal_iter: int = CAUSAL_START_ITERS) -> np.ndarray:
     """The task of one chunk: read frames [t0, t1) of `source` (`read_frames`; pts: their
     timestamps, or None), cut the grid's patches, encode them as rows · cols sequences of
     t1 − t0 frames, from zero codes (start "zeros") or from the codes a causal pass over the
-    chunk gives (start "causal": `csc.stream`, `CAUSAL_START_ITERS` iterations a frame).
-    Returns complex64 (t1 − t0, rows, cols, K). Raises VideoError (one line) for frames that
-    cannot be read, changed size, or hold NaN or Inf."""
+    chunk gives (start "causal": `csc.stream`, `causal_iter` iterations a frame; with
+    max_iter 0 those codes are the result). Returns complex64 (t1 − t0, rows, cols, K).
+    Raises VideoError (one line) for frames that cannot be read, changed size, or hold NaN or
+    Inf."""
     frames = read_frames(source, t0, t1, downsample=downsample, pts=pts)
     if frames.shape[1:] != (grid.height, grid.width):
         raise VideoError(f"frame size changes in {source.path}: frames {t0}-{t1 - 1} are "
@@ -229,9 +235,11 @@ def encode_chunk(model: PixelModel, source: VideoSource, t0: int, t1: int,
     if start == "causal":
         from csc.video.stream import stream
 
-        causal = [f.codes for f in stream(model, frames, stride=grid.stride,
-                                          max_iter=CAUSAL_START_ITERS, backend=backend)]
-        init = grid.to_sequences(np.stack(causal))
+        causal = np.stack([f.codes for f in stream(model, frames, stride=grid.stride,
+                                                   max_iter=causal_iter, backend=backend)])
+        if max_iter == 0:
+            return causal
+        init = grid.to_sequences(causal)
     Z = model.encode_patches(grid.cut(frames), max_iter=max_iter, tol=tol, backend=backend,
                              init=init)
     return grid.from_sequences(Z)
@@ -271,7 +279,8 @@ def prepare_encoding(model: PixelModel, video: str | Path | VideoSource, *,
                      stride: int | None = None, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                      max_iter: int | None = None, tol: float | None = None, downsample: int = 1,
                      max_frames: int | None = None, backend: str = "auto",
-                     start: str = "zeros") -> VideoEncoding:
+                     start: str = "zeros",
+                     causal_iter: int = CAUSAL_START_ITERS) -> VideoEncoding:
     """Check the arguments, index the video (`index_frames`: one decoding pass) and return
     the plan of its encoding. Arguments as `encode_video`. Raises ValueError for bad
     arguments, VideoError (a ValueError; one line) for a video that is missing, cannot be
@@ -284,10 +293,13 @@ def prepare_encoding(model: PixelModel, video: str | Path | VideoSource, *,
         check_number(max_frames, "max_frames", Integral, 1)
     max_iter = model.coder.transform_max_iter if max_iter is None else max_iter
     tol = model.coder.transform_tol if tol is None else tol
-    check_number(max_iter, "max_iter", Integral, 1)
-    check_number(tol, "tol", Real, 0.0)
     if start not in STARTS:
         raise ValueError(f"unknown start {start!r}; choose one of {STARTS}")
+    check_number(max_iter, "max_iter", Integral, 0 if start == "causal" else 1)
+    check_number(tol, "tol", Real, 0.0)
+    check_number(causal_iter, "causal_iter", Integral, 1)
+    if start != "causal" and causal_iter != CAUSAL_START_ITERS:
+        raise ValueError("causal_iter is the causal pass's budget: it needs start='causal'")
     source = _source(video)
     index = index_frames(source)
     height, width = index.height // downsample, index.width // downsample
@@ -299,14 +311,15 @@ def prepare_encoding(model: PixelModel, video: str | Path | VideoSource, *,
     # a chunk longer than the video is the video: its arrays are sized by the chunk
     chunk_frames = min(int(chunk_frames), n_frames)
     return VideoEncoding(model, source, index, n_frames, PatchGrid(height, width, p, int(stride)),
-                         chunk_frames, int(max_iter), float(tol), int(downsample), backend, start)
+                         chunk_frames, int(max_iter), float(tol), int(downsample), backend, start,
+                         int(causal_iter))
 
 
 def encode_video(model: PixelModel, video: str | Path | VideoSource, *,
                  stride: int | None = None, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                  max_iter: int | None = None, tol: float | None = None, downsample: int = 1,
                  max_frames: int | None = None, backend: str = "auto",
-                 start: str = "zeros") -> da.Array:
+                 start: str = "zeros", causal_iter: int = CAUSAL_START_ITERS) -> da.Array:
     """Codes of a whole video: a lazy Dask array, complex64 (T, rows, cols, K), chunked
     (chunk_frames, rows, cols, K).
 
@@ -318,8 +331,9 @@ def encode_video(model: PixelModel, video: str | Path | VideoSource, *,
     downsample: integer block-averaging of frames before cutting; max_frames: encode at most
     this many frames; backend: "auto" | "cpu" | "gpu", as for `csc.encode`; start: "zeros"
     (each chunk's solve from zero codes) or "causal" (from the codes of a causal pass over the
-    chunk, `csc.stream` with `CAUSAL_START_ITERS` iterations a frame: far closer after a few
-    iterations, so it pays with a small max_iter; see the README's "Real time").
+    chunk, `csc.stream` with `causal_iter` iterations a frame: far closer after a few
+    iterations, so it pays with a small max_iter; with start "causal", max_iter 0 returns the
+    causal pass's codes, the fastest encoding; see the README's "Real time").
 
     The video is indexed here (one decoding pass, which gives T exactly); frames are read when
     chunks are computed, by whatever scheduler computes them: `codes.compute()` in-process,
@@ -328,4 +342,5 @@ def encode_video(model: PixelModel, video: str | Path | VideoSource, *,
     """
     return prepare_encoding(model, video, stride=stride, chunk_frames=chunk_frames,
                             max_iter=max_iter, tol=tol, downsample=downsample,
-                            max_frames=max_frames, backend=backend, start=start).to_dask()
+                            max_frames=max_frames, backend=backend, start=start,
+                            causal_iter=causal_iter).to_dask()

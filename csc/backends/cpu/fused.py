@@ -28,9 +28,12 @@ from csc.backends.cpu.amplitude import (
     fused_lasso_amplitude,
     gauss_amplitude,
 )
-from csc.core.priors import SLOW_L1, SLOW_L2, SPARSE_GAUSS, SPARSE_L1
+from csc.core.priors import SLOW_L1, SLOW_L2, SLOW_NONE, SPARSE_GAUSS, SPARSE_L1
 
 # Reassociation lets LLVM vectorise the reductions; no flag that changes NaN/Inf semantics.
+# error_model="numpy" on the passes: a division gives inf or NaN instead of raising
+# ZeroDivisionError, whose check per element stops LLVM vectorising the loops it is in (every
+# division here has a nonzero denominator by construction).
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 _TINY = 1e-30
 
@@ -57,7 +60,21 @@ def _store_code(X_old, X_new, Y_new, n, k, K, s, r, pu, pv, beta):
     return du * du + dv * dv, xu * xu + xv * xv
 
 
-@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _sparse_amplitudes(r, s, K, t, sigma, sparsity):
+    """s[:K] ← the sparse prior's magnitude prox of r[:K] with weight t (branch-free for l1 and
+    gauss, so the loops vectorise)."""
+    if sparsity == SPARSE_L1:
+        for k in range(K):
+            s[k] = max(r[k] - t, 0.0)
+    elif sparsity == SPARSE_GAUSS:
+        for k in range(K):
+            s[k] = gauss_amplitude(r[k], t)
+    else:
+        cauchy_amplitudes(r, s, K, t, sigma)
+
+
+@njit(parallel=True, cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, sigma, kappa,
                          sparsity, slowness, partials):
     N, K2 = Y.shape
@@ -103,17 +120,10 @@ def _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, si
                 for k in range(K):
                     pu[k] = Y[n, k] - tau * G[n, k]
                     pv[k] = Y[n, K + k] - tau * G[n, K + k]
-            # 2. amplitude prox (branch-free for l1 and gauss, so the loops vectorise)
+            # 2. amplitude prox
             for k in range(K):
                 r[k] = math.sqrt(pu[k] * pu[k] + pv[k] * pv[k])
-            if sparsity == SPARSE_L1:
-                for k in range(K):
-                    s[k] = max(r[k] - t_sparse, 0.0)
-            elif sparsity == SPARSE_GAUSS:
-                for k in range(K):
-                    s[k] = gauss_amplitude(r[k], t_sparse)
-            else:
-                cauchy_amplitudes(r, s, K, t_sparse, sigma)
+            _sparse_amplitudes(r, s, K, t_sparse, sigma, sparsity)
             # 3. phases back, momentum, and the partial sums
             for k in range(K):
                 ddx, dxx = _store_code(X_old, X_new, Y_new, n, k, K, s[k], r[k], pu[k], pv[k],
@@ -141,7 +151,7 @@ def _code_step_pointwise(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, si
         partials[b, 3] = x2
 
 
-@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+@njit(parallel=True, cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _code_step_chain(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, kappa, partials):
     """l1 sparsity + l1 (TV) slowness: the prox couples the frames of each (sequence, unit)
     chain. Per sequence: the gradient step row by row (contiguous, vectorised), amplitudes
@@ -249,7 +259,7 @@ def recon_step(X, R_new, R_old, w, beta, E_y, partials, plan: dict | None = None
     _recon_step(X, R_new, R_old, w, beta, E_y, partials)
 
 
-@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+@njit(parallel=True, cache=True, fastmath=_FASTMATH, error_model="numpy")
 def _recon_step(X, R_new, R_old, w, beta, E_y, row_energy):
     N, M = X.shape
     for n in prange(N):
@@ -261,3 +271,80 @@ def _recon_step(X, R_new, R_old, w, beta, E_y, row_energy):
             acc += w[m] * e * e
             E_y[n, m] = w[m] * (rn + beta * (rn - R_old[n, m]) - x)
         row_energy[n] = 0.5 * acc
+
+
+#: rows per task of `anchored_step` (a task allocates its row buffers once)
+_ANCHORED_ROWS = 16
+
+
+def anchored_step(Y, G, anchor, X_old, X_new, Y_new, tau: float, beta: float, lam: float,
+                  sigma: float, kappa: float, sparsity: int, slowness: int,
+                  plan: dict | None = None) -> None:
+    """One causal FISTA step on single-frame rows: gradient step, the anchored prox, momentum.
+
+    P = Y − τG; X_new = prox_{τ(S_p + S_l(· − c))}(P) with c = anchor, phases kept (a zero P
+    gives phase 0); Y_new = X_new + β(X_new − X_old). The anchored prox is that of
+    `csc.core.causal_inference`: with l2 slowness the sparse prox at the magnitude
+    (r + τκc)/(1 + τκ) with weight τλ/(1 + τκ); with TV slowness (l1 sparsity) its closed form;
+    with slowness "none" or anchor None, the sparse prox alone.
+
+    Y, G, X_old, X_new, Y_new: float32 or float64 (N, 2K) C-contiguous, one dtype; Y_new may be
+    G's buffer (a row is read whole before it is written); anchor: (N, K) of the same dtype, or
+    None. sigma is widened as in `code_step`. `plan` is for the GPU twin; unused here.
+    """
+    dt = Y.dtype.type
+    if anchor is None:
+        anchor, slowness = np.zeros((0, 0), dtype=Y.dtype), SLOW_NONE
+    _anchored_step(Y, G, anchor, X_old, X_new, Y_new, dt(tau), dt(beta), dt(lam),
+                   float(dt(sigma)), dt(kappa), sparsity, slowness)
+
+
+@njit(parallel=True, cache=True, fastmath=_FASTMATH, error_model="numpy")
+def _anchored_step(Y, G, anchor, X_old, X_new, Y_new, tau, beta, lam, sigma, kappa, sparsity,
+                   slowness):
+    N, K2 = Y.shape
+    K = K2 // 2
+    rows = _ANCHORED_ROWS
+    t_sparse = tau * lam
+    k_tau = tau * kappa
+    shrink = 1.0 / (1.0 + k_tau)
+    for task in prange((N + rows - 1) // rows):
+        pu = np.empty(K, dtype=Y.dtype)
+        pv = np.empty(K, dtype=Y.dtype)
+        r = np.empty(K, dtype=Y.dtype)
+        q = np.empty(K, dtype=Y.dtype)
+        s = np.empty(K, dtype=Y.dtype)
+        for n in range(task * rows, min(N, (task + 1) * rows)):
+            for k in range(K):
+                pu[k] = Y[n, k] - tau * G[n, k]
+                pv[k] = Y[n, K + k] - tau * G[n, K + k]
+                r[k] = math.sqrt(pu[k] * pu[k] + pv[k] * pv[k])
+            if slowness == SLOW_L1:  # l1 sparsity: the three-case closed form
+                for k in range(K):
+                    c = anchor[n, k]
+                    above = r[k] - tau * (lam + kappa)
+                    below = r[k] - tau * (lam - kappa)
+                    a = above if above > c else (below if below < c else c)
+                    s[k] = max(a, 0.0)
+            else:
+                t_eff = t_sparse
+                if slowness == SLOW_L2:
+                    t_eff = t_sparse * shrink
+                    for k in range(K):
+                        q[k] = (r[k] + k_tau * anchor[n, k]) * shrink
+                else:
+                    for k in range(K):
+                        q[k] = r[k]
+                _sparse_amplitudes(q, s, K, t_eff, sigma, sparsity)
+            for k in range(K):
+                if r[k] > 0.0:
+                    scale = s[k] / max(r[k], _TINY)
+                    xu = scale * pu[k]
+                    xv = scale * pv[k]
+                else:
+                    xu = s[k]
+                    xv = 0.0
+                X_new[n, k] = xu
+                X_new[n, K + k] = xv
+                Y_new[n, k] = xu + beta * (xu - X_old[n, k])
+                Y_new[n, K + k] = xv + beta * (xv - X_old[n, K + k])

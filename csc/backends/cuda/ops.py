@@ -200,6 +200,49 @@ def code_step(Y, G, X_old, X_new, Y_new, n_frames: int, tau: float, beta: float,
         _run(plan, name, {**arrays, "partials": partials}, {**floats, "sigma": sigma}, ints)
 
 
+def anchored_step(Y, G, anchor, X_old, X_new, Y_new, tau: float, beta: float, lam: float,
+                  sigma: float, kappa: float, sparsity: int, slowness: int,
+                  plan: dict | None = None) -> None:
+    """One causal FISTA step on single-frame rows (see `csc.backends.cpu.fused.anchored_step`).
+
+    Array code around the pointwise `code_step` kernel: with l2 slowness the gradient point's
+    magnitudes are moved to (r + τκc)/(1 + τκ) and the sparse prior's kernel runs with step
+    τ/(1 + τκ); with TV slowness the closed form is array code. Y, G, X_old, X_new, Y_new:
+    float32 (N, 2K) device arrays; anchor: float32 (N, K) or None.
+    """
+    xp = _xp(Y)
+    N, K2 = Y.shape
+    K = K2 // 2
+    V = Y - np.float32(tau) * G
+    none = SLOWNESS_CODE["none"]
+    zeros = xp.zeros_like(V)
+    partials = xp.empty(code_partials_shape(N, 1, K, none), dtype=np.float64)
+    if anchor is None or slowness == none:
+        code_step(V, zeros, X_old, X_new, Y_new, 1, tau, beta, lam, sigma, kappa, sparsity, none,
+                  partials)
+        return
+    r = xp.hypot(V[:, :K], V[:, K:])
+    if slowness == SLOWNESS_CODE["l2"]:
+        k = tau * kappa
+        _rescale(xp, V, r, (r + k * anchor) / (1.0 + k), V)
+        code_step(V, zeros, X_old, X_new, Y_new, 1, tau / (1.0 + k), beta, lam, sigma, kappa,
+                  sparsity, none, partials)
+        return
+    above, below = r - tau * (lam + kappa), r - tau * (lam - kappa)
+    s = xp.where(above > anchor, above, xp.where(below < anchor, below, anchor))
+    _rescale(xp, V, r, xp.maximum(s, 0.0), X_new)
+    Y_new[...] = X_new + beta * (X_new - X_old)
+
+
+def _rescale(xp, V, r, s, out) -> None:
+    """out ← V (N, 2K) with each code's magnitude r turned into s, phase kept (a zero code gets
+    phase 0); out may be V."""
+    K = V.shape[1] // 2
+    ratio = s / xp.maximum(r, 1e-30)
+    out[:, :K] = xp.where(r > 0, V[:, :K] * ratio, s)
+    out[:, K:] = V[:, K:] * ratio
+
+
 def _stage(plan: dict | None, size: int, xp) -> Any:
     """The chain step's global staging area (float32, `size` elements), kept in the plan."""
     stage = None if plan is None else plan.get("stage")
