@@ -88,6 +88,13 @@ def register(kind: str, foreign: tuple[str, ...] = ()):
     return decorate
 
 
+def _import_model_classes() -> None:
+    """Import the modules whose classes register the kinds of model file (`register`): `import
+    csc` loads them only on first use, and a file may be loaded before either was used."""
+    import csc.learning.estimator  # noqa: F401
+    import csc.video.pixel_model  # noqa: F401
+
+
 # ------------------------------------------------------------------------------- writing
 def json_array(obj: Any) -> np.ndarray:
     """A JSON-able object as a 0-d string array (what the archive stores)."""
@@ -218,6 +225,7 @@ def load(path, kind: str | None = None):
     model this csc does not know (or not `kind`), or arrays that do not make a valid model of
     its kind (those of another kind's parts included)."""
     stored, arrays = read(path)
+    _import_model_classes()
     if stored not in _READERS:
         raise ValueError(f"{path} holds a {stored!r} model, which this csc cannot read (known: "
                          f"{sorted(_READERS)})")

@@ -33,9 +33,11 @@ def crop(frames: list[np.ndarray], size: tuple[int, int]) -> list[np.ndarray]:
 
 
 def variance_explained(model, grid, frame, codes) -> float:
+    """Variance explained in pixels of one frame's patches by its codes (rows, cols, K)."""
+    from csc.analysis.first_layer import variance_explained as pixel_variance
+
     P = grid.cut(frame[None])[:, 0]
-    P_hat = model.decode_patches(codes.reshape(-1, 1, codes.shape[-1]))[:, 0]
-    return float(1 - np.sum((P - P_hat) ** 2) / np.sum((P - P.mean()) ** 2))
+    return pixel_variance(P, model.decode_patches(codes.reshape(-1, 1, codes.shape[-1]))[:, 0])
 
 
 def energy_gaps(model, streamed, converge_iter: int) -> list[float]:

@@ -90,9 +90,10 @@ def test_codes_equal_encode_patches_on_patches_cut_by_hand(model_file, videos, k
 def test_a_causal_start_is_the_chunk_solve_from_the_streams_codes(model_file, videos,
                                                                   tmp_path):
     """start="causal": each chunk is solved from the codes `csc.stream` gives its frames
-    (10 iterations a frame), which leaves less of the energy to go after a few iterations than
-    starting from zero; the store records the start and refuses another."""
-    from csc.video.encode_video import CAUSAL_START_ITERS
+    (10 iterations a frame, run from 8 frames before the chunk), which leaves less of the
+    energy to go after a few iterations than starting from zero; the store records the start
+    and refuses another."""
+    from csc.video.encode_video import CAUSAL_LEAD_FRAMES, CAUSAL_START_ITERS
     from csc.video.stream import stream
 
     model, path = model_file
@@ -103,8 +104,9 @@ def test_a_causal_start_is_the_chunk_solve_from_the_streams_codes(model_file, vi
     energies = {}
     for t0 in (0, 11):
         chunk = frames[t0:t0 + 11]
-        causal = np.stack([f.codes for f in stream(model, chunk, stride=4,
-                                                   max_iter=CAUSAL_START_ITERS)])
+        lead = min(t0, CAUSAL_LEAD_FRAMES)
+        causal = np.stack([f.codes for f in stream(model, frames[t0 - lead:t0 + 11], stride=4,
+                                                   max_iter=CAUSAL_START_ITERS)])[lead:]
         init = grid.to_sequences(causal)
         ref = grid.from_sequences(model.encode_patches(grid.cut(chunk), max_iter=5, tol=0.0,
                                                        init=init))
@@ -136,39 +138,50 @@ def test_a_causal_start_is_the_chunk_solve_from_the_streams_codes(model_file, vi
 def test_the_causal_pass_alone_is_the_streams_codes_chunk_by_chunk(model_file, videos,
                                                                      tmp_path):
     """start="causal" with max_iter 0: each chunk's codes are those `csc.stream` gives its
-    frames, with `causal_iter` iterations a frame; the store records a non-default budget and
-    refuses another; the option is refused without the causal start."""
+    frames, with `causal_iter` iterations a frame, the stream run from `causal_lead` frames
+    before the chunk (fewer at the start); with a lead as long as the video's head, the chunks
+    join into one stream over the whole video. The store records both and refuses others; the
+    options are refused without the causal start."""
     from csc.video.stream import stream
 
     model, path = model_file
     frames = np.stack(list(iter_frames(videos["avi"])))
-    kw = dict(stride=4, chunk_frames=11, max_iter=0, start="causal", causal_iter=3)
+    kw = dict(stride=4, chunk_frames=11, max_iter=0, start="causal", causal_iter=3,
+              causal_lead=5)
     Z = csc.encode_video(model, videos["avi"], **kw).compute()
     for t0 in (0, 11):
-        ref = [f.codes for f in stream(model, frames[t0:t0 + 11], stride=4, max_iter=3)]
+        lead = min(t0, 5)
+        ref = [f.codes for f in stream(model, frames[t0 - lead:t0 + 11], stride=4,
+                                       max_iter=3)][lead:]
         np.testing.assert_array_equal(Z[t0:t0 + 11], np.stack(ref))
+    whole = [f.codes for f in stream(model, frames[:22], stride=4, max_iter=3)]
+    joined = csc.encode_video(model, videos["avi"], **{**kw, "causal_lead": 11}).compute()
+    np.testing.assert_array_equal(joined[:22], np.stack(whole))
+    assert not np.array_equal(Z[11], whole[11])  # a shorter lead: another start at frame 11
     more = csc.encode_video(model, videos["avi"], **{**kw, "causal_iter": 6}).compute()
     assert not np.array_equal(more, Z)
     store = tmp_path / "c.zarr"
     write_videos(model, [videos["avi"]], store, **kw)
     settings = open_codes(store, "pan").attrs["settings"]
-    assert (settings["max_iter"], settings["causal_iter"]) == (0, 3)
-    with pytest.raises(ValueError, match="causal_iter"):
-        write_videos(model, [videos["avi"]], store, **{**kw, "causal_iter": 4})
-    write_videos(model, [videos["avi"]], tmp_path / "d.zarr", **{**kw, "causal_iter": 10})
-    assert "causal_iter" not in open_codes(tmp_path / "d.zarr", "pan").attrs["settings"]
+    assert (settings["max_iter"], settings["causal_iter"], settings["causal_lead"]) == (0, 3, 5)
+    for other in ({"causal_iter": 4}, {"causal_lead": 6}):
+        with pytest.raises(ValueError, match=next(iter(other))):
+            write_videos(model, [videos["avi"]], store, **{**kw, **other})
     with pytest.raises(ValueError, match="max_iter"):
         csc.encode_video(model, videos["avi"], max_iter=0)
-    with pytest.raises(ValueError, match="needs start='causal'"):
-        csc.encode_video(model, videos["avi"], causal_iter=3)
+    for other in ({"causal_iter": 3}, {"causal_lead": 0}):
+        with pytest.raises(ValueError, match="need start='causal'"):
+            csc.encode_video(model, videos["avi"], **other)
     res = _cli(path, videos["avi"], "--stride", "4", "--chunk-frames", "11", "--max-iter", "0",
-               "--start", "causal", "--causal-iter", "3", "--quiet", "--out",
-               tmp_path / "cli.zarr")
+               "--start", "causal", "--causal-iter", "3", "--causal-lead", "5", "--quiet",
+               "--out", tmp_path / "cli.zarr")
     assert res.returncode == 0, res.stderr
     np.testing.assert_array_equal(open_codes(tmp_path / "cli.zarr", "pan").amplitude.compute(),
                                   np.abs(Z))
     for bad, message in ((["--max-iter", "0"], "--max-iter must be a positive integer"),
-                         (["--causal-iter", "3"], "--causal-iter is the causal pass's budget"),
+                         (["--causal-iter", "3"], "they need --start causal"),
+                         (["--start", "causal", "--causal-lead", "-1"],
+                          "--causal-lead must be a non-negative integer"),
                          (["--start", "causal", "--max-iter", "-1"],
                           "--max-iter must be a non-negative integer with --start causal")):
         res = _cli(path, videos["avi"], *bad, "--out", tmp_path / "bad.zarr")

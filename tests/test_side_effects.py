@@ -59,6 +59,10 @@ def test_import_is_lazy_so_that_a_command_sets_the_blas_spin_before_numpy_loads(
     assert _python("import numpy, " + first.removeprefix("import ")) == "None"
     out = _python("import csc; print(csc.encode.__module__, csc.__version__, 'stream' in dir(csc))")
     assert out == "csc.core.inference 0.1.0 True"
+    # loading a model first imports the classes that read its kind of file
+    out = _python("import csc; print(type(csc.pretrained()).__name__, "
+                  "type(csc.load(csc.resources.pretrained_dir() / 'model.npz')).__name__)")
+    assert out == "PixelModel PixelModel"
 
 
 @pytest.mark.parametrize("preset, warned", [({}, ["OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT"]),

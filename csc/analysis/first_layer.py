@@ -85,6 +85,13 @@ def model_measures(model, seed: int = 0) -> dict[str, dict[str, float]]:
     return out
 
 
+def variance_explained(P: np.ndarray, P_hat: np.ndarray) -> float:
+    """1 − Σ(P − P̂)² / Σ(P − mean P)² of pixels P and their reconstruction P̂ (same shape), the
+    mean over every pixel: the share of the pixels' variance the codes account for."""
+    P = np.asarray(P, dtype=np.float64)
+    return float(1 - np.sum((P - P_hat) ** 2) / np.sum((P - P.mean()) ** 2))
+
+
 def heldout_measures(model, P: np.ndarray) -> dict[str, float]:
     """Pixel sequences P float (n_sequences, n_frames, p, p) the model never saw → floats:
     "variance explained" (1 − Σ(P − P̂)² / Σ(P − mean P)², P̂ = decode(encode(P))),
@@ -96,7 +103,7 @@ def heldout_measures(model, P: np.ndarray) -> dict[str, float]:
     P_hat = model.decode_patches(Z)
     stats = factorization_stats(Z)
     return {
-        "variance explained": float(1 - np.sum((P - P_hat) ** 2) / np.sum((P - P.mean()) ** 2)),
+        "variance explained": variance_explained(P, P_hat),
         "amplitude persistence": stats["persistence_amplitude"],
         "real persistence": stats["persistence_real"],
         "persistence gain": stats["persistence_amplitude"] - stats["persistence_real"],

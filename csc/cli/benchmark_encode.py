@@ -159,12 +159,12 @@ def time_csc(model, folder: Path, args: argparse.Namespace, workers: int | None,
 def variance_explained(model, frames: np.ndarray, codes: np.ndarray, stride: int) -> float:
     """1 − Σ(P − P̂)² / Σ(P − mean P)² over every patch of the grid, P̂ decoded from `codes`
     complex (T, rows, cols, K)."""
+    from csc.analysis.first_layer import variance_explained as pixel_variance
     from csc.video.encode_video import PatchGrid
 
     grid = PatchGrid(*frames.shape[1:], model.patch_size, stride)
     P = grid.cut(frames)
-    P_hat = model.decode_patches(grid.to_sequences(codes))
-    return float(1 - np.sum((P - P_hat) ** 2) / np.sum((P - P.mean()) ** 2))
+    return pixel_variance(P, model.decode_patches(grid.to_sequences(codes)))
 
 
 def time_stream(model, frames: np.ndarray, args: argparse.Namespace, max_iter: int) -> dict:

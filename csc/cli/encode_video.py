@@ -37,7 +37,12 @@ from csc.resources import pretrained_dir
 from csc.run_folder import RunError
 from csc.threads import prefer_passive_openmp
 from csc.video import code_store
-from csc.video.encode_video import CAUSAL_START_ITERS, DEFAULT_CHUNK_FRAMES, STARTS
+from csc.video.encode_video import (
+    CAUSAL_LEAD_FRAMES,
+    CAUSAL_START_ITERS,
+    DEFAULT_CHUNK_FRAMES,
+    STARTS,
+)
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError
 
@@ -77,6 +82,9 @@ def build_parser() -> ArgumentParser:
     ap.add_argument("--causal-iter", type=int, default=CAUSAL_START_ITERS,
                     help="iterations per frame of the causal pass (--start causal; default "
                          "%(default)s)")
+    ap.add_argument("--causal-lead", type=int, default=CAUSAL_LEAD_FRAMES,
+                    help="frames before each chunk that its causal pass runs over first, so "
+                         "that chunks join as one stream (--start causal; default %(default)s)")
     ap.add_argument("--workers", type=int, default=None,
                     help="start a local Dask cluster of this many worker processes (1 thread "
                          "each)")
@@ -110,8 +118,12 @@ def check_args(args: argparse.Namespace) -> tuple[Path, list[str]]:
             what = ("a non-negative integer with --start causal" if name == "max_iter"
                     and args.start == "causal" else "a positive integer")
             raise UsageError(f"--{name.replace('_', '-')} must be {what}, got {value}")
-    if args.start != "causal" and args.causal_iter != CAUSAL_START_ITERS:
-        raise UsageError("--causal-iter is the causal pass's budget: it needs --start causal")
+    if args.causal_lead < 0:
+        raise UsageError(f"--causal-lead must be a non-negative integer, got {args.causal_lead}")
+    if args.start != "causal" and (args.causal_iter, args.causal_lead) != (CAUSAL_START_ITERS,
+                                                                           CAUSAL_LEAD_FRAMES):
+        raise UsageError("--causal-iter and --causal-lead set the causal pass: they need "
+                         "--start causal")
     if args.tol is not None and not args.tol >= 0:
         raise UsageError(f"--tol must be >= 0, got {args.tol}")
     if args.backend not in BACKENDS:
@@ -145,8 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 layout="codes" if args.codes else "amplitude-phase", stride=args.stride,
                 chunk_frames=args.chunk_frames, max_iter=args.max_iter, tol=args.tol,
                 downsample=args.downsample, max_frames=args.max_frames, backend=args.backend,
-                start=args.start, causal_iter=args.causal_iter, force=args.force, client=client,
-                progress=not args.quiet)
+                start=args.start, causal_iter=args.causal_iter, causal_lead=args.causal_lead,
+                force=args.force, client=client, progress=not args.quiet)
     except code_store.StoreMismatch as exc:
         return fail(PROG, f"{exc}; --force overwrites it")
     except (UsageError, VideoError, RunError, ValueError, OSError) as exc:

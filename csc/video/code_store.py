@@ -52,6 +52,7 @@ from csc.analysis.phases import DEFAULT_REL_THRESHOLD, amplitude, phase, phase_v
 from csc.run_folder import exclusive_lock
 from csc.versioning import code_fingerprint
 from csc.video.encode_video import (
+    CAUSAL_LEAD_FRAMES,
     CAUSAL_START_ITERS,
     DEFAULT_CHUNK_FRAMES,
     PatchGrid,
@@ -430,8 +431,8 @@ def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Pat
                  stride: int | None = None, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                  max_iter: int | None = None, tol: float | None = None, downsample: int = 1,
                  max_frames: int | None = None, backend: str = "auto", start: str = "zeros",
-                 causal_iter: int = CAUSAL_START_ITERS, force: bool = False, client=None,
-                 scheduler: str = "sync",
+                 causal_iter: int = CAUSAL_START_ITERS, causal_lead: int = CAUSAL_LEAD_FRAMES,
+                 force: bool = False, client=None, scheduler: str = "sync",
                  progress: bool = False) -> StoreWrite:
     """Encode videos into the Zarr store `out`, one group each (`group_names`), resuming a
     store that an interrupted call with the same arguments left.
@@ -439,9 +440,9 @@ def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Pat
     model: a `csc.PixelModel`; model_file: the file it was loaded from, whose sha256 the store
     records beside `model_digest(model)` (None: the digest only); layout: "amplitude-phase"
     (float32 `amplitude` and `phase`) or "codes" (complex64 `codes`); stride ... backend,
-    start, causal_iter: as `csc.encode_video`; force: delete an existing store (only a Zarr
-    store or an empty folder) after every video has been indexed, instead of refusing one
-    written with other settings;
+    start, causal_iter, causal_lead: as `csc.encode_video`; force: delete an existing store
+    (only a Zarr store or an empty folder) after every video has been indexed, instead of
+    refusing one written with other settings;
     client: a `dask.distributed.Client` to compute on, or None for Dask's in-process
     `scheduler` ("sync": a chunk at a time, each using every core; or "threads"); progress: a
     progress bar over chunks (tqdm).
@@ -459,7 +460,7 @@ def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Pat
     encodings = [prepare_encoding(model, v, stride=stride, chunk_frames=chunk_frames,
                                   max_iter=max_iter, tol=tol, downsample=downsample,
                                   max_frames=max_frames, backend=backend, start=start,
-                                  causal_iter=causal_iter)
+                                  causal_iter=causal_iter, causal_lead=causal_lead)
                  for v in videos]
     if not encodings:
         raise ValueError("no videos to encode")

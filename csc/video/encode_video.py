@@ -40,6 +40,9 @@ DEFAULT_CHUNK_FRAMES = 64
 STARTS = ("zeros", "causal")
 #: iterations per frame of the causal pass that starts a chunk (start "causal"), by default
 CAUSAL_START_ITERS = 10
+#: frames before a chunk that its causal pass runs over first, by default (start "causal"): the
+#: chunk's first frame then starts from, and is anchored to, codes of the frames before it
+CAUSAL_LEAD_FRAMES = 8
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,7 @@ class VideoEncoding:
     backend: str
     start: str = "zeros"
     causal_iter: int = CAUSAL_START_ITERS
+    causal_lead: int = CAUSAL_LEAD_FRAMES
 
     @property
     def n_components(self) -> int:
@@ -172,18 +176,18 @@ class VideoEncoding:
         settings = dict(chunk_frames=self.chunk_frames, max_iter=self.max_iter, tol=self.tol,
                         downsample=self.downsample, backend=self.backend,
                         prior=self.model.coder.prior().as_dict())
-        # absent means the default: stores written before these options stay valid
-        if self.start != "zeros":
+        if self.start != "zeros":  # absent means zeros: stores written before it stay valid
             settings["start"] = self.start
-        if self.causal_iter != CAUSAL_START_ITERS:
-            settings["causal_iter"] = self.causal_iter
+        if self.start == "causal":
+            settings.update(causal_iter=self.causal_iter, causal_lead=self.causal_lead)
         return settings
 
     def _chunk_args(self, i: int) -> tuple:
         t0, t1 = self.chunks[i]
-        pts = None if self.index.pts is None else self.index.pts[t0:t1]
+        lead = min(self.causal_lead, t0) if self.start == "causal" else 0
+        pts = None if self.index.pts is None else self.index.pts[t0 - lead:t1]
         return (self.source, t0, t1, pts, self.downsample, self.grid, self.max_iter, self.tol,
-                self.backend, self.start, self.causal_iter)
+                self.backend, self.start, self.causal_iter, lead)
 
     def encode_chunk(self, i: int) -> np.ndarray:
         """Chunk i computed here and now: complex64 (t1 − t0, rows, cols, K)."""
@@ -215,31 +219,33 @@ class VideoEncoding:
 def encode_chunk(model: PixelModel, source: VideoSource, t0: int, t1: int,
                  pts: tuple[int, ...] | None, downsample: int, grid: PatchGrid, max_iter: int,
                  tol: float, backend: str, start: str = "zeros",
-                 causal_iter: int = CAUSAL_START_ITERS) -> np.ndarray:
-    """The task of one chunk: read frames [t0, t1) of `source` (`read_frames`; pts: their
-    timestamps, or None), cut the grid's patches, encode them as rows · cols sequences of
-    t1 − t0 frames, from zero codes (start "zeros") or from the codes a causal pass over the
-    chunk gives (start "causal": `csc.stream`, `causal_iter` iterations a frame; with
-    max_iter 0 those codes are the result). Returns complex64 (t1 − t0, rows, cols, K).
+                 causal_iter: int = CAUSAL_START_ITERS, lead: int = 0) -> np.ndarray:
+    """The task of one chunk: read frames [t0, t1) of `source` (`read_frames`; pts: the
+    timestamps of the frames read, or None), cut the grid's patches, encode them as
+    rows · cols sequences of t1 − t0 frames, from zero codes (start "zeros") or from the codes
+    a causal pass gives (start "causal": `csc.stream` over frames [t0 − lead, t1),
+    `causal_iter` iterations a frame, the lead frames' codes dropped; with max_iter 0 the
+    chunk's are the result). Returns complex64 (t1 − t0, rows, cols, K).
     Raises VideoError (one line) for frames that cannot be read, changed size, or hold NaN or
     Inf."""
-    frames = read_frames(source, t0, t1, downsample=downsample, pts=pts)
+    frames = read_frames(source, t0 - lead, t1, downsample=downsample, pts=pts)
     if frames.shape[1:] != (grid.height, grid.width):
         raise VideoError(f"frame size changes in {source.path}: frames {t0}-{t1 - 1} are "
                          f"{frames.shape[1:]}, frame 0 is {(grid.height, grid.width)}")
     finite = np.isfinite(frames).all(axis=(1, 2))
     if not finite.all():
-        raise VideoError(f"cannot encode {source.path}: frame {t0 + int(np.argmin(finite))} "
-                         f"has NaN or Inf pixels")
+        raise VideoError(f"cannot encode {source.path}: frame "
+                         f"{t0 - lead + int(np.argmin(finite))} has NaN or Inf pixels")
     init = None
     if start == "causal":
         from csc.video.stream import stream
 
         causal = np.stack([f.codes for f in stream(model, frames, stride=grid.stride,
-                                                   max_iter=causal_iter, backend=backend)])
+                                                   max_iter=causal_iter, backend=backend)])[lead:]
         if max_iter == 0:
             return causal
         init = grid.to_sequences(causal)
+    frames = frames[lead:]
     Z = model.encode_patches(grid.cut(frames), max_iter=max_iter, tol=tol, backend=backend,
                              init=init)
     return grid.from_sequences(Z)
@@ -279,8 +285,8 @@ def prepare_encoding(model: PixelModel, video: str | Path | VideoSource, *,
                      stride: int | None = None, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                      max_iter: int | None = None, tol: float | None = None, downsample: int = 1,
                      max_frames: int | None = None, backend: str = "auto",
-                     start: str = "zeros",
-                     causal_iter: int = CAUSAL_START_ITERS) -> VideoEncoding:
+                     start: str = "zeros", causal_iter: int = CAUSAL_START_ITERS,
+                     causal_lead: int = CAUSAL_LEAD_FRAMES) -> VideoEncoding:
     """Check the arguments, index the video (`index_frames`: one decoding pass) and return
     the plan of its encoding. Arguments as `encode_video`. Raises ValueError for bad
     arguments, VideoError (a ValueError; one line) for a video that is missing, cannot be
@@ -298,8 +304,11 @@ def prepare_encoding(model: PixelModel, video: str | Path | VideoSource, *,
     check_number(max_iter, "max_iter", Integral, 0 if start == "causal" else 1)
     check_number(tol, "tol", Real, 0.0)
     check_number(causal_iter, "causal_iter", Integral, 1)
-    if start != "causal" and causal_iter != CAUSAL_START_ITERS:
-        raise ValueError("causal_iter is the causal pass's budget: it needs start='causal'")
+    check_number(causal_lead, "causal_lead", Integral, 0)
+    if start != "causal" and (causal_iter, causal_lead) != (CAUSAL_START_ITERS,
+                                                            CAUSAL_LEAD_FRAMES):
+        raise ValueError("causal_iter and causal_lead set the causal pass: they need "
+                         "start='causal'")
     source = _source(video)
     index = index_frames(source)
     height, width = index.height // downsample, index.width // downsample
@@ -312,14 +321,15 @@ def prepare_encoding(model: PixelModel, video: str | Path | VideoSource, *,
     chunk_frames = min(int(chunk_frames), n_frames)
     return VideoEncoding(model, source, index, n_frames, PatchGrid(height, width, p, int(stride)),
                          chunk_frames, int(max_iter), float(tol), int(downsample), backend, start,
-                         int(causal_iter))
+                         int(causal_iter), int(causal_lead))
 
 
 def encode_video(model: PixelModel, video: str | Path | VideoSource, *,
                  stride: int | None = None, chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                  max_iter: int | None = None, tol: float | None = None, downsample: int = 1,
                  max_frames: int | None = None, backend: str = "auto",
-                 start: str = "zeros", causal_iter: int = CAUSAL_START_ITERS) -> da.Array:
+                 start: str = "zeros", causal_iter: int = CAUSAL_START_ITERS,
+                 causal_lead: int = CAUSAL_LEAD_FRAMES) -> da.Array:
     """Codes of a whole video: a lazy Dask array, complex64 (T, rows, cols, K), chunked
     (chunk_frames, rows, cols, K).
 
@@ -333,7 +343,10 @@ def encode_video(model: PixelModel, video: str | Path | VideoSource, *,
     (each chunk's solve from zero codes) or "causal" (from the codes of a causal pass over the
     chunk, `csc.stream` with `causal_iter` iterations a frame: far closer after a few
     iterations, so it pays with a small max_iter; with start "causal", max_iter 0 returns the
-    causal pass's codes, the fastest encoding; see the README's "Real time").
+    causal pass's codes, the fastest encoding; see the README's "Real time"); causal_lead: the
+    causal pass of a chunk first runs over this many frames before it (fewer at the start of
+    the video), so that the chunk's first frame starts from codes of the frames before it, as
+    in one stream over the whole video; each chunk stays a task of its own.
 
     The video is indexed here (one decoding pass, which gives T exactly); frames are read when
     chunks are computed, by whatever scheduler computes them: `codes.compute()` in-process,
@@ -343,4 +356,4 @@ def encode_video(model: PixelModel, video: str | Path | VideoSource, *,
     return prepare_encoding(model, video, stride=stride, chunk_frames=chunk_frames,
                             max_iter=max_iter, tol=tol, downsample=downsample,
                             max_frames=max_frames, backend=backend, start=start,
-                            causal_iter=causal_iter).to_dask()
+                            causal_iter=causal_iter, causal_lead=causal_lead).to_dask()
