@@ -127,6 +127,47 @@ def test_chain_step_skips_chains_under_the_threshold_exactly(rng):
     np.testing.assert_allclose(X_new[:, :K] + 1j * X_new[:, K:], want, rtol=1e-12, atol=1e-15)
 
 
+def test_chain_step_finds_the_zero_chains_above_the_threshold_exactly(rng):
+    """Chains whose amplitudes rise above τλ but whose fused-lasso answer is still all zero
+    (no interval sums r − τλ above τκ, and the chain sums it below 0) are set to zero without
+    solving them. Against the per-chain reference: spikes just above τλ, some within τκ of it
+    and some beyond, and flat chains just above τλ (all zero by the peak, but not by the mean:
+    their answer is not zero)."""
+    from csc.backends.cpu.fused import code_step
+    from csc.core.priors import SLOW_L1
+
+    n_seq, T, K = 8, 12, 40
+    tau, beta, lam, kappa = 0.5, 0.3, 0.2, 0.1  # τλ = 0.1, τκ = 0.05
+    t_s, t_tv = tau * lam, tau * kappa
+    amp = np.full((n_seq, T, K), 0.5 * t_s)
+    for b in range(n_seq):
+        for k in range(K):
+            if k % 4 == 3:  # flat, just above τλ: TV keeps the mean, 2% above it
+                amp[b, :, k] = 1.02 * t_s
+            else:  # one or two spikes whose excess over τλ runs from 0 to 2 τκ
+                for t in rng.choice(T, size=1 + k % 2, replace=False):
+                    amp[b, t, k] = t_s + rng.uniform(0, 2) * t_tv
+    phase = rng.uniform(0, 2 * np.pi, amp.shape)
+    z = (amp * np.exp(1j * phase)).reshape(n_seq * T, K)
+    Y = np.concatenate([z.real, z.imag], axis=1)
+    G = np.zeros_like(Y)
+    X_old = rng.standard_normal(Y.shape)
+    X_new, Y_new = np.empty_like(Y), np.empty_like(Y)
+    code_step(Y, G, X_old, X_new, Y_new, T, tau, beta, lam, 0.4, kappa, SPARSE_L1, SLOW_L1,
+              np.empty((n_seq, 4)))
+    want = np.empty_like(z)
+    for b in range(n_seq):
+        for k in range(K):
+            chain = z[b * T:(b + 1) * T, k]
+            s = np.empty(T)
+            fused_lasso_amplitude(np.abs(chain), s, T, t_s, t_tv)
+            want[b * T:(b + 1) * T, k] = s * chain / np.abs(chain)
+    zero = np.abs(want).reshape(n_seq, T, K).max(axis=1) == 0
+    above = amp.max(axis=1) > t_s
+    assert 0.2 < (zero & above).mean() and (~zero & above).mean() > 0.2  # both occur
+    np.testing.assert_allclose(X_new[:, :K] + 1j * X_new[:, K:], want, rtol=1e-12, atol=1e-15)
+
+
 def _tv_reference(y, lam):
     """TV denoising as a smooth QP (x, d⁺, d⁻ ≥ 0 with Δx = d⁺ − d⁻) solved by SLSQP."""
     n = len(y)

@@ -168,22 +168,35 @@ def _code_step_chain(Y, G, X_old, X_new, Y_new, n_frames, tau, beta, lam, kappa,
         r = np.empty((T, K), dtype=Y.dtype)
         chains = np.empty((K, T))  # amplitudes, one contiguous chain per unit
         s = np.empty((K, T))
-        peak = np.zeros(K)
+        t_sparse = tau * lam
+        t_tv = tau * kappa
+        # Kadane's running sums of r − τλ over each chain: `best` the largest sum over an
+        # interval, `run` the largest ending at t, `total` the whole chain's
+        best = np.full(K, -np.inf)
+        run = np.zeros(K)
+        total = np.zeros(K)
         for t in range(T):
             n = base + t
             for k in range(K):
                 pu[t, k] = Y[n, k] - tau * G[n, k]
                 pv[t, k] = Y[n, K + k] - tau * G[n, K + k]
                 r[t, k] = math.sqrt(pu[t, k] * pu[t, k] + pv[t, k] * pv[t, k])
-                peak[k] = max(peak[k], r[t, k])
+                d = r[t, k] - t_sparse
+                run[k] = max(run[k], 0.0) + d
+                best[k] = max(best[k], run[k])
+                total[k] += d
             for k in range(K):
                 chains[k, t] = r[t, k]
-        t_sparse = tau * lam
         for k in range(K):
-            if peak[k] <= t_sparse:  # TV keeps values within [min, max]: soft gives all zeros
+            # Zero chains, found exactly without solving them: the largest value of TV(r) is a
+            # plateau [a, b] whose neighbours lie below it, worth (Σ_a^b r − c·τκ)/(b − a + 1)
+            # with c = 1 or 2 boundaries, or the mean if it is the whole chain. If no interval
+            # sums r − τλ above τκ, and the chain above 0, that value is ≤ τλ and the soft
+            # threshold zeroes every frame. (All r ≤ τλ is the case every sum is ≤ 0.)
+            if best[k] <= t_tv and total[k] <= 0.0:
                 s[k, :] = 0.0
             else:
-                fused_lasso_amplitude(chains[k], s[k], T, t_sparse, tau * kappa)
+                fused_lasso_amplitude(chains[k], s[k], T, t_sparse, t_tv)
         sp = 0.0
         sl = 0.0
         dx2 = 0.0
