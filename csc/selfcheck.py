@@ -16,6 +16,9 @@ set by the environment variable CSC_REQUIRE_NVCC=1); 0 otherwise.
 """
 from __future__ import annotations
 
+import csc.cli  # noqa: F401 -- first, before NumPy loads: sets the OpenBLAS spin time
+
+# isort: split
 import argparse
 import math
 import os
