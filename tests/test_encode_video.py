@@ -659,6 +659,15 @@ def test_other_settings_are_refused_unless_force(model_file, videos, tmp_path):
     assert_one_line_error(_cli(other, *base[1:], "--stride", 6), "another model",
                           "model.digest")
     assert _store_files(store) == before  # refused runs leave the store as it was
+    # the same model, whichever way it comes (an object, its file, a re-saved copy): accepted
+    same = tmp_path / "same.npz"
+    csc.load(path).save(same)
+    assert _cli(same, *base[1:], "--stride", 6).returncode == 0
+    write_videos(csc.load(path), [videos["frames"]], store, stride=6, max_frames=5)
+    fresh = tmp_path / "fresh.zarr"
+    write_videos(csc.load(path), [videos["frames"]], fresh, stride=6, max_frames=5)
+    assert _cli(path, videos["frames"], "--out", fresh, "--max-frames", 5, "--stride", 6,
+                "--quiet").returncode == 0
     assert _cli(*base, "--stride", 4, "--force").returncode == 0
     assert open_codes(store, "pan_frames").grid.stride == 4
     # an existing folder that is not a store is never deleted, even with --force

@@ -161,9 +161,11 @@ def video_attrs(encoding: VideoEncoding, settings: dict, model: dict) -> dict:
                       "n_components": encoding.n_components}}
 
 
-#: attributes that may differ between runs on one store: the model file may move (its
-#: sha256 must not change)
-UNCHECKED = frozenset({"model.path"})
+#: attributes that may differ between runs on one store: where the model came from. A model
+#: is identified by its content (`model_digest`), so the same model passed as an object, loaded
+#: from its file, or from a moved or re-saved copy writes the same store; the file's path and
+#: sha256 are kept as provenance.
+UNCHECKED = frozenset({"model.path", "model.sha256"})
 
 
 def _first_difference(stored: Any, wanted: Any, where: str = "") -> str | None:
