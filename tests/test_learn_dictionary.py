@@ -48,12 +48,12 @@ def big_video_dir(tmp_path_factory):
     return root
 
 
-def _run_script(*args):
+def _run_script(*args, cwd=None):
     """scripts/learn_dictionary.py in a fresh interpreter, importing this checkout's csc."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True,
-                          text=True, env=env, timeout=300)
+                          text=True, env=env, timeout=300, cwd=cwd)
 
 
 # --------------------------------------------------------------------------- cache and sampler
@@ -137,14 +137,18 @@ def test_cache_errors_name_the_problem(tmp_path, video_dir):
 
 # --------------------------------------------------------------------------- command line
 def test_end_to_end_run_writes_every_output(tmp_path, video_dir):
-    """Through the scripts/ wrapper, as the README documents it."""
+    """Through the scripts/ wrapper, as the README documents it, with a relative --out: the
+    last line names the folder and every file in it, and config.json stores it absolute."""
     out = tmp_path / "run"
-    res = _run_script(video_dir, "--out", out, *TINY)
+    res = _run_script(video_dir, "--out", "run", *TINY, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert "wrote" in res.stdout
-    for name in ("model.npz", "config.json", "bases.png", "bases.gif", "training.png",
-                 "train.log"):
+    wrote = res.stdout.strip().splitlines()[-1]
+    assert wrote.startswith(f"wrote {out}: ")
+    files = sorted(name for name in os.listdir(out) if not name.startswith("."))  # not .lock
+    assert sorted(wrote.split(": ", 1)[1].split(", ")) == files
+    for name in files:
         assert (out / name).stat().st_size > 0, name
+    assert json.loads((out / "config.json").read_text())["out"] == str(out)
     model = csc.load(out / "model.npz")
     assert isinstance(model, csc.PixelModel) and model.patch_size == 6
     P = np.random.default_rng(0).random((2, 4, 6, 6)).astype(np.float32)

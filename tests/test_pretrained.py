@@ -26,6 +26,17 @@ def test_pretrained_model_loads_with_the_config_that_made_it():
     assert (pretrained_dir() / "model.npz").stat().st_size <= 5 * 2**20
 
 
+def test_a_model_prints_what_it_is(model_file):
+    """repr names the units, patches, prior, training and second layers, not an address."""
+    text = repr(csc.pretrained())
+    assert text == ("PixelModel(128 complex units on 16x16 patches (181 whitened features), "
+                    "prior cauchy λ=10 σ=0.4 + l2 slowness κ=5, 9000 updates; second layer: "
+                    "100 motion units, 100 form units)")
+    tiny, _ = model_file
+    assert repr(tiny).startswith("PixelModel(6 complex units on 8x8 patches")
+    assert "second layer" not in repr(tiny)
+
+
 def test_pretrained_units_are_quadrature_pairs_well_above_chance():
     """The README's claim about the shipped units (≥ 70% quadrature pairs in whitened space,
     localised beyond random units drawn through the same whitener)."""

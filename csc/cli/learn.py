@@ -141,7 +141,7 @@ def given_settings(argv: Sequence[str] | None) -> dict:
         given = {**RUN_PRESETS[given["preset"]], **given}
     names = {f.name for f in fields(TrainConfig)}
     settings = {k: v for k, v in given.items() if k in names and v is not None}
-    for folder in ("video_dir", "stills"):
+    for folder in ("video_dir", "stills", "out"):
         if folder in settings:
             settings[folder] = os.path.abspath(settings[folder])
     return settings
@@ -156,6 +156,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     values["video_dir"] = given.get("video_dir", str(videos_dir()))
     values["stills"] = given.get("stills")
+    values["out"] = os.path.abspath(args.out)
     if args.n_updates is None:
         values["n_updates"] = DEFAULTS.n_updates
     return TrainConfig(**values)
@@ -178,6 +179,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; continue with --resume --out {args.out}", file=sys.stderr)
         return INTERRUPTED
-    print(f"wrote {Path(cfg.out).resolve()}: model.npz, config.json, bases.png, bases.gif, "
-          f"training.png, train.log")
+    print(f"wrote {Path(cfg.out).resolve()}: model.npz, config.json, history.csv, bases.png, "
+          f"bases.gif, training.png, train.log")
     return 0

@@ -33,6 +33,22 @@ class PixelModel:
         self.form_units = form_units  # FormUnits or None
         self.second_layer_prior = second_layer_prior
 
+    def __repr__(self) -> str:
+        """One line: units, patches, prior, training, and the second layers it carries."""
+        p = self.coder.prior()
+        prior = f"{p.sparsity} λ={p.lam:g}" + (f" σ={p.sigma:g}" if p.sparsity == "cauchy" else "")
+        if p.slowness != "none":
+            prior += f" + {p.slowness} slowness κ={p.kappa:g}"
+        K, M = self.components_.shape
+        layers = [f"{getattr(self, name).components_.shape[1]} {prefix} units"
+                  for prefix, (name, _) in self.LAYERS.items()
+                  if getattr(self, name) is not None
+                  and getattr(getattr(self, name), "components_", None) is not None]
+        n_updates = getattr(self.coder, "n_updates_", 0)
+        return (f"PixelModel({K} complex units on {self.patch_size}x{self.patch_size} patches "
+                f"({M} whitened features), prior {prior}, {n_updates} updates"
+                + (f"; second layer: {', '.join(layers)}" if layers else "") + ")")
+
     @property
     def patch_size(self) -> int:
         return self.whitener.patch_size
