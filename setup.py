@@ -26,9 +26,10 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.7",
         "scikit-learn>=1.3",  # the estimator API, and the real-valued sparse coding baseline
-        # scaling out: learning on a Dask cluster, whole videos encoded into Zarr stores
-        "dask[array]>=2024.1",
-        "distributed>=2024.1",
+        # scaling out: learning on a Dask cluster, whole videos encoded into Zarr stores. The
+        # distributed extra pins distributed to dask's own release, so pip does not backtrack
+        # through distributed's versions looking for one that matches
+        "dask[array,distributed]>=2024.1",
         "zarr>=3",
     ],
     extras_require={

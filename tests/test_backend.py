@@ -20,9 +20,22 @@ def gpu():
 
 
 def test_cpu_is_numpy_and_numba():
+    """The CPU backend's array module is NumPy and its ops are the Numba passes: a code step
+    with a zero gradient is the l1 prox of the codes, amplitudes shrunk by τλ, phases kept."""
+    from csc.backends.cpu import fused
+    from csc.core.priors import SLOW_NONE, SPARSE_L1
+
     be = get_backend("cpu")
-    assert be.name == "cpu" and be.xp is np
-    assert be.ops.code_step is not None and be.ops.recon_step is not None
+    assert be.name == "cpu" and be.xp is np and be.ops is fused
+    rng = np.random.default_rng(0)
+    Y = rng.standard_normal((6, 10))
+    X_new, Y_new = np.empty_like(Y), np.empty_like(Y)
+    be.ops.code_step(Y, np.zeros_like(Y), Y, X_new, Y_new, 3, 0.5, 0.0, 1.2, 0.4, 0.0,
+                     SPARSE_L1, SLOW_NONE, np.empty((2, 4)))
+    z = Y[:, :5] + 1j * Y[:, 5:]
+    want = np.maximum(np.abs(z) - 0.6, 0) * np.exp(1j * np.angle(z))
+    np.testing.assert_allclose(X_new[:, :5] + 1j * X_new[:, 5:], want, atol=1e-12)
+    assert 0 < np.mean(want == 0) < 1
 
 
 @pytest.mark.skipif(GPU_OK, reason="a GPU is present: auto picks it")

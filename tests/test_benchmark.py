@@ -19,7 +19,7 @@ from csc.testing.bench.learning import (
 from csc.testing.bench.problem import LAM_RATIO, SEQ_LEN, make_problem
 from csc.testing.bench.solvers import peer_module
 from csc.testing.bench.suite import PRIOR_ITERS, PRIOR_SETTINGS, environment
-from csc.testing.bench.timing import gemm_floor_best
+from csc.testing.bench.timing import TARGET_REL, gemm_floor_best
 from csc.testing.host_kernels import nvcc_available
 from csc.testing.strict_cuda import DEVICE_NAME
 from csc.testing.strict_cupy import install
@@ -52,11 +52,14 @@ def test_tiny_run_reports_a_certified_optimum(tmp_path, capsys):
     # the reference codes' duality gap bounds their distance to the optimum
     assert 0 <= ref["certified_rel_gap"] < 1e-6
     assert ref["dual_lower_bound"] <= ref["e_star"] <= ref["energy"]
-    assert size["solvers"]["csc"]["time_to_target"] is not None
+    csc_run = size["solvers"]["csc"]
+    # csc reached the target: a positive time, and its best codes within it of E*
+    assert csc_run["time_to_target"] > 0 and csc_run["same_problem_verified"]
+    assert 0 <= csc_run["best_rel_err"] <= TARGET_REL
     for peer in ("spams", "skglm"):
         status = size["solvers"][peer]["status"]
         assert status == ("ok" if peer_module(peer) else "not installed")
-    assert size["csc_memory"]["peak_extra_mib"] >= 0
+    assert size["csc_memory"]["peak_extra_mib"] > 0
     printed = capsys.readouterr().out
     assert f"| csc | {SEQ_LEN} |" in printed and f"wrote {out}" in printed
 

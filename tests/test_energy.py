@@ -121,7 +121,12 @@ def test_kernel_gradient_step_matches_reference(rng):
     assert partials[:, 1].sum() == pytest.approx(slow, rel=1e-10)
 
 
-def test_prox_codes_shape_dtype(rng):
+def test_prox_codes_shape_dtype_and_value(rng):
+    """prox_codes keeps the shape and dtype, and with the l1 prior (no slowness) shrinks each
+    amplitude by τλ and keeps its phase."""
     _, _, Z, _ = random_problem(rng)
     out = prox_codes(Z.astype(np.complex64), 0.1, lam=1.0)
     assert out.shape == Z.shape and out.dtype == np.complex64
+    want = np.maximum(np.abs(Z) - 0.1, 0) * np.exp(1j * np.angle(Z))
+    np.testing.assert_allclose(out, want, atol=1e-6)
+    assert 0 < np.mean(out == 0) < 1
