@@ -189,6 +189,24 @@ def test_the_causal_pass_alone_is_the_streams_codes_chunk_by_chunk(model_file, v
         assert len(res.stderr.strip().splitlines()) == 1
 
 
+def test_the_progress_bar_counts_frames_as_chunks_are_written(model_file, videos, tmp_path,
+                                                               capfd):
+    """The bar is in frames (chunks may differ in length), starts at the frames a resumed
+    store already holds, and ends at every frame; its label says what moves it."""
+    model, _ = model_file
+    store = tmp_path / "p.zarr"
+    kw = dict(stride=4, chunk_frames=8, max_iter=2, progress=True)
+    write_videos(model, [videos["avi"]], store, max_frames=16, **kw)  # chunks [0, 8), [8, 16)
+    err = capfd.readouterr().err
+    assert "2 of 2 chunks to solve" in err and "16/16" in err and "frame" in err
+    write_videos(model, [videos["avi"]], store, max_frames=16, **kw)  # all written already
+    assert "0 of 2 chunks to solve" in capfd.readouterr().err
+    done = write_videos(model, [videos["avi"]], tmp_path / "q.zarr", **kw)  # 8 + 8 + 6 frames
+    err = capfd.readouterr().err
+    assert (done.n_computed, done.frames_computed) == (3, 22)
+    assert "3 of 3 chunks to solve" in err and "22/22" in err
+
+
 def test_grid_layout_round_trips_and_suits_csc_analysis():
     grid = PatchGrid(24, 36, 8, 5)
     assert (grid.rows, grid.cols) == (4, 6)

@@ -382,8 +382,8 @@ def write_tasks(encoding: VideoEncoding, store: str | Path, name: str, layout: s
 
 
 def compute_tasks(tasks: Sequence[Delayed], *, client=None, scheduler: str = "sync",
-                  on_done: Callable[[], None] | None = None) -> None:
-    """Compute `tasks`, calling `on_done()` as each finishes (a progress bar's update).
+                  on_done: Callable[[int], None] | None = None) -> None:
+    """Compute `tasks`, calling `on_done(i)` as task i finishes (a progress bar's update).
 
     client: a `dask.distributed.Client` (tasks run on its workers, results come back as they
     finish; on the first error the rest is cancelled and the error raised), or None to run
@@ -394,23 +394,24 @@ def compute_tasks(tasks: Sequence[Delayed], *, client=None, scheduler: str = "sy
         from distributed import as_completed
 
         futures = client.compute(list(tasks))
+        index = {future.key: i for i, future in enumerate(futures)}
         try:
             for future in as_completed(futures):
                 future.result()
                 if on_done:
-                    on_done()
+                    on_done(index[future.key])
         except BaseException:
             client.cancel(futures)
             raise
         return
     from dask.callbacks import Callback
 
-    keys = {t.key for t in tasks}
+    index = {t.key: i for i, t in enumerate(tasks)}
 
     class Progress(Callback):
         def _posttask(self, key, result, dsk, state, worker_id):
-            if key in keys and on_done:
-                on_done()
+            if key in index and on_done:
+                on_done(index[key])
 
     with Progress():
         dask.compute(*tasks, scheduler=scheduler)
@@ -447,7 +448,7 @@ def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Pat
     refusing one written with other settings;
     client: a `dask.distributed.Client` to compute on, or None for Dask's in-process
     `scheduler` ("sync": a chunk at a time, each using every core; or "threads"); progress: a
-    progress bar over chunks (tqdm).
+    progress bar over frames (tqdm), moved as each chunk is written.
     The store is locked while written (`csc.run_folder.exclusive_lock` on OUT.lock beside it).
     Raises StoreMismatch (a ValueError, one line) for a store written with other settings or
     another model, RunError when another process writes it, ValueError / VideoError for bad
@@ -482,20 +483,25 @@ def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Pat
             remove_store(out)
         root = open_root(out, run_attrs(settings, model_info), create=True)
         names = group_names([e.source.path for e in encodings])
-        tasks, n_chunks, frames = [], 0, 0
+        tasks, task_frames, n_chunks, n_frames = [], [], 0, 0
         for name, encoding in zip(names, encodings):
             attrs = video_attrs(encoding, settings, model_info)
             group = create_video_group(root, name, encoding, attrs, layout)
             pending = pending_chunks(group, out)
             tasks += write_tasks(encoding, out, name, layout, pending)
+            task_frames += [encoding.chunks[i][1] - encoding.chunks[i][0] for i in pending]
             n_chunks += len(encoding.chunks)
-            frames += sum(encoding.chunks[i][1] - encoding.chunks[i][0] for i in pending)
-        bar = tqdm(total=n_chunks, initial=n_chunks - len(tasks), unit="chunk",
-                   desc="encoding", disable=not progress)
+            n_frames += encoding.n_frames
+        frames = sum(task_frames)
+        # frames, not chunks: the rate and the time left are per frame whatever the chunks'
+        # sizes; the bar moves when a chunk (one solve) is written, which its label says
+        bar = tqdm(total=n_frames, initial=n_frames - frames, unit="frame",
+                   desc=f"encoding ({len(tasks)} of {n_chunks} chunks to solve; the bar moves "
+                        f"as each is written)", disable=not progress)
         start = time.perf_counter()
         try:
             compute_tasks(tasks, client=client, scheduler=scheduler,
-                          on_done=lambda: bar.update(1))
+                          on_done=lambda i: bar.update(task_frames[i]))
         finally:
             bar.close()
         seconds = time.perf_counter() - start
