@@ -191,3 +191,15 @@ def test_cli_video_trials(tmp_path, capsys, video_file):
     assert set(by_disp) == {"edges_px", "static", "pixel_shift", "phase_oracle", "oracle",
                             "translation"}
     assert "pixel_shift" not in scores["transforms"]["rotation"]["mean"]
+    assert capsys.readouterr().err == ""  # --quiet: no progress
+
+
+def test_cli_video_trials_show_progress_unless_quiet(tmp_path, capfd, video_file):
+    """A long run is not silent: a bar per transform counts its trials on stderr."""
+    code = transfer_demo.main(["--model", "planted", "--source", str(video_file), "--target",
+                               str(video_file), "--method", "translation", "--n-trials", "2",
+                               "--n-frames", "4", "--transform", "translation", "--out",
+                               str(tmp_path / "out")])
+    assert code == 0
+    err = capfd.readouterr().err
+    assert "translation trials" in err and "2/2" in err

@@ -333,14 +333,23 @@ def load_videos(args: argparse.Namespace, patch_size: int):
     return videos["source"], videos["target"]
 
 
-def _gif_writer(args: argparse.Namespace, out: Path, p: int):
-    """on_trial callback of run_trials: the GIFs of the first trial."""
+def _gif_writer(args: argparse.Namespace, out: Path, p: int, n_trials: int, label: str):
+    """on_trial callback of run_trials: the GIFs of the first trial, and a progress bar over
+    the `n_trials` trials of `label` on stderr (unless --quiet), so that a long run is not
+    silent."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=n_trials, unit="trial", desc=label, disable=args.quiet, leave=False)
+
     def on_trial(i, trial, _scores, preds):
         if i == 0:
             source, truth = trial.movies(args.n_frames, p)
             for method, pred in preds.items():
                 write_video(out / f"transfer_{trial.transform}_{method}.gif",
                             side_by_side([source, pred, truth], args.zoom), fps=4)
+        bar.update(1)
+        if bar.n >= n_trials:
+            bar.close()
     return on_trial
 
 
@@ -399,7 +408,8 @@ def run_video_trials(args: argparse.Namespace, model, options: dict,
         except VideoError as exc:
             raise UsageError(str(exc)) from None
         ts = transfer_trials.run_trials(model, trials, args.n_frames, args.method, options,
-                                        on_trial=_gif_writer(args, out, p))
+                                        on_trial=_gif_writer(args, out, p, len(trials),
+                                                             f"{name} trials"))
         result["transforms"][name] = trial_entry(ts)
         mean = {k: {m: ts.mean(k, m) for m in ("correlation", "snr_db")} for k in ts.correlation}
         for method in args.method:
@@ -424,7 +434,8 @@ def run_real_trials(args: argparse.Namespace, model, options: dict,
     except ValueError as exc:
         raise UsageError(f"--real {path}: {exc}") from None
     ts = transfer_trials.run_trials(model, trials, args.n_frames, args.method, options,
-                                    on_trial=_gif_writer(args, out, model.patch_size))
+                                    on_trial=_gif_writer(args, out, model.patch_size,
+                                                         len(trials), "real-motion trials"))
     entry = {"video": str(path), "downsample": args.real_downsample, "n_trials": len(trials),
              **trial_entry(ts)}
     mean = {k: {m: ts.mean(k, m) for m in ("correlation", "snr_db")} for k in ts.correlation}
