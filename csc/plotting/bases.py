@@ -42,10 +42,17 @@ def tile(images: np.ndarray, n_cols: int | None = None, pad: int = 1,
     return out
 
 
+def bases_layout(n_units: int, p: int) -> tuple[int, int, int]:
+    """(columns, cell height, cell width) of `bases_image`'s grid for K units of p×p: a cell
+    holds one unit's three p×p panels with 1-pixel separators, and a 2-pixel gap around."""
+    return max(1, round(math.sqrt(n_units) / 2)), p + 4, 3 * p + 6
+
+
 def bases_image(bases: np.ndarray) -> np.ndarray:
     """Complex bases (K, p, p) → a grid where each unit shows its real part, imaginary part and
-    amplitude envelope |R + iI| side by side (each triple scaled together). float (H, W) in
-    [0, 1]."""
+    amplitude envelope |R + iI| side by side (each triple scaled together). float (H, W): the
+    panels in [0, 1] (0.5 is zero for the real and imaginary parts), white 1-pixel separators
+    between a unit's panels, NaN in the gaps between units (drawn in a colour of their own)."""
     K, p, _ = bases.shape
     triples = np.zeros((K, p, 3 * p + 2))
     for k, b in enumerate(bases):
@@ -55,22 +62,33 @@ def bases_image(bases: np.ndarray) -> np.ndarray:
         triples[k, :, p + 1: 2 * p + 1] = 0.5 + 0.5 * b.imag / scale
         triples[k, :, 2 * p + 2:] = env
         triples[k, :, [p, 2 * p + 1]] = 1.0
-    n_cols = max(1, round(math.sqrt(K) / 2))
-    grid = np.ones((math.ceil(K / n_cols) * (p + 2), n_cols * (3 * p + 4)))
+    n_cols, cell_h, cell_w = bases_layout(K, p)
+    grid = np.full((math.ceil(K / n_cols) * cell_h, n_cols * cell_w), np.nan)
     for k in range(K):
         r, c = divmod(k, n_cols)
-        row, col = r * (p + 2) + 1, c * (3 * p + 4) + 1
+        row, col = r * cell_h + 2, c * cell_w + 2
         grid[row: row + p, col: col + 3 * p + 2] = triples[k]
     return grid
 
 
 def save_bases_png(bases: np.ndarray, path: str | Path) -> None:
-    """bases.png: real | imaginary | envelope of each unit (complex (K, p, p) in pixel space)."""
+    """bases.png: real | imaginary | envelope of each unit (complex (K, p, p) in pixel space),
+    each cell numbered with its unit index, the gaps between units in light blue."""
+    from matplotlib import colormaps
+
+    K, p, _ = bases.shape
     img = bases_image(bases)
+    n_cols, cell_h, cell_w = bases_layout(K, p)
     fig = new_figure(figsize=(min(16, 2 + img.shape[1] / 30), min(16, 1 + img.shape[0] / 30)))
     ax = fig.subplots()
-    ax.imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_title("each unit: real part | imaginary part | amplitude envelope")
+    cmap = colormaps["gray"].with_extremes(bad="#cfe0f5")
+    ax.imshow(np.ma.masked_invalid(img), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    size = max(4.0, min(8.0, 60.0 / math.ceil(K / n_cols)))
+    for k in range(K):
+        r, c = divmod(k, n_cols)
+        ax.text(c * cell_w + 2, r * cell_h + 1.6, str(k), color="#1f3f7a", fontsize=size,
+                va="bottom", ha="left")
+    ax.set_title("each unit (numbered): real part | imaginary part | amplitude envelope")
     ax.axis("off")
     save_figure(fig, path, dpi=100, bbox_inches="tight")
 
@@ -92,16 +110,35 @@ def save_bases_gif(bases: np.ndarray, path: str | Path, n_steps: int = 16,
         iio.imwrite(f, np.stack(frames), extension=".gif", duration=80, loop=0)
 
 
+def running_mean(values, window: int) -> np.ndarray:
+    """The mean of the last `window` values at each point (fewer at the start), float (n,)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return v
+    c = np.concatenate([[0.0], np.cumsum(v)])
+    i = np.arange(1, v.size + 1)
+    lo = np.maximum(i - window, 0)
+    return (c[i] - c[lo]) / (i - lo)
+
+
 def save_training_png(history: dict, path: str | Path) -> None:
-    """training.png: energy per frame, reconstruction SNR and active fraction over updates."""
+    """training.png: energy per frame, reconstruction SNR and active fraction over updates; each
+    raw per-update value faint, its running mean over a fiftieth of the run (at least 5
+    updates) on top."""
     fig = new_figure(figsize=(13, 3.5))
     axes = fig.subplots(1, 3)
     for ax, key, label in zip(axes, ("energy", "snr", "active"),
                               ("energy per frame", "reconstruction SNR (dB)",
                                "active fraction of amplitudes")):
-        ax.plot(np.arange(1, len(history[key]) + 1), history[key], lw=1)
+        values = np.asarray(history[key], dtype=np.float64)
+        x = np.arange(1, len(values) + 1)
+        window = max(5, len(values) // 50)
+        ax.plot(x, values, lw=0.6, alpha=0.35, color="C0", label="per update")
+        ax.plot(x, running_mean(values, window), lw=1.6, color="C0",
+                label=f"mean of the last {window}")
         ax.set_xlabel("update")
         ax.set_title(label)
         ax.grid(alpha=0.3)
+    axes[0].legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=100)
