@@ -31,3 +31,24 @@ def test_bases_grid_marks_the_gaps_between_units(rng, tmp_path):
     assert np.isnan(img[~inside]).all()
     save_bases_png(bases, tmp_path / "b.png")
     assert (tmp_path / "b.png").stat().st_size > 0
+
+
+def test_side_by_side_names_each_column_on_top(rng):
+    """With labels, a white strip on top of every frame holds dark text over each column and
+    nowhere over the gaps; the movie below is the unlabelled one."""
+    import pytest
+
+    from csc.plotting.prediction import LABEL_HEIGHT, side_by_side
+
+    movies = [rng.random((3, 8, 8)) for _ in range(3)]
+    plain = side_by_side(movies, zoom=8, gap=4)  # columns of 64 pixels, 4 apart
+    named = side_by_side(movies, zoom=8, gap=4, labels=["source", "pred", "truth"])
+    assert named.shape == (3, plain.shape[1] + LABEL_HEIGHT, plain.shape[2])
+    np.testing.assert_array_equal(named[:, LABEL_HEIGHT:], plain)
+    strip = named[0, :LABEL_HEIGHT]
+    assert (named[:, :LABEL_HEIGHT] == strip).all()
+    for i in range(3):
+        assert strip[:, i * 68 + 16: i * 68 + 48].min() < 0.5  # text over each column's middle
+    assert (strip[:, 64:68] > 0.9).all() and (strip[:, 132:136] > 0.9).all()  # gaps white
+    with pytest.raises(ValueError, match="2 labels for 3 columns"):
+        side_by_side(movies, zoom=4, labels=["a", "b"])

@@ -311,7 +311,8 @@ def run_demo(args: argparse.Namespace, model, options: dict, out: Path) -> tuple
                 m["velocity"] = transfer.estimate_translation(model, Zs).tolist()
             entry["methods"][method] = m
             write_video(out / f"transfer_{name}_{method}.gif",
-                        side_by_side([source, pred, truth], args.zoom), fps=4)
+                        side_by_side([source, pred, truth], args.zoom,
+                                     labels=gif_labels(method)), fps=4)
             rows.append((name, method, _means(s), _means(static_s), _means(phase_s),
                          _means(oracle_s)))
         result["transforms"][name] = entry
@@ -333,6 +334,11 @@ def load_videos(args: argparse.Namespace, patch_size: int):
     return videos["source"], videos["target"]
 
 
+def gif_labels(method: str) -> list[str]:
+    """The columns of a transfer GIF: the source movie, the prediction, the truth."""
+    return ["source", f"predicted ({method})", "truth"]
+
+
 def _gif_writer(args: argparse.Namespace, out: Path, p: int, n_trials: int, label: str):
     """on_trial callback of run_trials: the GIFs of the first trial, and a progress bar over
     the `n_trials` trials of `label` on stderr (unless --quiet), so that a long run is not
@@ -346,7 +352,8 @@ def _gif_writer(args: argparse.Namespace, out: Path, p: int, n_trials: int, labe
             source, truth = trial.movies(args.n_frames, p)
             for method, pred in preds.items():
                 write_video(out / f"transfer_{trial.transform}_{method}.gif",
-                            side_by_side([source, pred, truth], args.zoom), fps=4)
+                            side_by_side([source, pred, truth], args.zoom,
+                                         labels=gif_labels(method)), fps=4)
         bar.update(1)
         if bar.n >= n_trials:
             bar.close()

@@ -9,15 +9,48 @@ from csc.analysis.prediction_trials import REFERENCES
 from csc.plotting.bases import new_figure, save_figure
 
 
-def side_by_side(columns: list[np.ndarray], zoom: int, gap: int = 4) -> np.ndarray:
-    """Movies (T, p, p) → one movie (T, zoom·p, n·zoom·p + gaps), values clipped to [0, 1]."""
+def side_by_side(columns: list[np.ndarray], zoom: int, gap: int = 4,
+                 labels: list[str] | None = None) -> np.ndarray:
+    """Movies (T, p, p) → one movie (T, zoom·p, n·zoom·p + gaps), values clipped to [0, 1];
+    with `labels` (one per column), a strip of LABEL_HEIGHT pixels on top names each column."""
     T = columns[0].shape[0]
     big = [np.kron(np.clip(c, 0, 1), np.ones((1, zoom, zoom))) for c in columns]
     spacer = np.ones((T, big[0].shape[1], gap), np.float32)
     parts = []
     for i, b in enumerate(big):
         parts += [b] if i == 0 else [spacer, b]
-    return np.concatenate(parts, axis=2)
+    movie = np.concatenate(parts, axis=2)
+    if labels is None:
+        return movie
+    if len(labels) != len(columns):
+        raise ValueError(f"{len(labels)} labels for {len(columns)} columns")
+    strip = label_strip(labels, big[0].shape[2], gap)
+    return np.concatenate([np.broadcast_to(strip, (T, *strip.shape)), movie], axis=1)
+
+
+#: height in pixels of `label_strip`
+LABEL_HEIGHT = 14
+
+
+def label_strip(labels: list[str], width: int, gap: int) -> np.ndarray:
+    """A white strip float (LABEL_HEIGHT, n·width + (n − 1)·gap) in [0, 1] with each label
+    written in black, centred over its column of `width` pixels (columns `gap` apart)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    n = len(labels)
+    total = n * width + (n - 1) * gap
+    dpi = 100
+    fig = new_figure(figsize=(total / dpi, LABEL_HEIGHT / dpi), dpi=dpi)
+    canvas = FigureCanvasAgg(fig)
+    for i, label in enumerate(labels):
+        fig.text((i * (width + gap) + width / 2) / total, 0.5, label, ha="center", va="center",
+                 fontsize=7)
+    canvas.draw()
+    gray = np.asarray(canvas.buffer_rgba())[..., :3].mean(axis=2) / 255.0
+    out = np.ones((LABEL_HEIGHT, total), np.float32)  # the canvas may round a pixel off
+    h, w = min(LABEL_HEIGHT, gray.shape[0]), min(total, gray.shape[1])
+    out[:h, :w] = gray[:h, :w]
+    return out
 
 
 def save_error_ratios_png(ratios: dict[str, dict[str, list[float]]], path: str | Path) -> None:
