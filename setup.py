@@ -43,6 +43,8 @@ setup(
     },
     entry_points={
         "console_scripts": [
+            # one command with subcommands; the csc-* scripts below are the same tools
+            "csc=csc.cli.main:main",
             "csc-learn=csc.cli.learn:main",
             "csc-analyze=csc.cli.analyze:main",
             "csc-factorization=csc.cli.factorization:main",
