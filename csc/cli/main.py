@@ -11,6 +11,9 @@ import importlib
 import sys
 from typing import Sequence
 
+from csc.cli.common import ArgumentParser, fail
+from csc.cli.interrupts import stops_on_interrupt
+
 PROG = "csc"
 
 #: subcommand -> (module, what it does): the module's `main(argv)` runs it
@@ -39,27 +42,32 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+@stops_on_interrupt(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `csc SUBCOMMAND ...`; 0 for --help and --version, 2 (one line) for no or an unknown
     subcommand, else the subcommand's own exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args:
-        print(f"{PROG}: error: give a subcommand ({', '.join(SUBCOMMANDS)}); {PROG} --help "
-              f"lists them", file=sys.stderr)
-        return 2
-    if args[0] in ("-h", "--help"):
+    # only the first argument is csc's: the rest, --help included, is the subcommand's
+    ap = ArgumentParser(prog=PROG, add_help=False)
+    ap.add_argument("subcommand", nargs="?")
+    ap.add_argument("-h", "--help", action="store_true")
+    ap.add_argument("--version", action="store_true")
+    first, unknown = ap.parse_known_args(args[:1])
+    if first.help:
         print(usage())
         return 0
-    if args[0] == "--version":
+    if first.version:
         from csc import __version__
 
         print(f"{PROG} {__version__}")
         return 0
-    if args[0] not in SUBCOMMANDS:
-        print(f"{PROG}: error: unknown subcommand {args[0]!r}; choose one of "
-              f"{', '.join(SUBCOMMANDS)}", file=sys.stderr)
-        return 2
-    module = importlib.import_module(SUBCOMMANDS[args[0]][0])
+    if not args:
+        return fail(PROG, f"give a subcommand ({', '.join(SUBCOMMANDS)}); {PROG} --help lists "
+                          f"them")
+    if first.subcommand not in SUBCOMMANDS:
+        return fail(PROG, f"unknown subcommand {args[0]!r}; choose one of "
+                          f"{', '.join(SUBCOMMANDS)}")
+    module = importlib.import_module(SUBCOMMANDS[first.subcommand][0])
     try:
         return int(module.main(args[1:]) or 0)
     except SystemExit as exc:  # argparse's --help (0) and usage errors (2)
