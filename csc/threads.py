@@ -52,12 +52,10 @@ def prefer_short_blas_spin() -> bool:
 @functools.lru_cache(maxsize=1)
 def warn_if_threads_spin() -> None:
     """Log once per process which of the two settings is unset, and what it costs."""
-    unset = [f"{name}={value}" for name, value in (("OMP_WAIT_POLICY", "PASSIVE"),
-                                                   ("OPENBLAS_THREAD_TIMEOUT",
-                                                    BLAS_THREAD_TIMEOUT))
-             if name not in os.environ]
+    wanted = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": BLAS_THREAD_TIMEOUT}
+    unset = [name for name in wanted if name not in os.environ]
     if unset:
         log.warning("csc: %s not set, so idle threads spin between the CPU backend's passes and "
                     "slow it down (1.3-60x measured on 2 cores); set %s in the environment "
-                    "before starting Python", " and ".join(n.split("=")[0] for n in unset),
-                    " ".join(unset))
+                    "before starting Python", " and ".join(unset),
+                    " ".join(f"{name}={wanted[name]}" for name in unset))

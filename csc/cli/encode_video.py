@@ -110,16 +110,15 @@ def check_args(args: argparse.Namespace) -> tuple[Path, list[str]]:
     for video in videos:  # before a cluster starts; what else is wrong is found by indexing
         if not Path(video).exists():
             raise UsageError(f"no such video file or frame folder: {video}")
+    causal = args.start == "causal"
+    lowest = {"max_iter": 0 if causal else 1, "causal_lead": 0}  # the others: 1
     for name in ("stride", "chunk_frames", "max_iter", "downsample", "max_frames", "workers",
-                 "causal_iter"):
-        value = getattr(args, name)
-        if value is not None and value < (0 if name == "max_iter" and args.start == "causal"
-                                          else 1):
-            what = ("a non-negative integer with --start causal" if name == "max_iter"
-                    and args.start == "causal" else "a positive integer")
+                 "causal_iter", "causal_lead"):
+        value, low = getattr(args, name), lowest.get(name, 1)
+        if value is not None and value < low:
+            what = "a positive integer" if low else "a non-negative integer"
+            what += " with --start causal" if name == "max_iter" and causal else ""
             raise UsageError(f"--{name.replace('_', '-')} must be {what}, got {value}")
-    if args.causal_lead < 0:
-        raise UsageError(f"--causal-lead must be a non-negative integer, got {args.causal_lead}")
     if args.start != "causal" and (args.causal_iter, args.causal_lead) != (CAUSAL_START_ITERS,
                                                                            CAUSAL_LEAD_FRAMES):
         raise UsageError("--causal-iter and --causal-lead set the causal pass: they need "

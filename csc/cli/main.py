@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("subcommand", nargs="?")
     ap.add_argument("-h", "--help", action="store_true")
     ap.add_argument("--version", action="store_true")
-    first, unknown = ap.parse_known_args(args[:1])
+    first, _ = ap.parse_known_args(args[:1])
     if first.help:
         print(usage())
         return 0

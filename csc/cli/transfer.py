@@ -339,8 +339,8 @@ def gif_labels(method: str) -> list[str]:
     return ["source", f"predicted ({method})", "truth"]
 
 
-def _gif_writer(args: argparse.Namespace, out: Path, p: int, n_trials: int, label: str):
-    """on_trial callback of run_trials: the GIFs of the first trial, and a progress bar over
+def _on_trial(args: argparse.Namespace, out: Path, p: int, n_trials: int, label: str):
+    """The on_trial callback of run_trials: the GIFs of the first trial, and a progress bar over
     the `n_trials` trials of `label` on stderr (unless --quiet), so that a long run is not
     silent."""
     from tqdm import tqdm
@@ -415,7 +415,7 @@ def run_video_trials(args: argparse.Namespace, model, options: dict,
         except VideoError as exc:
             raise UsageError(str(exc)) from None
         ts = transfer_trials.run_trials(model, trials, args.n_frames, args.method, options,
-                                        on_trial=_gif_writer(args, out, p, len(trials),
+                                        on_trial=_on_trial(args, out, p, len(trials),
                                                              f"{name} trials"))
         result["transforms"][name] = trial_entry(ts)
         mean = {k: {m: ts.mean(k, m) for m in ("correlation", "snr_db")} for k in ts.correlation}
@@ -441,7 +441,7 @@ def run_real_trials(args: argparse.Namespace, model, options: dict,
     except ValueError as exc:
         raise UsageError(f"--real {path}: {exc}") from None
     ts = transfer_trials.run_trials(model, trials, args.n_frames, args.method, options,
-                                    on_trial=_gif_writer(args, out, model.patch_size,
+                                    on_trial=_on_trial(args, out, model.patch_size,
                                                          len(trials), "real-motion trials"))
     entry = {"video": str(path), "downsample": args.real_downsample, "n_trials": len(trials),
              **trial_entry(ts)}

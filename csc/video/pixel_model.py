@@ -40,10 +40,9 @@ class PixelModel:
         if p.slowness != "none":
             prior += f" + {p.slowness} slowness κ={p.kappa:g}"
         K, M = self.components_.shape
-        layers = [f"{getattr(self, name).components_.shape[1]} {prefix} units"
+        layers = [f"{layer.components_.shape[1]} {prefix} units"
                   for prefix, (name, _) in self.LAYERS.items()
-                  if getattr(self, name) is not None
-                  and getattr(getattr(self, name), "components_", None) is not None]
+                  if (layer := getattr(self, name)) is not None]
         n_updates = getattr(self.coder, "n_updates_", 0)
         return (f"PixelModel({K} complex units on {self.patch_size}x{self.patch_size} patches "
                 f"({M} whitened features), prior {prior}, {n_updates} updates"
