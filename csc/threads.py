@@ -56,6 +56,6 @@ def warn_if_threads_spin() -> None:
     unset = [name for name in wanted if name not in os.environ]
     if unset:
         log.warning("csc: %s not set, so idle threads spin between the CPU backend's passes and "
-                    "slow it down (1.3-60x measured on 2 cores); set %s in the environment "
-                    "before starting Python", " and ".join(unset),
+                    "slow it down (2-67x measured on 2 cores, see csc.threads); set %s in the "
+                    "environment before starting Python", " and ".join(unset),
                     " ".join(f"{name}={wanted[name]}" for name in unset))
