@@ -37,7 +37,8 @@ setup(
         # libnvrtc, the compiler CuPy uses: lets `python -m csc.selfcheck` and the tests compile
         # the kernels exactly as CuPy will, without a GPU
         "nvrtc": ["nvidia-cuda-nvrtc-cu12; platform_system == 'Linux'"],
-        "test": ["pytest>=7", "cvxpy>=1.4", "clarabel>=0.6", "scikit-image>=0.21", "ruff>=0.5",
+        "test": ["pytest>=7.2", "pytest-xdist>=3", "cvxpy>=1.4", "clarabel>=0.6",
+                 "scikit-image>=0.21", "ruff>=0.5",
                  "nvidia-cuda-nvrtc-cu12; platform_system == 'Linux'"],
         "bench": ["skglm>=0.3", "spams-bin>=2.6", "threadpoolctl>=3", "pymoten>=0.1"],
     },

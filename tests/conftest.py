@@ -28,6 +28,40 @@ prefer_passive_openmp()  # the test process, like the command-line tools (before
 os.environ.setdefault("CSC_BACKEND", "cpu")
 
 
+# --------------------------------------------------------------------------- test tiers
+#: markers of the tiers a plain `python -m pytest` leaves out (registered in pytest.ini)
+OPTIONAL_TIERS = ("slow", "cluster", "faults", "toolchain")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--full", action="store_true",
+                     help="run every tier (slow, cluster, faults, toolchain), as CI does")
+
+
+def _leaves_tiers_out(config) -> bool:
+    """A plain run of the test paths leaves the optional tiers out; `--full`, `-m EXPR` or test
+    files named on the command line run what they select."""
+    return (not config.getoption("--full") and not config.option.markexpr
+            and config.args_source == pytest.Config.ArgsSource.TESTPATHS)
+
+
+def pytest_collection_modifyitems(config, items):
+    if not _leaves_tiers_out(config):
+        return
+    kept, left_out = [], []
+    for item in items:
+        (left_out if any(item.get_closest_marker(m) for m in OPTIONAL_TIERS) else kept).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if _leaves_tiers_out(config):
+        terminalreporter.write_line(f"tiers left out: {', '.join(OPTIONAL_TIERS)}; "
+                                    "`python -m pytest --full` runs everything, as CI does")
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

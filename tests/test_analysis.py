@@ -177,6 +177,7 @@ def test_factorization_tool_bad_option(capsys):
     _one_line_error(capsys, factorization.main(["x.npz", "--n-iter", "0"]))
 
 
+@pytest.mark.slow
 def test_factorization_tool_end_to_end_on_a_tiny_run(tmp_path, capsys):
     write_frame_folder(tmp_path / "videos" / "grating",
                        drifting_grating(24, 24, wavelength=6.0, speed=1.0))

@@ -59,6 +59,7 @@ def test_environment_variable_overrides_auto(monkeypatch):
         get_backend("fpga")
 
 
+@pytest.mark.gpu
 @pytest.mark.parametrize("prior", [dict(lam=0.3), dict(sparsity="cauchy", lam=0.3),
                                    dict(lam=0.3, slowness="l2", kappa=0.5),
                                    dict(lam=0.3, slowness="l1", kappa=0.5)])
@@ -72,6 +73,7 @@ def test_gpu_encode_agrees_with_cpu(gpu, rng, prior):
     assert eg == pytest.approx(ec, rel=1e-4)
 
 
+@pytest.mark.gpu
 def test_gpu_learning_recovers_a_planted_dictionary(gpu):
     from csc.testing.planted import planted_data, subspace_similarity
     X, D, _ = planted_data(n_components=8, n_features=32, n_sequences=300, n_frames=16)
@@ -80,6 +82,7 @@ def test_gpu_learning_recovers_a_planted_dictionary(gpu):
     assert subspace_similarity(D, gpu.components_).mean() >= 0.9
 
 
+@pytest.mark.gpu
 @pytest.mark.parametrize("sparsity, slowness", [(0, 0), (0, 1), (1, 0), (1, 1), (2, 1), (0, 2)])
 def test_gpu_kernels_agree_with_their_host_twins(gpu, tmp_path, sparsity, slowness):
     """The device's arithmetic against the host emulation of the same kernels, code by code (on

@@ -41,6 +41,7 @@ def test_problem_is_the_planted_convex_case():
         make_problem(SEQ_LEN, 12, 6, seed=3, density=0.0)
 
 
+@pytest.mark.slow
 def test_tiny_run_reports_a_certified_optimum(tmp_path, capsys):
     out = tmp_path / "bench.json"
     code = benchmark.main(["--sizes", str(SEQ_LEN), "--n-features", "16", "--n-units", "32",

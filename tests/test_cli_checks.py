@@ -73,6 +73,7 @@ def test_second_layer_takes_the_run_folders_lock(tmp_path, capsys, no_learning):
         _one_line_error(capsys, "in use by another run")
 
 
+@pytest.mark.slow
 def test_sizes_that_cannot_fit_are_refused_before_the_work(tmp_path, capsys, monkeypatch):
     def drawn(*args, **kwargs):
         raise AssertionError("sequences were drawn before the sizes were checked")

@@ -218,6 +218,7 @@ def test_grid_layout_round_trips_and_suits_csc_analysis():
     assert PatchGrid.from_attrs(grid.to_attrs()) == grid
 
 
+@pytest.mark.cluster
 def test_same_codes_in_process_and_on_a_two_process_cluster(model_file, videos):
     distributed = pytest.importorskip("distributed")
     model, _ = model_file
@@ -448,6 +449,7 @@ def _store_files(store: Path) -> dict[str, bytes]:
             if p.is_file()}
 
 
+@pytest.mark.faults
 def test_resume_after_kill_9_ends_with_the_uninterrupted_store(model_file, tmp_path):
     _, path = model_file
     video = write_video(tmp_path / "long.avi", _movie(n_frames=40, height=40, width=56))
@@ -481,6 +483,7 @@ def test_resume_after_kill_9_ends_with_the_uninterrupted_store(model_file, tmp_p
     assert not any(p.suffix == ".partial" for p in store.rglob("*"))
 
 
+@pytest.mark.faults
 def test_ctrl_c_ends_with_one_line_and_the_run_resumes(model_file, tmp_path):
     """SIGINT midway: one line on stderr (no KeyboardInterrupt traceback), exit status 130, the
     chunks written so far kept, and the same command then completes the store."""
@@ -509,6 +512,8 @@ def test_ctrl_c_ends_with_one_line_and_the_run_resumes(model_file, tmp_path):
     assert open_codes(tmp_path / "c.zarr", "long").complete
 
 
+@pytest.mark.faults
+@pytest.mark.cluster
 def test_the_scheduler_killed_mid_encoding_is_one_line_and_the_rerun_completes(model_file,
                                                                               tmp_path):
     _, path = model_file
@@ -534,6 +539,7 @@ def test_the_scheduler_killed_mid_encoding_is_one_line_and_the_rerun_completes(m
     assert open_codes(store, "long").complete
 
 
+@pytest.mark.cluster
 def test_a_relative_out_is_the_clients_folder_for_workers_started_elsewhere(model_file, videos,
                                                                            tmp_path):
     """Workers started in another folder (which holds a store of the same name) write the store
@@ -617,6 +623,7 @@ print(json.dumps(statuses))
 """
 
 
+@pytest.mark.faults
 def test_kill_9_at_every_write_then_resume_gives_the_uninterrupted_store(model_file, tmp_path):
     """Run k of a store is killed at its k-th file write (metadata, amplitude, phase, finished
     flag; the write itself half done), for k = 1, 2, ... until a run ends by itself: no run

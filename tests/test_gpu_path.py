@@ -162,6 +162,7 @@ def gpu_runs(cupy, video_dir, tmp_path_factory):
     return root, codes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("whitening", ["pca", "of"])
 def test_learn_dictionary_on_the_gpu(gpu_runs, whitening):
     root, codes = gpu_runs

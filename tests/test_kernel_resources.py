@@ -15,6 +15,8 @@ from csc.testing import kernel_resources as kr
 if source.find_nvrtc() is None or kr.ptxas_path() is None:
     toolchain_missing("libnvrtc or ptxas not found: kernel resources cannot be checked")
 
+pytestmark = pytest.mark.toolchain
+
 
 @pytest.mark.parametrize("arch", source.ARCHES)
 def test_every_kernel_fits_its_launches(arch):

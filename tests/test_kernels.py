@@ -76,6 +76,7 @@ def test_compile_ptx_reports_nvcc_errors(tmp_path):
         hb.compile_ptx("sm_80", tmp_path / "out", sources=[bad])
 
 
+@pytest.mark.toolchain
 def test_host_library_is_cached(lib, monkeypatch):
     out_dir = Path(lib._name).parent
     assert [p.name for p in out_dir.iterdir()] == [Path(lib._name).name]  # no temporaries left
@@ -542,6 +543,7 @@ def test_host_twins_refuse_what_the_device_would_misread(lib):
         f((1,), (256,), (np.zeros((0, 4), np.float32), np.int32(0), np.ones(2), np.int32(2), out))
 
 
+@pytest.mark.toolchain
 def test_device_build_has_device_arithmetic(tmp_path_factory):
     """The "device" host build is not the exact one: float32 denormals are flushed (as with
     CuPy's -ftz=true) and a·b + c is contracted (a third of the code-step outputs change), yet

@@ -364,6 +364,7 @@ def test_real_source_inlines_amplitude_header():
     assert check_source(src) == []
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("arch", source.ARCHES)
 def test_module_source_compiles_with_nvrtc(arch):
     """What cupy.RawModule will do on a GPU machine: NVRTC (not nvcc) on ops.kernel_source()

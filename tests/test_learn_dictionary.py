@@ -85,6 +85,7 @@ def test_sampler_is_reproducible_and_memory_bounded(video_dir):
     assert all(np.array_equal(x, y) for x, y in zip(cache.clips, again.clips))
 
 
+@pytest.mark.slow
 def test_cache_keeps_a_random_sample_within_its_byte_budget(big_video_dir):
     """cache_bytes bounds what is held, during the read too (the budget plus a few clips), where
     the frame bound alone would hold every clip; sequences are drawn as before."""
@@ -109,6 +110,7 @@ def test_cache_keeps_a_random_sample_within_its_byte_budget(big_video_dir):
     assert len(one.clips) == 1  # a budget below one clip still keeps one
 
 
+@pytest.mark.slow
 def test_a_byte_budget_never_reached_changes_nothing(big_video_dir):
     """With the frame bound binding (3 of 18 clips kept), a budget that is never exceeded gives
     the frame-only cache: the same clips in the same order, so earlier runs reproduce."""
@@ -192,6 +194,7 @@ def test_corrupt_file_beside_a_good_one_is_skipped_with_a_warning(tmp_path, vide
     assert "broken.avi" in (out / "train.log").read_text()
 
 
+@pytest.mark.faults
 def test_video_failing_partway_gives_its_frames_and_a_warning(tmp_path, video_dir, run):
     """A video that decodes 60 frames and then hits corrupt data, beside a good one: the cache
     keeps those frames and the run goes on, with a warning naming the file and the frame."""
@@ -216,6 +219,7 @@ def test_video_failing_partway_gives_its_frames_and_a_warning(tmp_path, video_di
     assert both.stats["videos"] == 2 and both.n_frames > n_kept
 
 
+@pytest.mark.slow
 def test_cache_mb_bounds_the_run_cache_with_the_synthetic_camera(tmp_path, big_video_dir, run):
     """--cache-mb 1 holds video and camera clips within 1 MB (the camera within its share) where
     --cache-frames alone would hold 4.5 MB of video; the log states the budget; runs saved before
@@ -245,6 +249,7 @@ def test_cache_mb_bounds_the_run_cache_with_the_synthetic_camera(tmp_path, big_v
                            "--cache-mb must be a positive integer")
 
 
+@pytest.mark.slow
 def test_existing_run_is_not_overwritten_and_bad_model_file_is_refused(tmp_path, video_dir,
                                                                         run):
     out = tmp_path / "run"
@@ -258,6 +263,7 @@ def test_existing_run_is_not_overwritten_and_bad_model_file_is_refused(tmp_path,
     assert_one_line_error(run("--out", tmp_path / "none", "--resume"), "nothing to resume")
 
 
+@pytest.mark.slow
 def test_force_with_bad_settings_leaves_the_previous_run_intact(tmp_path, video_dir, run):
     """--force deletes the previous run only once every setting, the videos included, has been
     checked: each bad invocation below fails and leaves every output byte for byte."""
@@ -287,6 +293,7 @@ class Crash(Exception):
     pass
 
 
+@pytest.mark.faults
 def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path, video_dir):
     def config(out):
         return TrainConfig(video_dir=str(video_dir), out=str(out), patch_size=6, n_frames=4,
@@ -313,6 +320,7 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_one(tmp_path, vide
 
 
 # --------------------------------------------------------------------------- second layer
+@pytest.mark.slow
 def test_second_layer_is_learned_stored_and_loaded(tmp_path, video_dir, run, capsys):
     out = tmp_path / "run"
     assert run(video_dir, "--out", out, *TINY, "--n-frames", "6").returncode == 0
@@ -358,6 +366,7 @@ def test_second_layer_refuses_a_bad_threshold(capsys):
     assert err.count("\n") == 0 and "--threshold" in err and "'fast'" in err
 
 
+@pytest.mark.slow
 def test_cauchy_alone_and_the_paper_preset_run_from_the_command_line(tmp_path, video_dir, run):
     """`--sparsity cauchy` alone takes the paper's constants (λ 10, σ 0.4, l2 slowness, κ 0.5);
     `--preset paper` sets every setting of the paper, and options given beside it win."""
@@ -427,6 +436,7 @@ def test_cli_refuses_the_camera_alone_and_bad_stills(tmp_path, video_dir, run):
     assert_one_line_error(res, str(empty))
 
 
+@pytest.mark.slow
 def test_analyze_reports_the_papers_measures_on_held_out_video_and_stills(tmp_path, video_dir,
                                                                          run, capsys):
     import imageio.v3 as iio

@@ -30,6 +30,7 @@ from csc.video.train_shards import DaskShards
 from tests.conftest import assert_one_line_error, command_env, dask_programs
 
 distributed = pytest.importorskip("distributed")
+pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(patch_size=6, n_frames=4, n_components=4, batch_size=8, shards=4, n_updates=12,
@@ -136,6 +137,7 @@ def test_a_run_on_workers_resumes_in_process_to_the_same_model(video_dir, tmp_pa
     _assert_same_model(train(cfg, resume=True, progress=False), in_process)
 
 
+@pytest.mark.faults
 def test_a_worker_killed_mid_run_changes_nothing(video_dir, tmp_path, cluster, in_process):
     """SIGKILL to a worker process while it holds a shard: Dask reruns the shard on a live
     worker (the nanny restarts the dead one, which reads the videos again), and the run ends
@@ -297,6 +299,7 @@ def _checkpointed(out: Path):
     return lambda: (out / "model.npz").exists()
 
 
+@pytest.mark.faults
 def test_ctrl_c_on_learning_with_workers_is_one_line(video_dir, tmp_path):
     """Ctrl-C in a terminal signals every process of the command, the local workers too: the
     command alone answers, with one line and exit status 130, and --resume goes on."""
@@ -311,6 +314,7 @@ def test_ctrl_c_on_learning_with_workers_is_one_line(video_dir, tmp_path):
     assert csc.load(out / "model.npz").coder.n_updates_ >= 2
 
 
+@pytest.mark.faults
 def test_the_scheduler_killed_mid_learning_is_one_line(video_dir, tmp_path):
     out = tmp_path / "run"
     with dask_programs(tmp_path, n_workers=1) as (address, scheduler):

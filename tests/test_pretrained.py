@@ -4,6 +4,7 @@ import hashlib
 import json
 
 import numpy as np
+import pytest
 
 import csc
 from csc.analysis import first_layer
@@ -46,6 +47,7 @@ def test_pretrained_units_are_quadrature_pairs_well_above_chance():
     assert m["learned whitened"]["localisation"] > m["random whitened"]["localisation"] + 0.2
 
 
+@pytest.mark.slow
 def test_second_layer_defaults_to_a_copy_of_the_pretrained_model(tmp_path, capsys):
     before = _sha(pretrained_dir() / "model.npz")
     out = tmp_path / "second"

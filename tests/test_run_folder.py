@@ -28,6 +28,7 @@ def _arrays(path):
 
 
 # --------------------------------------------------------------------------- lock
+@pytest.mark.slow
 def test_a_run_folder_in_use_is_refused_and_free_again_after(tmp_path, video_dir, run):
     out = tmp_path / "run"
     with run_lock(out):  # another process would hold the same flock
@@ -67,6 +68,7 @@ def test_the_lock_is_released_when_its_holder_dies(tmp_path):
 
 
 # --------------------------------------------------------------------------- files
+@pytest.mark.slow
 def test_stale_temporaries_are_removed_and_damaged_config_recovered(tmp_path, video_dir, run):
     out = tmp_path / "run"
     assert run(video_dir, "--out", out, *TINY, "--checkpoint-every", "1").returncode == 0
@@ -92,6 +94,7 @@ def test_files_get_the_permissions_of_the_umask(tmp_path):
         os.umask(old)
 
 
+@pytest.mark.faults
 def test_a_full_disk_is_one_line_and_keeps_the_checkpoint(tmp_path, video_dir, run,
                                                            monkeypatch):
     out = tmp_path / "run"
@@ -113,6 +116,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_checkpoint(tmp_path, video_dir, r
 
 
 # --------------------------------------------------------------------------- --resume
+@pytest.mark.slow
 def test_resume_refuses_changed_settings_and_honours_the_rest(tmp_path, video_dir, run):
     out = tmp_path / "run"
     moved = tmp_path / "moved"
@@ -143,6 +147,7 @@ def test_resume_refuses_changed_settings_and_honours_the_rest(tmp_path, video_di
 
 
 # --------------------------------------------------------------------------- history.csv
+@pytest.mark.slow
 def test_checkpoints_append_the_history_and_do_not_grow(tmp_path, video_dir, run):
     out = tmp_path / "run"
     res = run(video_dir, "--out", out, *TINY, "--n-updates", "6", "--checkpoint-every", "2")
@@ -217,6 +222,7 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
+@pytest.mark.faults
 def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_model(tmp_path,
                                                                              video_dir):
     """kill -9 from outside once the run has checkpointed a random number of updates more, or
@@ -267,6 +273,7 @@ def test_kill_9_at_random_moments_then_resume_gives_the_uninterrupted_model(tmp_
 
 
 # --------------------------------------------------------------------------- divergence
+@pytest.mark.faults
 def test_a_diverging_run_stops_clearly_and_keeps_its_last_checkpoint(tmp_path, video_dir,
                                                                       monkeypatch):
     """From update 5 on the whitened batches are scaled by 1e20 (float32 energies overflow): the
@@ -287,6 +294,7 @@ def test_a_diverging_run_stops_clearly_and_keeps_its_last_checkpoint(tmp_path, v
     assert len((out / "history.csv").read_text().splitlines()) == 5
 
 
+@pytest.mark.slow
 def test_resume_on_other_videos_warns_that_the_run_changes(tmp_path, video_dir, run):
     out, fewer = tmp_path / "run", tmp_path / "fewer"
     assert run(video_dir, "--out", out, *TINY).returncode == 0

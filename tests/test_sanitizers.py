@@ -22,6 +22,7 @@ except (FileNotFoundError, OSError) as e:
     toolchain_missing(f"the ASan/UBSan runtimes are not available: {e}")
 
 TESTS = Path(__file__).parent
+pytestmark = pytest.mark.toolchain
 
 
 def _child(args: list[str], cache: Path, timeout: int = 600) -> subprocess.CompletedProcess:

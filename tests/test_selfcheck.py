@@ -22,6 +22,7 @@ def _run(*args):
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.toolchain
 def test_module_run_without_gpu_says_not_checked():
     ok, reason = ops.available()
     r = _run()

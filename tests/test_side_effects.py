@@ -65,6 +65,7 @@ def test_import_is_lazy_so_that_a_command_sets_the_blas_spin_before_numpy_loads(
     assert out == "PixelModel PixelModel"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset, warned", [({}, ["OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT"]),
                                             ({"OMP_WAIT_POLICY": "PASSIVE"},
                                              ["OPENBLAS_THREAD_TIMEOUT"]),

@@ -148,6 +148,7 @@ def has_encoder(codec: str) -> bool:
     return True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(32, 48), (33, 47)], ids=["even", "odd"])
 @pytest.mark.parametrize("ext", [*VIDEO_CODECS, ".gif"])
 def test_write_video_round_trip(tmp_path, ext, shape):

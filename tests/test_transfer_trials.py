@@ -142,6 +142,7 @@ def _bad_videos(folder):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("problem", ["no such file", "cannot read video", "too small",
                                      "1 frame", "constant"])
 def test_cli_bad_video(tmp_path, capsys, problem):

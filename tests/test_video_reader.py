@@ -134,6 +134,7 @@ SEEK_FORMATS = [  # (extension, codec, seeks): containers read by seeking, other
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ext,codec,seeks", SEEK_FORMATS,
                          ids=[f"{e}-{c}" for e, c, _ in SEEK_FORMATS])
 def test_frame_ranges_are_the_frames_of_iter_frames(tmp_path, monkeypatch, ext, codec, seeks):
