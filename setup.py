@@ -40,6 +40,9 @@ setup(
         "test": ["pytest>=7.2", "pytest-xdist>=3", "cvxpy>=1.4", "clarabel>=0.6",
                  "scikit-image>=0.21", "ruff>=0.5",
                  "nvidia-cuda-nvrtc-cu12; platform_system == 'Linux'"],
+        # the documentation site (mkdocs.yml): `mkdocs build --strict`
+        "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26",
+                 "mkdocs-gallery>=0.10"],
         "bench": ["skglm>=0.3", "spams-bin>=2.6", "threadpoolctl>=3", "pymoten>=0.1"],
     },
     entry_points={

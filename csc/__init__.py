@@ -56,7 +56,7 @@ def __dir__() -> list[str]:
 
 def pretrained() -> PixelModel:
     """The shipped `PixelModel`, learned on natural motion (the bundled clip and the synthetic
-    camera over the bundled stills; the command that made it is in the README). Its run folder,
+    camera over the bundled stills; the command that made it is in docs/paper.md). Its run folder,
     with the config.json of that run, is `csc.resources.pretrained_dir()`."""
     from csc.io import load
     from csc.resources import pretrained_dir

@@ -139,8 +139,9 @@ def test_cache_errors_name_the_problem(tmp_path, video_dir):
 
 # --------------------------------------------------------------------------- command line
 def test_end_to_end_run_writes_every_output(tmp_path, video_dir):
-    """Through the scripts/ wrapper, as the README documents it, with a relative --out: the
-    last line names the folder and every file in it, and config.json stores it absolute."""
+    """Through the scripts/ wrapper, as the README's first command runs it, with a relative
+    --out: the last line names the folder and every file in it, and config.json stores it
+    absolute."""
     out = tmp_path / "run"
     res = _run_script(video_dir, "--out", "run", *TINY, cwd=tmp_path)
     assert res.returncode == 0, res.stderr

@@ -1,4 +1,4 @@
-"""The shipped pretrained model: it loads, it is what the README says it is, and the tools that
+"""The shipped pretrained model: it loads, it is what docs/paper.md says it is, and the tools that
 use it by default leave the package data untouched."""
 import hashlib
 import json
@@ -39,7 +39,7 @@ def test_a_model_prints_what_it_is(model_file):
 
 
 def test_pretrained_units_are_quadrature_pairs_well_above_chance():
-    """The README's claim about the shipped units (≥ 70% quadrature pairs in whitened space,
+    """docs/paper.md's claim about the shipped units (≥ 70% quadrature pairs in whitened space,
     localised beyond random units drawn through the same whitener)."""
     m = first_layer.model_measures(csc.pretrained())
     assert m["learned whitened"]["quadrature"] >= 0.7

@@ -30,7 +30,7 @@ Methods (`METHODS`):
   carry it.
 
 ``"auto"`` is `AUTO_METHOD`, the method with the lowest error on the real clips measured in the
-README (`csc-predict`).
+docs/guide/prediction.md (`csc-predict`).
 """
 from __future__ import annotations
 

@@ -35,8 +35,8 @@ Every movie and patch here is encoded by `second_layer.second_layer_codes`: unde
 layer works on), else under the first layer's own prior. Under a sparse prior most of a target's
 units are exactly 0 and have no phase to carry; under the Gaussian prior every unit has one. On
 the held-out clip this lifts the translation method from 0.382 to 0.453 mean correlation (static
-frame 0.246) and the phase-only oracle from 0.653 to 0.828 (README). The oracle and the
-phase-only oracle use the same codes as the prediction.
+frame 0.246) and the phase-only oracle from 0.653 to 0.828 (docs/guide/second-layer.md). The
+oracle and the phase-only oracle use the same codes as the prediction.
 
 Sign convention (derived here, checked in tests/test_transfer.py against known shifts)
 -------------------------------------------------------------------------------------

@@ -47,37 +47,62 @@ _PIXEL_MODEL_PARTS = ("whitener_", "layer_", "second_layer_prior")
 class ComplexSparseCoding(TransformerMixin, BaseEstimator):
     """Learn a complex dictionary whose codes factor movies into amplitude and phase.
 
-    Parameters
-    ----------
-    n_components: number of complex units K.
-    sparsity, lam, sigma, slowness, kappa, weights: the prior (see `csc.core.priors.make_prior`).
-    learning: "sgd" (the paper's adaptive-step gradient) or "online" (Mairal et al. block descent).
-    normalize: "pair" (the paper's: R_k ⟂ I_k, both unit norm) or "complex" (‖A_k‖ = 1).
-    init: "data" (each unit starts as two consecutive frames of a random sequence: under motion
-    they are the same pattern phase-shifted, a natural quadrature pair) or "random" (Gaussian).
-    n_updates: dictionary updates made by `fit`; batch_size: sequences per update;
-    n_shards: shards the sequences of a batch are split into, each inferred on its own and their
-    statistics added in order (`csc.learning.shards`; 1: the whole batch in one solve). The
-    learned dictionary depends on it, not on where the shards run.
-    max_iter, tol: inference per update; transform_max_iter, transform_tol: for `transform`.
-    inference: how an update infers its codes (`csc.learning.shards.INFERENCES`): "fista"
-    (csc's solver from zero codes, to `tol` or `max_iter`), "fista-random" (the same from the
-    authors' random start 0.2 (g + i g')) or "paper" (the authors' truncated polar
-    Barzilai–Borwein descent from that start, `csc.core.polar_inference`; smooth priors only;
-    `max_iter` 15 is theirs). `transform` always solves with FISTA from zero.
-    random_state: seed (int) or None; backend: "auto" | "cpu" | "gpu".
     Parameters are checked when learning starts (`fit`, `partial_fit`), as in scikit-learn;
     `get_params`, `set_params`, `sklearn.base.clone` and grid searches work as for any estimator.
 
-    Learned attributes
-    ------------------
-    components_: complex64 (n_components, n_features); n_features_in_: M; n_updates_: updates
-    made so far;
-    history_: dict of per-update lists "energy" (per frame), "snr" (dB), "active" (fraction of
-    amplitudes above 1e-3 × the batch's largest), "n_iter" (inference iterations).
+    Parameters
+    ----------
+    n_components : int
+        Number of complex units K.
+    sparsity, lam, sigma, slowness, kappa, weights
+        The prior (see `csc.core.priors.make_prior`).
+    learning : {"sgd", "online"}
+        "sgd": the paper's adaptive-step gradient; "online": Mairal et al.'s block descent.
+    normalize : {"pair", "complex"}
+        "pair": the paper's, R_k ⟂ I_k, both unit norm; "complex": ‖A_k‖ = 1.
+    init : {"data", "random"}
+        "data": each unit starts as two consecutive frames of a random sequence (under motion
+        they are the same pattern phase-shifted, a natural quadrature pair); "random": Gaussian.
+    n_updates : int
+        Dictionary updates made by `fit`.
+    batch_size : int
+        Sequences per update.
+    n_shards : int
+        Shards the sequences of a batch are split into, each inferred on its own and their
+        statistics added in order (`csc.learning.shards`; 1: the whole batch in one solve). The
+        learned dictionary depends on it, not on where the shards run.
+    max_iter, tol : int, float
+        Inference per update.
+    transform_max_iter, transform_tol : int, float
+        Inference in `transform`.
+    inference : {"fista", "fista-random", "paper"}
+        How an update infers its codes (`csc.learning.shards.INFERENCES`): "fista" is csc's
+        solver from zero codes, to `tol` or `max_iter`; "fista-random" the same from the
+        authors' random start 0.2 (g + i g'); "paper" the authors' truncated polar
+        Barzilai–Borwein descent from that start (`csc.core.polar_inference`; smooth priors
+        only; `max_iter` 15 is theirs). `transform` always solves with FISTA from zero.
+    random_state : int or None
+        Seed.
+    backend : {"auto", "cpu", "gpu"}
+        Where the arrays live.
 
-    An update whose numbers stop being finite (float32 data scaled to ~1e18 and beyond) raises
-    `csc.learning.TrainingDiverged` (a ValueError) and leaves the model as it was before it.
+    Attributes
+    ----------
+    components_ : ndarray of complex64, shape (n_components, n_features)
+        The learned dictionary.
+    n_features_in_ : int
+        M, the number of features.
+    n_updates_ : int
+        Updates made so far.
+    history_ : dict of lists
+        Per update: "energy" (per frame), "snr" (dB), "active" (fraction of amplitudes above
+        1e-3 × the batch's largest), "n_iter" (inference iterations).
+
+    Raises
+    ------
+    csc.learning.TrainingDiverged
+        An update whose numbers stop being finite (float32 data scaled to ~1e18 and beyond);
+        a ValueError. The model is left as it was before that update.
     """
 
     def __init__(self, n_components: int, *, sparsity: str = "l1", lam: float = 0.1,

@@ -343,7 +343,7 @@ def encode_video(model: PixelModel, video: str | Path | VideoSource, *,
     (each chunk's solve from zero codes) or "causal" (from the codes of a causal pass over the
     chunk, `csc.stream` with `causal_iter` iterations a frame: far closer after a few
     iterations, so it pays with a small max_iter; with start "causal", max_iter 0 returns the
-    causal pass's codes, the fastest encoding; see the README's "Real time"); causal_lead: the
+    causal pass's codes, the fastest encoding; see docs/guide/streaming.md); causal_lead: the
     causal pass of a chunk first runs over this many frames before it (fewer at the start of
     the video), so that the chunk's first frame starts from codes of the frames before it, as
     in one stream over the whole video; each chunk stays a task of its own.

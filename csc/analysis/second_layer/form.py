@@ -88,20 +88,35 @@ def infer_form(ell, B, *, noise_var=0.2, lam=2.0, slowness=5.0, max_iter=200, to
 class FormUnits(TransformerMixin, SecondLayerBase):
     """Form units: a dictionary B (K, L) of log-amplitude patterns.
 
+    A scikit-learn transformer (`TransformerMixin`): `fit_transform(ell)` is fit then transform.
+
     Parameters
     ----------
-    n_components: number of form units L (the paper: 100).
-    log_variance, center_units: how `fit_features` normalises log-amplitudes (the paper:
-    variance 0.1 per unit, the mean over units removed at every frame).
-    noise_var: σ² of ‖ℓ − B v‖²/(2σ²) (0.2); lam: λ of λΣ|v| (2); slowness: c of
-    c Σ_t ‖v_t − v_{t−1}‖² (5).
-    step, step_targets, learning_rate, init ("data": the features of random frames),
-    n_updates, batch_size, max_iter, tol (FISTA relative change), transform_max_iter,
-    random_state: as for `MotionUnits`.
+    n_components : int
+        Number of form units L (the paper: 100).
+    log_variance, center_units : float, bool
+        How `fit_features` normalises log-amplitudes (the paper: variance 0.1 per unit, the
+        mean over units removed at every frame).
+    noise_var : float
+        σ² of ‖ℓ − B v‖²/(2σ²) (0.2).
+    lam : float
+        λ of λΣ|v| (2).
+    slowness : float
+        c of c Σ_t ‖v_t − v_{t−1}‖² (5).
+    step, step_targets, learning_rate, n_updates, batch_size, transform_max_iter, random_state
+        As for `MotionUnits`.
+    init : {"random", "data"}
+        "data": the features of random frames.
+    max_iter, tol : int, float
+        FISTA iterations and relative change per update.
 
-    Learned attributes: as `MotionUnits`, and feature_stats_ (set by `fit_features`): the
-    normalisation of the training codes, which `features` applies to new codes.
-    A scikit-learn transformer (`TransformerMixin`): `fit_transform(ell)` is fit then transform.
+    Attributes
+    ----------
+    components_, n_updates_, history_
+        As for `MotionUnits`.
+    feature_stats_ : dict
+        Set by `fit_features`: the normalisation of the training codes, which `features`
+        applies to new codes.
     """
 
     _KIND = "form_units"

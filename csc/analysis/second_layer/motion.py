@@ -93,29 +93,45 @@ def infer_motion(delta, mask, D, *, kappa_vm=4.0, prior_scale=0.2236, slowness=2
 class MotionUnits(SecondLayerBase):
     """Motion units: a dictionary D_m (K, L) of phase-velocity patterns.
 
-    Parameters
-    ----------
-    n_components: number of motion units L (the paper: 100).
-    threshold: amplitude both frames must exceed for a phase velocity to count (`features`):
-    a number is absolute, for every unit (the paper: 0.2); None is per unit, 0.1 × the unit's
-    largest amplitude in the codes at hand (`phases.phase_velocity`'s default).
-    kappa_vm: von Mises concentration κ of the phase-velocity likelihood (4).
-    prior_scale: scale s of the Cauchy-like prior ½ log(1 + (w/s)²) (0.2236).
-    slowness: c of c Σ_t ‖w_t − w_{t−1}‖² (5/2).
-    step, step_targets, learning_rate: the learning step (`SecondLayerBase`): "adaptive" with
-    targets (0.03, 0.06, 0.015) on the largest element of the change (the authors'),
-    "adaptive-unit" (the same targets, one step per unit) or "linear" from `learning_rate`.
-    init: the first columns, "random" (the paper's) or "data" (masked phase velocities of
-    random frame transitions of the training data).
-    n_updates, batch_size: learning updates made by `fit` and sequences per update.
-    max_iter, tol: L-BFGS iterations / gradient tolerance per update; transform_max_iter for
-    `transform`. random_state: an int seed ≥ 0 or None.
-
-    Learned attributes: components_ float64 (K, L) with unit columns; n_updates_; history_
-    (per-update "energy" per frame, "n_iter", "change" = relative change of D_m).
-
     Not a scikit-learn `TransformerMixin`: `transform` needs the mask as well as δ, and the
     mixin's `fit_transform(X, y)` would pass the mask to fit only.
+
+    Parameters
+    ----------
+    n_components : int
+        Number of motion units L (the paper: 100).
+    threshold : float or None
+        Amplitude both frames must exceed for a phase velocity to count (`features`): a number
+        is absolute, for every unit (the paper: 0.2); None is per unit, 0.1 × the unit's
+        largest amplitude in the codes at hand (`phases.phase_velocity`'s default).
+    kappa_vm : float
+        Von Mises concentration κ of the phase-velocity likelihood (4).
+    prior_scale : float
+        Scale s of the Cauchy-like prior ½ log(1 + (w/s)²) (0.2236).
+    slowness : float
+        c of c Σ_t ‖w_t − w_{t−1}‖² (5/2).
+    step, step_targets, learning_rate
+        The learning step (`SecondLayerBase`): "adaptive" with targets (0.03, 0.06, 0.015) on
+        the largest element of the change (the authors'), "adaptive-unit" (the same targets,
+        one step per unit) or "linear" from `learning_rate`.
+    init : {"random", "data"}
+        The first columns: "random" (the paper's) or "data" (masked phase velocities of random
+        frame transitions of the training data).
+    n_updates, batch_size : int
+        Learning updates made by `fit` and sequences per update.
+    max_iter, tol, transform_max_iter
+        L-BFGS iterations / gradient tolerance per update; iterations in `transform`.
+    random_state : int or None
+        A seed ≥ 0.
+
+    Attributes
+    ----------
+    components_ : ndarray of float64, shape (K, L)
+        Unit columns.
+    n_updates_ : int
+        Updates made so far.
+    history_ : dict of lists
+        Per update: "energy" per frame, "n_iter", "change" (relative change of D_m).
     """
 
     _KIND = "motion_units"
