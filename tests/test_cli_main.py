@@ -53,3 +53,30 @@ def test_a_subcommand_runs_and_returns_its_status(tmp_path, capsys):
                  "--quiet"]) == 0
     assert main(["stream", str(tmp_path / "missing.avi"), "--quiet"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+#: one spelling per shared option: the subcommands that take it
+SHARED_SPELLINGS = {
+    "--video-dir": ("analyze", "factorization", "second-layer"),   # held-out videos to measure on
+    "--max-frames": ("learn", "predict", "encode-video", "stream"),
+    "--out": ("learn", "second-layer", "transfer", "predict", "encode-video"),
+    "--seed": ("learn", "analyze", "factorization", "second-layer", "transfer", "predict",
+               "benchmark", "selfcheck"),
+    "--downsample": ("learn", "predict", "encode-video", "stream"),
+    "--backend": ("learn", "encode-video", "stream", "benchmark"),
+    "--quiet": ("learn", "transfer", "encode-video", "stream"),
+}
+
+
+def test_shared_options_are_spelled_the_same_in_every_subcommand(capsys):
+    for option, names in SHARED_SPELLINGS.items():
+        for name in names:
+            assert main([name, "--help"]) == 0
+            assert f" {option} " in capsys.readouterr().out.replace("\n", " "), (name, option)
+    # the older spellings stay as aliases of the same settings
+    from csc.cli import learn, second_layer
+
+    assert learn.build_parser().parse_args(["--out", "r", "--max-frames", "5"]) \
+        .max_frames_per_video == 5
+    for spelling in ("--video-dir", "--heldout-dir"):
+        assert second_layer.build_parser().parse_args([spelling, "v"]).heldout_dir == "v"

@@ -73,7 +73,9 @@ def build_parser() -> ArgumentParser:
                     help="patches the whitener is fitted on")
     ap.add_argument("--downsample", type=int, default=d.downsample,
                     help="integer spatial downsampling factor")
-    ap.add_argument("--max-frames-per-video", type=int, default=None)
+    ap.add_argument("--max-frames-per-video", "--max-frames", type=int, default=None,
+                    help="read at most this many frames of each video (the other tools' "
+                         "--max-frames)")
     ap.add_argument("--camera-share", type=float, default=d.camera_share,
                     help="share of the training frames from the synthetic camera (natural stills "
                          "panned, rotated and zoomed; beside the videos, never alone; 0: none)")

@@ -92,9 +92,10 @@ def build_parser() -> ArgumentParser:
                          "the run's training batches (its videos and synthetic camera)")
     ap.add_argument("--form-sprite-share", type=float, default=0.0,
                     help="the same for the form units")
-    ap.add_argument("--heldout-dir", default=str(heldout_dir()),
-                    help="videos the form units are measured on (default: the bundled held-out "
-                         "clip, never trained on)")
+    ap.add_argument("--video-dir", "--heldout-dir", dest="heldout_dir",
+                    default=str(heldout_dir()),
+                    help="held-out videos the form units are measured on, as csc analyze's "
+                         "--video-dir (default: the bundled held-out clip, never trained on)")
     ap.add_argument("--n-heldout", type=int, default=200,
                     help="held-out sequences the form units are measured on")
     ap.add_argument("--n-updates", type=int, default=2000,
