@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import csc
 from csc import io as csc_io
@@ -126,14 +127,17 @@ def test_bad_parameters_raise_value_error(data, kwargs, match):
 def test_bad_data_raise_value_error(data):
     X, _ = data
     m = csc.ComplexSparseCoding(4, n_updates=1)
-    with pytest.raises(ValueError, match="real-valued"):
+    with pytest.raises(ValueError, match="^Complex data not supported: X must be real-valued"):
         m.fit(X.astype(np.complex64))
     bad = X.copy()
     bad[1, 2, 3] = np.inf
-    with pytest.raises(ValueError, match="NaN or Inf"):
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        m.fit(bad)
+    bad[1, 2, 3] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
         m.fit(bad)
     with pytest.raises(ValueError, match="shape"):
-        m.fit(X[0])
+        m.fit(X[0, 0])
     with pytest.raises(ValueError, match="not fitted"):
         csc.ComplexSparseCoding(4).transform(X)
 
@@ -190,3 +194,41 @@ def test_load_dispatches_on_the_stored_kind(tmp_path, data, fitted):
     old = csc.load(tmp_path / "v1.npz")
     assert isinstance(old, csc.ComplexSparseCoding)
     np.testing.assert_array_equal(old.components_, fitted.components_)
+
+
+def test_frames_without_time_are_sequences_of_one_frame(data):
+    """2-D X (n_samples, n_features), as scikit-learn passes it, is n_samples one-frame
+    sequences: the same model and codes as X[:, None], with the frame axis dropped."""
+    X, _ = data
+    F = X.reshape(-1, X.shape[-1])
+    kw = dict(n_components=6, lam=0.1, n_updates=3, batch_size=8, random_state=0)
+    flat = csc.ComplexSparseCoding(**kw).fit(F)
+    movie = csc.ComplexSparseCoding(**kw).fit(F[:, None])
+    np.testing.assert_array_equal(flat.components_, movie.components_)
+    Z = flat.transform(F)
+    assert Z.shape == (len(F), 6) and Z.dtype == np.complex64
+    np.testing.assert_array_equal(Z, movie.transform(F[:, None])[:, 0])
+    np.testing.assert_array_equal(flat.inverse_transform(Z),
+                                  movie.inverse_transform(Z[:, None])[:, 0])
+    assert flat.n_features_in_ == X.shape[-1]
+
+
+def test_prior_overrides_are_a_call_of_encode_not_of_transform(data):
+    X, _ = data
+    m = csc.ComplexSparseCoding(6, lam=0.1, n_updates=3, batch_size=8, random_state=0).fit(X)
+    gauss = m.encode(X, prior={"sparsity": "gauss", "lam": 8.0})
+    np.testing.assert_array_equal(
+        gauss, csc.encode(X, m.components_, sparsity="gauss", lam=8.0,
+                          max_iter=m.transform_max_iter, tol=m.transform_tol))
+    np.testing.assert_array_equal(m.transform(X), m.encode(X))
+    with pytest.raises(TypeError):
+        m.transform(X, lam=8.0)
+
+
+@parametrize_with_checks([csc.ComplexSparseCoding(n_components=3, n_updates=3, batch_size=4,
+                                                  max_iter=10, transform_max_iter=20,
+                                                  random_state=0, backend="cpu")])
+def test_scikit_learn_estimator_checks(estimator, check):
+    """scikit-learn's own checks of an estimator, on 2-D data (one-frame sequences): every one
+    applies and passes (none is listed as expected to fail)."""
+    check(estimator)

@@ -99,7 +99,7 @@ STRUCTURE_CASES = {
                     "params is not valid JSON .NaN is not a finite number"),
     "params of the wrong type": (
         _set("params", lambda p: io.json_array({**io.from_json_array(p), "n_components": "128"})),
-        "params: n_components must be an instance of int"),
+        "params: The 'n_components' parameter of ComplexSparseCoding must be an int"),
     "unknown parameter": (
         _set("params", lambda p: io.json_array({**io.from_json_array(p), "colour": 1})),
         r"params has unknown parameters \['colour'\]"),

@@ -345,7 +345,10 @@ def _on_trial(args: argparse.Namespace, out: Path, p: int, n_trials: int, label:
     silent."""
     from tqdm import tqdm
 
-    bar = tqdm(total=n_trials, unit="trial", desc=label, disable=args.quiet, leave=False)
+    # every trial is drawn (a trial takes a second or more), so the last count is shown before
+    # the bar is cleared, however fast the trials go
+    bar = tqdm(total=n_trials, unit="trial", desc=label, disable=args.quiet, leave=False,
+               mininterval=0)
 
     def on_trial(i, trial, _scores, preds):
         if i == 0:

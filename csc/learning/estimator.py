@@ -3,21 +3,23 @@ from __future__ import annotations
 
 import copy
 import math
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any, Callable
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from scipy.sparse import issparse
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from csc import io
-from csc.backends.backend import BACKENDS, get_backend, to_numpy
+from csc.backends.backend import BACKENDS, array_module, get_backend, to_numpy
 from csc.core.energy import energy_terms
 from csc.core.inference import NumericRangeError, encode, lipschitz_constant
 from csc.core.model import check_codes, check_data, dictionary_from_real, reconstruct
-from csc.core.params import check_number
+from csc.core.params import NON_NEGATIVE, POSITIVE, SEED, check_number, integer_at_least
 from csc.core.polar_inference import check_smooth_prior
-from csc.core.priors import PRIOR_KEYS, Prior, make_prior
+from csc.core.priors import PRIOR_KEYS, SLOWNESSES, SPARSITIES, Prior, make_prior
 from csc.learning import NORMALIZATIONS, RULES, TrainingDiverged, normalize_units
 from csc.learning.shards import (
     INFERENCES,
@@ -29,18 +31,58 @@ from csc.learning.shards import (
 )
 
 INITS = ("data", "random")
-#: integer parameters and their smallest allowed value
-_INT_PARAMS = {"n_components": 1, "n_updates": 0, "batch_size": 1, "n_shards": 1,
-               "max_iter": 1, "transform_max_iter": 1}
-#: (parameter, allowed values) of the string parameters
-_CHOICES = {"learning": tuple(RULES), "normalize": NORMALIZATIONS, "init": INITS,
-            "backend": BACKENDS, "inference": INFERENCES}
+
+
+#: the parameters' types and ranges, checked by scikit-learn when learning starts; the prior's
+#: own checks (`make_prior`: σ's float32 range, the sparsity/slowness pairs) come after
+PARAMETER_CONSTRAINTS: dict[str, list] = {
+    "n_components": integer_at_least(1),
+    "sparsity": [StrOptions(set(SPARSITIES))],
+    "lam": NON_NEGATIVE,
+    "sigma": POSITIVE,
+    "slowness": [StrOptions(set(SLOWNESSES))],
+    "kappa": NON_NEGATIVE,
+    "weights": [None, *POSITIVE, "array-like"],
+    "learning": [StrOptions(set(RULES))],
+    "normalize": [StrOptions(set(NORMALIZATIONS))],
+    "init": [StrOptions(set(INITS))],
+    "n_updates": integer_at_least(0),
+    "batch_size": integer_at_least(1),
+    "n_shards": integer_at_least(1),
+    "max_iter": integer_at_least(1),
+    "tol": NON_NEGATIVE,
+    "transform_max_iter": integer_at_least(1),
+    "transform_tol": NON_NEGATIVE,
+    "random_state": SEED,
+    "backend": [StrOptions(set(BACKENDS))],
+    "inference": [StrOptions(set(INFERENCES))],
+}
 #: the columns of `history_` and the dtype each is stored as in a model file
 HISTORY = {"energy": np.float64, "snr": np.float64, "active": np.float64, "n_iter": np.int64}
 
 
 #: the parts of a pixel model (`PixelModel.to_arrays`), which a coder file must not hold
 _PIXEL_MODEL_PARTS = ("whitener_", "layer_", "second_layer_prior")
+
+
+def _movies(X) -> tuple[np.ndarray, bool]:
+    """(movies, flat): X float (n_sequences, n_frames, n_features), or X (n_samples,
+    n_features) as n_samples sequences of one frame (frames without time; flat is then True),
+    checked: scikit-learn's `check_array` for host data (its messages, sparse input refused),
+    then `check_data`, which also keeps a CuPy array on its device."""
+    if array_module(X) is np:
+        if not issparse(X):  # (check_array refuses sparse input in its words)
+            X = np.asarray(X)  # scikit-learn's own messages for these would print the array
+            if np.iscomplexobj(X):
+                raise ValueError(f"Complex data not supported: X must be real-valued, got "
+                                 f"dtype {X.dtype}")
+            if X.ndim < 2:
+                raise ValueError(f"X must have shape (n_sequences, n_frames, n_features) or "
+                                 f"(n_samples, n_features), got shape {X.shape}: Reshape your "
+                                 f"data")
+        X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], input_name="X")
+    flat = X.ndim == 2
+    return check_data(X[:, None] if flat else X), flat
 
 
 @io.register("coder", foreign=_PIXEL_MODEL_PARTS)
@@ -105,7 +147,9 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         a ValueError. The model is left as it was before that update.
     """
 
-    def __init__(self, n_components: int, *, sparsity: str = "l1", lam: float = 0.1,
+    _parameter_constraints: dict = PARAMETER_CONSTRAINTS
+
+    def __init__(self, n_components: int = 128, *, sparsity: str = "l1", lam: float = 0.1,
                  sigma: float = 0.4, slowness: str = "none", kappa: float = 0.0, weights=None,
                  learning: str = "sgd", normalize: str = "pair", init: str = "data",
                  n_updates: int = 1000,
@@ -143,19 +187,26 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         return {name: getattr(self, name) for name in PRIOR_KEYS}
 
     def _check_params(self) -> Prior:
-        """Validate every parameter (ValueError naming it); returns the prior."""
-        for name, minimum in _INT_PARAMS.items():
-            check_number(getattr(self, name), name, Integral, minimum)
-        for name in ("tol", "transform_tol"):
-            check_number(getattr(self, name), name, Real, 0.0)
-        for name, choices in _CHOICES.items():
-            if getattr(self, name) not in choices:
-                raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose one of "
-                                 f"{tuple(choices)}")
+        """Validate every parameter (`InvalidParameterError`, a ValueError, naming it): their
+        types and ranges (`_parameter_constraints`, which `fit` and `partial_fit` check through
+        scikit-learn's `_fit_context` already), then what depends on several of them. Returns
+        the prior."""
+        self._validate_params()
+        return self._checked_prior()
+
+    def _checked_prior(self) -> Prior:
+        """The prior, checked as a whole (`make_prior`) and against the inference."""
         prior = self.prior()
         if self.inference == "paper":
             check_smooth_prior(prior)
         return prior
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True  # movies (n_sequences, n_frames, n_features)
+        tags.transformer_tags.preserves_dtype = []  # codes are complex
+        tags.non_deterministic = get_backend(self.backend).name == "gpu"
+        return tags
 
     # ----------------------------------------------------------------- learning
     def _initialize(self, X: np.ndarray) -> None:
@@ -192,9 +243,16 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         self.components_ = dictionary_from_real(self._W.astype(np.float32))
 
     def _check_features(self, X: np.ndarray) -> None:
+        """scikit-learn's check and message, on the last axis (`validate_data` reads axis 1,
+        which is the frames of a movie)."""
         if X.shape[-1] != self._W.shape[1]:
-            raise ValueError(f"X has {X.shape[-1]} features but the model was fitted with "
-                             f"{self._W.shape[1]}")
+            raise ValueError(f"X has {X.shape[-1]} features, but {type(self).__name__} is "
+                             f"expecting {self._W.shape[1]} features as input.")
+
+    @property
+    def n_iter_(self) -> int:
+        """Dictionary updates made so far (scikit-learn's name for `n_updates_`)."""
+        return self.n_updates_
 
     def _update(self, X, prior: Prior) -> None:
         """One dictionary update on the batch X (n_sequences, n_frames, n_features), a NumPy or
@@ -301,12 +359,14 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         idx = self._rng.choice(n, size=self.batch_size, replace=n < self.batch_size)
         return X[np.sort(idx)]
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None) -> ComplexSparseCoding:
-        """Learn from X float (n_sequences, n_frames, n_features): `n_updates` updates on random
-        batches of `batch_size` sequences, from a fresh random dictionary. On TrainingDiverged
-        the model holds the updates made before the failing one."""
-        prior = self._check_params()
-        X = check_data(X)
+        """Learn from X float (n_sequences, n_frames, n_features), or (n_samples, n_features)
+        for frames without time: `n_updates` updates on random batches of `batch_size`
+        sequences, from a fresh random dictionary. On TrainingDiverged the model holds the
+        updates made before the failing one."""
+        prior = self._checked_prior()
+        X, _ = _movies(X)
         self.n_features_in_ = X.shape[-1]
         self._initialize(X)
         for _ in range(self.n_updates):
@@ -318,19 +378,21 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         (n_sequences, n_frames, n_features), making no update: what `partial_fit` does before
         its first update, for runs whose updates come from `update_from_shards`."""
         self._check_params()
-        X = check_data(X)
+        X, _ = _movies(X)
         self.n_features_in_ = X.shape[-1]
         self._initialize(X)
         return self
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None) -> ComplexSparseCoding:
         """One dictionary update with all of X (n_sequences, n_frames, n_features) as the batch.
         On TrainingDiverged the model is as before the call (unfitted if it was)."""
-        prior = self._check_params()
-        X = check_data(X)
+        prior = self._checked_prior()
+        X, _ = _movies(X)
         fresh = not hasattr(self, "_W")
         if fresh:
-            self.initialize(X)
+            self.n_features_in_ = X.shape[-1]
+            self._initialize(X)
         self._check_features(X)
         try:
             self._update(X, prior)
@@ -345,31 +407,44 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         """NotFittedError (a ValueError) before `fit` or `partial_fit`."""
         check_is_fitted(self, "components_")
 
-    def transform(self, X, *, max_iter: int | None = None, tol: float | None = None,
-                  backend: str | None = None, init=None, **prior) -> np.ndarray:
-        """Codes of X: complex64 (n_sequences, n_frames, n_components). Prior keywords given
-        (`csc.core.priors.make_prior`) replace the model's for this call, e.g.
-        sparsity="gauss", lam=8.0 for the codes the second layer learns from; so do max_iter,
-        tol and backend (default: `transform_max_iter`, `transform_tol`, `backend`). init:
-        complex starting codes like the result (default zeros)."""
+    def encode(self, X, *, prior: dict | None = None, max_iter: int | None = None,
+               tol: float | None = None, backend: str | None = None, init=None) -> np.ndarray:
+        """Codes of X with settings of this call: complex64 (n_sequences, n_frames,
+        n_components), or (n_samples, n_components) for X (n_samples, n_features).
+
+        prior: keywords of `csc.core.priors.make_prior` replacing the model's, e.g.
+        {"sparsity": "gauss", "lam": 8.0} for the codes the second layer learns from; max_iter,
+        tol, backend: default `transform_max_iter`, `transform_tol`, `backend`; init: complex
+        starting codes like the result (default zeros)."""
         self._check_fitted()
-        X = check_data(X)
+        X, flat = _movies(X)
         self._check_features(X)
-        return encode(X, self.components_,
-                      max_iter=self.transform_max_iter if max_iter is None else max_iter,
-                      tol=self.transform_tol if tol is None else tol,
-                      backend=self.backend if backend is None else backend, init=init,
-                      **{**self._prior_kwargs(), **prior})
+        Z = encode(X, self.components_,
+                   max_iter=self.transform_max_iter if max_iter is None else max_iter,
+                   tol=self.transform_tol if tol is None else tol,
+                   backend=self.backend if backend is None else backend,
+                   init=init[:, None] if flat and init is not None else init,
+                   **{**self._prior_kwargs(), **(prior or {})})
+        return Z[:, 0] if flat else Z
+
+    def transform(self, X) -> np.ndarray:
+        """Codes of X under the model's own settings: complex64 (n_sequences, n_frames,
+        n_components), or (n_samples, n_components) for X (n_samples, n_features). `encode`
+        takes other settings for one call."""
+        return self.encode(X)
 
     def inverse_transform(self, Z) -> np.ndarray:
-        """Frames from codes: float32 (n_sequences, n_frames, n_features)."""
+        """Frames from codes: float32 (n_sequences, n_frames, n_features), or (n_samples,
+        n_features) from codes (n_samples, n_components)."""
         self._check_fitted()
+        if np.ndim(Z) == 2:
+            return self.inverse_transform(np.asarray(Z)[:, None])[:, 0]
         Z = check_codes(Z, None, self.n_components)
         return reconstruct(Z.astype(np.complex64), self.components_)
 
     def score(self, X, y=None) -> float:
         """Negative mean energy per frame of X under its inferred codes (higher is better)."""
-        X = check_data(X)
+        X, _ = _movies(X)
         Z = self.transform(X)
         e = energy_terms(X, Z, self.components_, self.prior())
         return -e["total"] / (X.shape[0] * X.shape[1])
@@ -414,8 +489,6 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         K = model.n_components
         with io.in_part("params: "):
             model._check_params()
-            if model.random_state is not None:
-                check_number(model.random_state, "random_state", Integral, 0)
         W = io.require_array(arrays, "W", "f", (2 * K, None))
         if W.shape[1] == 0:
             raise ValueError(f"W has shape {W.shape}: no features")

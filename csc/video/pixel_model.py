@@ -61,14 +61,14 @@ class PixelModel:
                        backend: str | None = None, init=None, **prior) -> np.ndarray:
         """Pixels (n_sequences, n_frames, p, p) → complex64 codes (n_sequences, n_frames, K).
         Prior keywords, max_iter, tol, backend and the starting codes `init` given replace
-        the model's for this call (`ComplexSparseCoding.transform`)."""
+        the model's for this call (`ComplexSparseCoding.encode`)."""
         P = np.asarray(P)
         p = self.patch_size
         if P.ndim != 4 or P.shape[-2:] != (p, p):
             raise ValueError(f"patches must have shape (n_sequences, n_frames, {p}, {p}), got "
                              f"{P.shape}")
-        return self.coder.transform(self.whitener.transform(P), max_iter=max_iter, tol=tol,
-                                    backend=backend, init=init, **prior)
+        return self.coder.encode(self.whitener.transform(P), prior=prior, max_iter=max_iter,
+                                 tol=tol, backend=backend, init=init)
 
     def decode_patches(self, Z) -> np.ndarray:
         """Codes (n_sequences, n_frames, K) → float32 pixels (n_sequences, n_frames, p, p)."""

@@ -6,10 +6,11 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from csc import io
-from csc.core.params import check_number
+from csc.core.params import NON_NEGATIVE, POSITIVE, SEED, check_number, integer_at_least
 from csc.learning.sgd import SGDRule
 
 STEPS = ("adaptive", "adaptive-unit", "linear")
@@ -55,27 +56,34 @@ class SecondLayerBase(BaseEstimator):
     _KIND = ""
     #: parameters that files written before they existed lack, with the behaviour of then
     _LEGACY: dict = {"step": "linear"}
+    #: the shared parameters' types and ranges (subclasses add theirs), checked by
+    #: scikit-learn's `_fit_context` in `fit` and `partial_fit`
+    _parameter_constraints: dict = {
+        "n_components": integer_at_least(1),
+        "n_updates": integer_at_least(0),
+        "batch_size": integer_at_least(1),
+        "max_iter": integer_at_least(1),
+        "transform_max_iter": integer_at_least(1),
+        "learning_rate": POSITIVE,
+        "slowness": NON_NEGATIVE,
+        "tol": NON_NEGATIVE,
+        "step": [StrOptions(set(STEPS))],
+        "init": [StrOptions(set(INITS))],
+        "step_targets": ["array-like"],
+        "random_state": SEED,
+    }
 
     def _check_params(self) -> None:
-        """Check the hyper-parameters shared by both kinds (called by fit and partial_fit)."""
-        check_number(self.n_components, "n_components", numbers.Integral, 1)
-        check_number(self.n_updates, "n_updates", numbers.Integral, 0)
-        check_number(self.batch_size, "batch_size", numbers.Integral, 1)
-        check_number(self.max_iter, "max_iter", numbers.Integral, 1)
-        check_number(self.transform_max_iter, "transform_max_iter", numbers.Integral, 1)
-        check_number(self.learning_rate, "learning_rate", numbers.Real, 0, include_min=False)
-        check_number(self.slowness, "slowness", numbers.Real, 0)
-        check_number(self.tol, "tol", numbers.Real, 0)
-        if self.step not in STEPS:
-            raise ValueError(f"unknown step {self.step!r}; choose one of {STEPS}")
-        if self.init not in INITS:
-            raise ValueError(f"unknown init {self.init!r}; choose one of {INITS}")
+        """Check every hyper-parameter: `_parameter_constraints`, then `_check_step_targets`."""
+        self._validate_params()
+        self._check_step_targets()
+
+    def _check_step_targets(self) -> None:
+        """What the constraints cannot say: `step_targets` is 3 numbers > 0."""
         if len(self.step_targets) != 3:
             raise ValueError(f"step_targets must be 3 numbers, got {self.step_targets!r}")
         for t in self.step_targets:
             check_number(t, "step_targets", numbers.Real, 0, include_min=False)
-        if self.random_state is not None:  # a seed stored in the model file's JSON
-            check_number(self.random_state, "random_state", numbers.Integral, 0)
 
     def _reset_state(self) -> None:
         self._rng = np.random.default_rng(self.random_state)

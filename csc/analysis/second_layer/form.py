@@ -12,15 +12,14 @@ B += η ⟨(ℓ − V Bᵀ)ᵀ V⟩ / σ² and renormalises B's columns.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
-from sklearn.base import TransformerMixin
+from sklearn.base import TransformerMixin, _fit_context
 
 from csc import io
 from csc.analysis.second_layer.base import SecondLayerBase, time_diff_grad
 from csc.analysis.second_layer.features import log_amplitude_features
-from csc.core.params import check_number
+from csc.core.params import NON_NEGATIVE, POSITIVE
 
 
 def energy_form(ell, V, B, *, noise_var: float = 0.2, lam: float = 2.0, slowness: float = 5.0,
@@ -120,6 +119,9 @@ class FormUnits(TransformerMixin, SecondLayerBase):
     """
 
     _KIND = "form_units"
+    _parameter_constraints: dict = {**SecondLayerBase._parameter_constraints,
+                                    "log_variance": POSITIVE, "center_units": ["boolean"],
+                                    "noise_var": POSITIVE, "lam": NON_NEGATIVE}
     _LEGACY = {"step": "linear", "log_variance": 1.0, "center_units": False}
 
     def __init__(self, n_components: int = 100, *, log_variance: float = 0.1,
@@ -145,12 +147,6 @@ class FormUnits(TransformerMixin, SecondLayerBase):
         self.tol = tol
         self.transform_max_iter = transform_max_iter
         self.random_state = random_state
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        check_number(self.noise_var, "noise_var", numbers.Real, 0, include_min=False)
-        check_number(self.lam, "lam", numbers.Real, 0)
-        check_number(self.log_variance, "log_variance", numbers.Real, 0, include_min=False)
 
     def _energy_kwargs(self) -> dict[str, float]:
         return dict(noise_var=self.noise_var, lam=self.lam, slowness=self.slowness)
@@ -220,14 +216,16 @@ class FormUnits(TransformerMixin, SecondLayerBase):
         G = np.einsum("ntk,ntl->kl", ell - V @ B.T, V) / (N * self.noise_var)
         self._step(G, info["energy"] / N, info["n_iter"])
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, ell, y=None) -> FormUnits:
         """Learn B from ℓ (n_seq, T, K) (see `fit_features`)."""
-        self._check_params()
+        self._check_step_targets()
         return self._fit(self._check_data(ell))
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, ell, y=None) -> FormUnits:
         """One update with all of ℓ as the batch."""
-        self._check_params()
+        self._check_step_targets()
         return self._partial_fit(self._check_data(ell))
 
     def transform(self, ell) -> np.ndarray:

@@ -16,10 +16,11 @@ import numbers
 
 import numpy as np
 from scipy.optimize import minimize
+from sklearn.base import _fit_context
 
 from csc.analysis.phases import phase_velocity
 from csc.analysis.second_layer.base import SecondLayerBase, time_diff_grad
-from csc.core.params import check_number
+from csc.core.params import NON_NEGATIVE, POSITIVE, check_number
 
 #: the authors' absolute amplitude threshold for a phase velocity to count (p.phasetrans.a_thresh
 #: in init.m; their init_phasetrans.m then replaces it by the `PAPER_ON_FRACTION` quantile)
@@ -135,6 +136,9 @@ class MotionUnits(SecondLayerBase):
     """
 
     _KIND = "motion_units"
+    _parameter_constraints: dict = {**SecondLayerBase._parameter_constraints,
+                                    "threshold": [None, *NON_NEGATIVE], "kappa_vm": POSITIVE,
+                                    "prior_scale": POSITIVE}
     _LEGACY = {"step": "linear", "threshold": None}
 
     def __init__(self, n_components: int = 100, *, threshold: float | None = PAPER_THRESHOLD,
@@ -159,13 +163,6 @@ class MotionUnits(SecondLayerBase):
         self.tol = tol
         self.transform_max_iter = transform_max_iter
         self.random_state = random_state
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        check_number(self.kappa_vm, "kappa_vm", numbers.Real, 0, include_min=False)
-        check_number(self.prior_scale, "prior_scale", numbers.Real, 0, include_min=False)
-        if self.threshold is not None:
-            check_number(self.threshold, "threshold", numbers.Real, 0)
 
     def _energy_kwargs(self) -> dict[str, float]:
         return dict(kappa_vm=self.kappa_vm, prior_scale=self.prior_scale,
@@ -198,15 +195,17 @@ class MotionUnits(SecondLayerBase):
         G = np.einsum("ntk,ntl->kl", mask * np.sin(delta - W @ D.T), W) / N
         self._step(G, info["energy"] / N, info["n_iter"])
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, delta, mask=None) -> MotionUnits:
         """Learn D_m from δ (n_seq, T−1, K) and mask (same shape, bool or weights; None = all
         ones): `n_updates` updates on random batches, from random unit columns."""
-        self._check_params()
+        self._check_step_targets()
         return self._fit(*self._check_data(delta, mask))
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, delta, mask=None) -> MotionUnits:
         """One update with all of δ as the batch."""
-        self._check_params()
+        self._check_step_targets()
         return self._partial_fit(*self._check_data(delta, mask))
 
     def transform(self, delta, mask=None) -> np.ndarray:
