@@ -38,7 +38,7 @@ setup(
         # the kernels exactly as CuPy will, without a GPU
         "nvrtc": ["nvidia-cuda-nvrtc-cu12; platform_system == 'Linux'"],
         "test": ["pytest>=7.2", "pytest-xdist>=3", "cvxpy>=1.4", "clarabel>=0.6",
-                 "scikit-image>=0.21", "ruff>=0.5",
+                 "scikit-image>=0.21", "ruff>=0.5", "import-linter>=2",
                  "nvidia-cuda-nvrtc-cu12; platform_system == 'Linux'"],
         # the documentation site (mkdocs.yml): `mkdocs build --strict`
         "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26",

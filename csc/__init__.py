@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from csc.versioning import __version__
 
 #: public name -> the module that defines it
 _EXPORTS = {
@@ -20,10 +20,10 @@ _EXPORTS = {
     "encode": "csc.core.inference",
     "EncodeInfo": "csc.core.inference",
     "reconstruct": "csc.core.model",
-    "PAPER_PRIOR": "csc.core.priors",
-    "PRESETS": "csc.core.priors",
-    "make_prior": "csc.core.priors",
-    "load": "csc.io",
+    "PAPER_PRIOR": "csc.priors",
+    "PRESETS": "csc.priors",
+    "make_prior": "csc.priors",
+    "load": "csc.model_files",
     "ComplexSparseCoding": "csc.learning.estimator",
     "encode_video": "csc.video.encode_video",
     "PixelModel": "csc.video.pixel_model",
@@ -34,9 +34,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
     from csc.core.energy import energy
     from csc.core.inference import EncodeInfo, encode
     from csc.core.model import reconstruct
-    from csc.core.priors import PAPER_PRIOR, PRESETS, make_prior
-    from csc.io import load
     from csc.learning.estimator import ComplexSparseCoding
+    from csc.model_files import load
+    from csc.priors import PAPER_PRIOR, PRESETS, make_prior
     from csc.video.encode_video import encode_video
     from csc.video.pixel_model import PixelModel
     from csc.video.stream import stream
@@ -58,7 +58,7 @@ def pretrained() -> PixelModel:
     """The shipped `PixelModel`, learned on natural motion (the bundled clip and the synthetic
     camera over the bundled stills; the command that made it is in docs/paper.md). Its run folder,
     with the config.json of that run, is `csc.resources.pretrained_dir()`."""
-    from csc.io import load
+    from csc.model_files import load
     from csc.resources import pretrained_dir
 
     return load(pretrained_dir() / "model.npz", kind="pixel-model")

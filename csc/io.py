@@ -88,13 +88,6 @@ def register(kind: str, foreign: tuple[str, ...] = ()):
     return decorate
 
 
-def _import_model_classes() -> None:
-    """Import the modules whose classes register the kinds of model file (`register`): `import
-    csc` loads them only on first use, and a file may be loaded before either was used."""
-    import csc.learning.estimator  # noqa: F401
-    import csc.video.pixel_model  # noqa: F401
-
-
 # ------------------------------------------------------------------------------- writing
 def json_array(obj: Any) -> np.ndarray:
     """A JSON-able object as a 0-d string array (what the archive stores)."""
@@ -215,17 +208,16 @@ def read(path) -> tuple[str, dict[str, np.ndarray]]:
     return kind, arrays
 
 
-def load(path, kind: str | None = None):
-    """The model stored at `path`: a `ComplexSparseCoding` ("coder" files) or a `PixelModel`
-    ("pixel-model" files, as written by `learn_dictionary.py`); with `kind`, only a model of
-    that kind.
+def read_model(path, kind: str | None = None):
+    """The model stored at `path`, read by the class registered for its kind (`register`); with
+    `kind`, only a model of that kind. `csc.model_files.load` imports csc's model classes
+    first: use that one.
 
     Raises FileNotFoundError if `path` does not exist, ValueError (one line, naming `path` and
     the problem) if it is not a csc model file, was written by a newer csc, holds a kind of
     model this csc does not know (or not `kind`), or arrays that do not make a valid model of
     its kind (those of another kind's parts included)."""
     stored, arrays = read(path)
-    _import_model_classes()
     if stored not in _READERS:
         raise ValueError(f"{path} holds a {stored!r} model, which this csc cannot read (known: "
                          f"{sorted(_READERS)})")

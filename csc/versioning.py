@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import csc
+#: csc's version (`csc.__version__`; setup.py states it too)
+__version__ = "0.1.0"
 
 #: this process's fingerprint, computed on first use
 _FINGERPRINT: str | None = None
@@ -17,10 +18,10 @@ def code_fingerprint() -> str:
     differs)."""
     global _FINGERPRINT
     if _FINGERPRINT is None:
-        root = Path(csc.__file__).parent
+        root = Path(__file__).parent
         h = hashlib.sha256()
         for path in sorted(root.rglob("*.py")):
             h.update(str(path.relative_to(root)).encode())
             h.update(path.read_bytes())
-        _FINGERPRINT = f"{csc.__version__} {h.hexdigest()[:16]}"
+        _FINGERPRINT = f"{__version__} {h.hexdigest()[:16]}"
     return _FINGERPRINT

@@ -16,8 +16,8 @@ import numpy as np
 from csc.analysis import first_layer
 from csc.plotting.bases import bases_image
 from csc.resources import videos_dir
-from csc.video.train import train
-from csc.video.train_config import TrainConfig
+from csc.training.config import TrainConfig
+from csc.training.run import train
 
 out = tempfile.mkdtemp()
 cfg = TrainConfig(video_dir=str(videos_dir()), out=out, patch_size=10, n_components=64,

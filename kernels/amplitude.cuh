@@ -9,10 +9,10 @@
 #ifndef CSC_AMPLITUDE_CUH
 #define CSC_AMPLITUDE_CUH
 
-// The prior codes come from csc's one registry (csc.core.priors.kernel_defines), as -D defines.
+// The prior codes come from csc's one registry (csc.priors.kernel_defines), as -D defines.
 #if !defined(CSC_SPARSE_L1) || !defined(CSC_SPARSE_CAUCHY) || !defined(CSC_SPARSE_GAUSS) || \
     !defined(CSC_SLOW_NONE) || !defined(CSC_SLOW_L2) || !defined(CSC_SLOW_L1)
-#error "compile with the prior codes of csc.core.priors.kernel_defines() as -D options"
+#error "compile with the prior codes of csc.priors.kernel_defines() as -D options"
 #endif
 
 // argmin_{s>=0} 1/2 (r - s)^2 + t s  =  max(r - t, 0).

@@ -45,7 +45,7 @@ def gemm_rate(n: int, k2: int, m: int, repeats: int = 20) -> float:
 
 def time_run(cfg, workers: int | None, warmup: int) -> tuple[np.ndarray, object]:
     """(seconds of each update after `warmup`, model) of a fresh run of `cfg`."""
-    from csc.video.train import train
+    from csc.training.run import train
 
     shutil.rmtree(cfg.out, ignore_errors=True)
     stamps: list[float] = []
@@ -58,7 +58,7 @@ def time_run(cfg, workers: int | None, warmup: int) -> tuple[np.ndarray, object]
 def main(argv: list[str] | None = None) -> int:
     from csc.resources import videos_dir
     from csc.threads import prefer_passive_openmp
-    from csc.video.train_config import TrainConfig
+    from csc.training.config import TrainConfig
 
     prefer_passive_openmp()
     d = TrainConfig(video_dir="", out="")

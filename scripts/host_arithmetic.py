@@ -18,7 +18,7 @@ import numpy as np
 from csc.backends.cpu import fused
 from csc.backends.cuda import ops
 from csc.cli.interrupts import stops_on_interrupt
-from csc.core.priors import SLOWNESS_CODE, SPARSITY_CODE
+from csc.priors import SLOWNESS_CODE, SPARSITY_CODE
 from csc.testing import host_kernels as hb
 
 PRIORS = [("l1", "none"), ("l1", "l2"), ("cauchy", "none"), ("cauchy", "l2"), ("gauss", "none"),

@@ -8,8 +8,8 @@ import pytest
 from csc import analysis
 from csc.cli import factorization
 from csc.testing.movies import drifting_grating, write_frame_folder
-from csc.video.train import train
-from csc.video.train_config import TrainConfig
+from csc.training.config import TrainConfig
+from csc.training.run import train
 
 
 def drifting_codes(rng, n_seq=20, T=40, K=6, rates=None, amp=None):

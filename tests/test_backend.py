@@ -23,7 +23,7 @@ def test_cpu_is_numpy_and_numba():
     """The CPU backend's array module is NumPy and its ops are the Numba passes: a code step
     with a zero gradient is the l1 prox of the codes, amplitudes shrunk by τλ, phases kept."""
     from csc.backends.cpu import fused
-    from csc.core.priors import SLOW_NONE, SPARSE_L1
+    from csc.priors import SLOW_NONE, SPARSE_L1
 
     be = get_backend("cpu")
     assert be.name == "cpu" and be.xp is np and be.ops is fused

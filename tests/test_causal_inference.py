@@ -10,7 +10,7 @@ from csc.backends.backend import get_backend
 from csc.core.causal_inference import anchored_energy, causal_fista
 from csc.core.inference import encode, lipschitz_constant
 from csc.core.model import codes_from_real, dictionary_to_real
-from csc.core.priors import SLOWNESS_CODE, SPARSITY_CODE, make_prior
+from csc.priors import SLOWNESS_CODE, SPARSITY_CODE, make_prior
 
 PRIORS = {
     "l1+l2": dict(sparsity="l1", lam=0.3, slowness="l2", kappa=2.0),

@@ -24,9 +24,9 @@ from conftest import (
 )
 
 import csc
-from csc.analysis import phases
 from csc.cli import encode_video as cli
 from csc.cluster import WORKER_ENV
+from csc.core import phases
 from csc.testing.movies import pink_noise, transformed_movie, write_frame_folder, write_video
 from csc.video.code_store import open_codes, write_videos
 from csc.video.encode_video import PatchGrid, prepare_encoding

@@ -62,7 +62,7 @@ def test_encode_from_starting_codes(cupy, problem, prior):
 
 def test_prior_energy_of_device_codes(cupy, problem):
     from csc.core.inference import prior_energy
-    from csc.core.priors import make_prior
+    from csc.priors import make_prior
 
     C = np.random.default_rng(0).standard_normal((12, 8)).astype(np.float32)
     for prior in PRIORS:
@@ -112,7 +112,7 @@ def test_paper_inference_reads_the_host_a_few_times_per_iteration(cupy, monkeypa
     per energy evaluation, and a few per iteration for the step's scalars, not one per sum."""
     from csc.core.model import dictionary_to_real
     from csc.core.polar_inference import polar_bb, random_start
-    from csc.core.priors import make_prior
+    from csc.priors import make_prior
 
     reads = []
     for name in ("get", "__float__"):

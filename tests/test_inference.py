@@ -7,8 +7,8 @@ import csc
 from csc.backends.backend import gpu_status
 from csc.core.energy import recon_gradient_codes, slowness_l2_gradient
 from csc.core.model import codes_from_real, dictionary_to_real
-from csc.core.priors import make_prior
 from csc.core.proxes import prox_codes
+from csc.priors import make_prior
 
 ALL_PRIORS = [
     dict(sparsity="l1", lam=0.4),
@@ -215,7 +215,7 @@ def test_block_synchronous_iterates_equal_per_iteration_ones(rng, prior):
     from csc.backends.backend import get_backend
     from csc.core.inference import fista, lipschitz_constant
     from csc.core.model import dictionary_to_real
-    from csc.core.priors import make_prior
+    from csc.priors import make_prior
     X, D, _, w = random_problem(rng, B=2, T=8, K=6, M=10, dtype=np.float32)
     p = make_prior(weights=w, **prior)
     W = dictionary_to_real(D, np.float32)
@@ -240,7 +240,7 @@ def test_after_a_rejected_step_only_the_steps_before_it_are_replayed(rng, monkey
     from csc.core import inference
     from csc.core.inference import fista, lipschitz_constant
     from csc.core.model import dictionary_to_real
-    from csc.core.priors import make_prior
+    from csc.priors import make_prior
 
     X, D, _, w = random_problem(rng, B=2, T=8, K=6, M=10, dtype=np.float32)
     p = make_prior(weights=w, lam=0.3)

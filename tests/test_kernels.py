@@ -24,7 +24,7 @@ import pytest
 from conftest import toolchain_missing
 
 from csc.backends.cuda import launcher
-from csc.core.priors import SLOW_L1, SLOW_L2, SLOW_NONE, SPARSE_CAUCHY, SPARSE_GAUSS, SPARSE_L1
+from csc.priors import SLOW_L1, SLOW_L2, SLOW_NONE, SPARSE_CAUCHY, SPARSE_GAUSS, SPARSE_L1
 from csc.resources import kernels_dir
 from csc.testing import host_kernels as hb
 

@@ -12,9 +12,9 @@ import pytest
 from conftest import TINY, assert_one_line_error, write_video_failing_at
 
 import csc
-from csc.analysis.second_layer import on_fraction_threshold, second_layer_codes
 from csc.cli import learn, second_layer
 from csc.run_folder import RunError
+from csc.second_layer import on_fraction_threshold, second_layer_codes
 from csc.testing.movies import (
     drifting_grating,
     pink_noise,
@@ -22,11 +22,11 @@ from csc.testing.movies import (
     write_frame_folder,
     write_video,
 )
+from csc.training.clips import build_cache
+from csc.training.config import TrainConfig
+from csc.training.run import OUTPUTS, run_sequences, train
 from csc.video.reader import VideoError
 from csc.video.sampling import MB, build_clip_cache, sample_sequences
-from csc.video.train import OUTPUTS, run_sequences, train
-from csc.video.train_clips import build_cache
-from csc.video.train_config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "learn_dictionary.py"

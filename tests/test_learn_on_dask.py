@@ -1,4 +1,4 @@
-"""Learning on a real Dask cluster (`csc.cluster`, `csc.video.train_shards`): worker processes of a
+"""Learning on a real Dask cluster (`csc.cluster`, `csc.training.shards`): worker processes of a
 `LocalCluster`, and `dask scheduler` / `dask worker` started as separate programs. The learned
 model must equal the in-process run's bit for bit, through a resume and through a worker killed
 with SIGKILL in the middle of the run."""
@@ -21,12 +21,12 @@ import csc
 from csc.cluster import ClusterError, dask_client
 from csc.learning.shards import shard_bounds
 from csc.run_folder import RunError
+from csc.training.clips import build_cache
+from csc.training.config import TrainConfig
+from csc.training.run import new_model, train
+from csc.training.shards import DaskShards
 from csc.video.reader import VideoError
 from csc.video.sampling import cut_sequences, sample_positions
-from csc.video.train import new_model, train
-from csc.video.train_clips import build_cache
-from csc.video.train_config import TrainConfig
-from csc.video.train_shards import DaskShards
 from tests.conftest import assert_one_line_error, command_env, dask_programs
 
 distributed = pytest.importorskip("distributed")

@@ -85,8 +85,8 @@ def test_template_unit_prefers_its_direction():
     from csc.analysis import motion_tuning
     from csc.analysis.first_layer import whitened_bases
     from csc.analysis.geometry import envelope_centre
-    from csc.analysis.second_layer import motion_activities
     from csc.analysis.transfer import unit_frequencies
+    from csc.second_layer import motion_activities
 
     model = csc.pretrained()
     B = whitened_bases(model)

@@ -20,9 +20,9 @@ from csc.analysis.motion_tuning import (
     tuning_curves,
     unit_polarity,
 )
-from csc.analysis.phases import phase_velocity
-from csc.analysis.second_layer import MotionUnits
+from csc.core.phases import phase_velocity
 from csc.plotting.motion_tuning import save_motion_tuning_png
+from csc.second_layer import MotionUnits
 from csc.testing.movies import drifting_grating, pink_noise, transformed_movie
 from csc.testing.planted import planted_gabor_model
 

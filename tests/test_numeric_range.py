@@ -10,10 +10,10 @@ import csc
 from csc.backends.backend import get_backend
 from csc.core.inference import NumericRangeError, fista, lipschitz_constant
 from csc.core.model import dictionary_to_real
-from csc.core.priors import SIGMA_RANGE, make_prior
 from csc.core.proxes import prox_codes
 from csc.learning import TrainingDiverged
 from csc.learning.estimator import ComplexSparseCoding
+from csc.priors import SIGMA_RANGE, make_prior
 
 # ------------------------------------------------------------------------------------------------
 # Cauchy scale σ

@@ -16,8 +16,8 @@ from csc.core.polar_inference import (
     polar_bb,
     random_start,
 )
-from csc.core.priors import make_prior
 from csc.learning.shards import INFERENCES, UpdatePlan, shard_statistics
+from csc.priors import make_prior
 
 CAUCHY = dict(sparsity="cauchy", lam=1.0, sigma=0.4, slowness="l2", kappa=0.5)
 

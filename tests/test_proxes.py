@@ -14,8 +14,8 @@ from csc.backends.cpu.amplitude import (
     sparse_value,
     tv_denoise,
 )
-from csc.core.priors import SPARSE_CAUCHY, SPARSE_GAUSS, SPARSE_L1
 from csc.core.proxes import prox_codes
+from csc.priors import SPARSE_CAUCHY, SPARSE_GAUSS, SPARSE_L1
 
 
 def _scalar_min(f, r):
@@ -100,7 +100,7 @@ def test_chain_step_skips_chains_under_the_threshold_exactly(rng):
     """The chain pass sets chains whose amplitudes all lie below τλ to zero without solving them;
     the codes equal a per-chain reference that solves every chain."""
     from csc.backends.cpu.fused import code_step
-    from csc.core.priors import SLOW_L1
+    from csc.priors import SLOW_L1
 
     n_seq, T, K = 6, 9, 24
     tau, beta, lam, kappa = 0.5, 0.3, 0.2, 0.4
@@ -134,7 +134,7 @@ def test_chain_step_finds_the_zero_chains_above_the_threshold_exactly(rng):
     and some beyond, and flat chains just above τλ (all zero by the peak, but not by the mean:
     their answer is not zero)."""
     from csc.backends.cpu.fused import code_step
-    from csc.core.priors import SLOW_L1
+    from csc.priors import SLOW_L1
 
     n_seq, T, K = 8, 12, 40
     tau, beta, lam, kappa = 0.5, 0.3, 0.2, 0.1  # τλ = 0.1, τκ = 0.05

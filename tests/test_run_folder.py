@@ -17,8 +17,8 @@ from conftest import TINY, assert_one_line_error
 import csc
 from csc import io
 from csc.run_folder import HistoryLog, RunError, run_lock
-from csc.video.train import train
-from csc.video.train_config import TrainConfig
+from csc.training.config import TrainConfig
+from csc.training.run import train
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "learn_dictionary.py"
 

@@ -4,8 +4,10 @@ import pytest
 from sklearn.base import clone
 
 from csc.analysis.geometry import unit_frequency
-from csc.analysis.phases import phase_velocity, wrap
-from csc.analysis.second_layer import (
+from csc.core.params import InvalidParameterError
+from csc.core.phases import phase_velocity, wrap
+from csc.plotting.second_layer import match_columns, save_recovery_png, save_second_layer_png
+from csc.second_layer import (
     FormUnits,
     MotionUnits,
     energy_form,
@@ -15,8 +17,6 @@ from csc.analysis.second_layer import (
     infer_motion,
     log_amplitude_features,
 )
-from csc.core.params import InvalidParameterError
-from csc.plotting.second_layer import match_columns, save_recovery_png, save_second_layer_png
 
 
 def _unit_columns(rng, K, L):
@@ -359,8 +359,8 @@ def _joint_problem(rng, n=2, T=5, K=6, M=10, L=3):
                                    dict(sparsity="gauss", lam=8.0, slowness="l2", kappa=0.5)])
 def test_joint_energy_gradient(rng, prior):
     """Codes (u, v) and activities W against finite differences of the joint energy."""
-    from csc.analysis.second_layer import joint_energy
-    from csc.core.priors import make_prior
+    from csc.priors import make_prior
+    from csc.second_layer import joint_energy
     X, Z, W, D, mu, mask = _joint_problem(rng)
     prior = make_prior(**prior)
     E, gZ, gW = joint_energy(X, Z, W, D, mu, mask, prior, feedback=0.7, grad=True)
@@ -377,9 +377,9 @@ def test_joint_inference_lowers_the_joint_energy_from_the_layer_by_layer_solutio
     layer-by-layer one and ends at a lower joint energy. With no feedback the joint energy is
     the first layer's own (`csc.energy`), and L-BFGS on it lands within 5% of a long FISTA run
     (`encode`, an independent solver; measured 2.7% above it)."""
-    from csc.analysis.second_layer import infer_joint
     from csc.core.energy import energy
     from csc.core.inference import encode
+    from csc.second_layer import infer_joint
     from csc.testing.movies import pink_noise, transformed_movie
     from csc.testing.planted import planted_gabor_model
     model = planted_gabor_model()
@@ -405,7 +405,7 @@ def test_joint_inference_lowers_the_joint_energy_from_the_layer_by_layer_solutio
 
 
 def test_on_fraction_threshold_keeps_that_share_of_amplitudes(rng):
-    from csc.analysis.second_layer import on_fraction_threshold
+    from csc.second_layer import on_fraction_threshold
 
     Z = rng.standard_normal((7, 9, 11)) + 1j * rng.standard_normal((7, 9, 11))
     for fraction in (0.25, 0.5, 1.0):

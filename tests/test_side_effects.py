@@ -24,7 +24,7 @@ def _python(code: str, env_extra: dict | None = None) -> str:
 
 def test_import_changes_no_environment_and_no_logger():
     out = _python("import os, logging; before = dict(os.environ); import csc, csc.analysis, "
-                  "csc.video.train, csc.cli; print(dict(os.environ) == before, "
+                  "csc.training.run, csc.cli; print(dict(os.environ) == before, "
                   "logging.getLogger('csc').level, logging.getLogger().level)")
     assert out == f"True {0} {30}"  # NOTSET for csc, WARNING for the root logger
 

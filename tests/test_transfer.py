@@ -179,7 +179,7 @@ def test_pixel_shift_is_the_translated_target_for_whole_pixels(noise_image):
 def test_motion_method_with_planted_translation_units(model, noise_image, method):
     """Motion units spanning {ω_row, ω_col} reproduce the translation method, inferred after
     the codes or jointly with them (codes under the paper's Gaussian prior)."""
-    from csc.analysis import second_layer
+    from csc import second_layer
     omega, _ = transfer.unit_frequencies(model)
     mu = second_layer.MotionUnits(2)
     mu._reset_state()

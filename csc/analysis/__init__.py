@@ -7,7 +7,7 @@ from csc.analysis.factorization import (
     lag1_autocorrelation,
     real_sparse_codes,
 )
-from csc.analysis.phases import amplitude, phase, phase_velocity, wrap
+from csc.core.phases import amplitude, phase, phase_velocity, wrap
 
 __all__ = ["amplitude", "phase", "wrap", "phase_velocity", "lag1_autocorrelation",
            "change_decomposition", "factorization_stats", "real_sparse_codes"]

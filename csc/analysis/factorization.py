@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from csc.analysis.phases import check_code_sequences, phase_velocity
+from csc.core.phases import check_code_sequences, phase_velocity
 
 __all__ = ["lag1_autocorrelation", "change_decomposition", "factorization_stats",
            "real_sparse_codes"]

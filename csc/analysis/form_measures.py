@@ -98,7 +98,7 @@ def form_unit_measures(model, P: np.ndarray, seed: int = 0) -> tuple[dict, np.nd
     from csc.analysis.first_layer import whitened_bases
     from csc.analysis.geometry import envelope_centre, orientation, unit_frequency
     from csc.analysis.motion_templates import random_columns
-    from csc.analysis.second_layer import second_layer_codes
+    from csc.second_layer import second_layer_codes
 
     B = whitened_bases(model)
     geometry = (orientation(B), envelope_centre(B), unit_frequency(B, signed=False))

@@ -1,4 +1,4 @@
-"""Direction and speed tuning curves of motion units (`csc.analysis.second_layer.MotionUnits`).
+"""Direction and speed tuning curves of motion units (`csc.second_layer.MotionUnits`).
 
 Each motion unit is shown two kinds of moving stimuli, every one at `directions` directions and
 `speeds` speeds, and its mean activity per stimulus gives a tuning curve R(θ, v); from it come
@@ -9,7 +9,7 @@ to the pattern that moves?).
 Conventions
 -----------
 Movies are float32 (n, T, p, p), indexed (row, column), rows pointing down as displayed, as in
-`csc.testing.movies` and `csc.video.camera`. A direction θ is the direction in which the content
+`csc.stimuli` and `csc.video.camera`. A direction θ is the direction in which the content
 moves, in degrees counter-clockwise as displayed from the +column axis: θ = 0 moves right (+col),
 θ = 90 moves up (−row), θ = 180 left, θ = 270 down. Moving at speed v (pixels per frame) along θ
 is the per-frame shift (rows, cols) = (−v sin θ, v cos θ) (`motion_shift`): frame t (x) =
@@ -24,7 +24,7 @@ Stimuli
   relative to the patch centre c = (p − 1)/2 with the second axis pointing up, and
   u_θ = (cos θ, sin θ). The stripes are perpendicular to θ and move v pixels per frame along θ;
   at a fixed pixel the phase falls by 2π f v per frame (the pattern advances by 2π f v along θ).
-  This is `csc.testing.movies.drifting_grating` (wavelength 1/f, orientation θ, contrast
+  This is `csc.stimuli.drifting_grating` (wavelength 1/f, orientation θ, contrast
   2·contrast) with a spatial phase φ added. The spatial frequencies f are in cycles per pixel and
   f v must stay below ½ (a phase step of π or more per frame is aliased: the stripes would seem
   to move the other way). The repeats are `n_repeats` spatial phases φ = 2π j / n_repeats.
@@ -32,7 +32,7 @@ Stimuli
   the noise textures below (0.12–0.13); the training patches of the bundled stills have medians
   0.03–0.14.
 - Translating 1/f noise (`translating_noise`): `n_repeats` textures of
-  `csc.testing.movies.pink_noise` (1/f amplitude spectrum, mean 0.5, standard deviation 0.15,
+  `csc.stimuli.pink_noise` (1/f amplitude spectrum, mean 0.5, standard deviation 0.15,
   values in [0, 1]; side max(4p, p + 2 ⌈(T − 1) v_max⌉ + 8) so that no frame reaches the border),
   each rendered moving along θ at v by `csc.video.camera.transformed_movie` (a centred p × p crop,
   cubic spline as the synthetic camera of the training renders with).
@@ -42,7 +42,7 @@ that a difference between directions is not a difference between images.
 Responses
 ---------
 `respond(P) -> W` maps pixel movies (n, T, p, p) to motion-unit activities (n, T − 1, L); the
-default is `csc.analysis.second_layer.motion_activities(model, ·)` (encode under the second
+default is `csc.second_layer.motion_activities(model, ·)` (encode under the second
 layer's prior, phase velocities, motion-unit inference). It is called once per stimulus kind
 with all of that kind's movies: motion units with a relative mask threshold (`threshold=None`)
 mask phase velocities relative to each first-layer unit's largest amplitude within the call, so
@@ -89,8 +89,8 @@ from typing import Callable, Sequence
 import numpy as np
 from sklearn.base import clone
 
-from csc.analysis.phases import wrap
-from csc.testing.movies import _centered_grid, pink_noise
+from csc.core.phases import wrap
+from csc.stimuli import centered_grid, pink_noise
 from csc.video.camera import SPLINE_ORDER, transformed_movie
 
 __all__ = ["KINDS", "DEFAULT_SPEEDS", "DEFAULT_FREQUENCIES", "GRATING_CONTRAST",
@@ -145,7 +145,7 @@ def drifting_gratings(directions, speeds, frequencies, phases, n_frames: int, si
     if f.max() * v.max() >= 0.5:
         raise ValueError(f"frequency × speed must stay below 0.5 cycles per frame (aliasing), "
                          f"got {f.max()} × {v.max()}")
-    x, y = _centered_grid(size)  # (1, p) and (p, 1): column and upward-row coordinates
+    x, y = centered_grid(size)  # (1, p) and (p, 1): column and upward-row coordinates
     u = x[None] * np.cos(th)[:, None, None] + y[None] * np.sin(th)[:, None, None]  # (n_dir, p, p)
     t = np.arange(n_frames, dtype=np.float64)
     arg = 2 * np.pi * f[None, None, :, None, None, None, None] * (
@@ -156,7 +156,7 @@ def drifting_gratings(directions, speeds, frequencies, phases, n_frames: int, si
 
 def noise_textures(n: int, size: int, n_frames: int, max_speed: float, seed: int = 0
                    ) -> list[np.ndarray]:
-    """`n` 1/f noise textures (`csc.testing.movies.pink_noise`), float32 (s, s) with
+    """`n` 1/f noise textures (`csc.stimuli.pink_noise`), float32 (s, s) with
     s = max(4 size, size + 2 ⌈(n_frames − 1) max_speed⌉ + 8): large enough that a centred
     size × size crop moving at max_speed never reaches the border."""
     side = max(4 * size, size + 2 * math.ceil((n_frames - 1) * max_speed) + 8)
@@ -277,7 +277,7 @@ def speed_tuning(result: dict, kind: str = "noise") -> np.ndarray:
 
 # --------------------------------------------------------------------------- everything
 def _default_respond(model) -> Respond:
-    from csc.analysis.second_layer import motion_activities
+    from csc.second_layer import motion_activities
 
     return lambda P: motion_activities(model, P)
 
@@ -293,7 +293,7 @@ def random_motion_units(motion_units, seed: int = 0):
 def random_reference(model, seed: int = 0, **options) -> dict:
     """`tuning_curves` of `random_motion_units(model.motion_units, seed)` on the same model and
     stimuli (options as for `tuning_curves`)."""
-    from csc.analysis.second_layer import motion_activities
+    from csc.second_layer import motion_activities
 
     ref = random_motion_units(model.motion_units, seed)
     return tuning_curves(model, respond=lambda P: motion_activities(model, P, ref), **options)

@@ -38,8 +38,6 @@ import numpy as np
 
 from csc.analysis.first_layer import whitened_bases
 from csc.analysis.geometry import envelope_centre
-from csc.analysis.phases import wrap
-from csc.analysis.second_layer import second_layer_codes
 from csc.analysis.transfer import (
     estimate_translation,
     self_correlation,
@@ -47,6 +45,8 @@ from csc.analysis.transfer import (
     shifted_codes,
     unit_frequencies,
 )
+from csc.core.phases import wrap
+from csc.second_layer import second_layer_codes
 
 METHODS = ("phase", "translation", "local", "self-correlation", "operator", "motion", "warp")
 AUTO_METHOD = "warp"

@@ -22,7 +22,7 @@ then decoded to pixels. How δ̂ is predicted is the `method`:
   codes built from the units alone.
 - ``"warp"``: the target moved by d_t in pixels (`shift_frames`). Only the velocity comes from
   the codes: a reference for how much a better use of them could gain, not a phase prediction.
-- ``"motion"``: learned motion units (`csc.analysis.second_layer.MotionUnits`): their coefficients
+- ``"motion"``: learned motion units (`csc.second_layer.MotionUnits`): their coefficients
   w_t are inferred from the phase velocities of the source's codes under the second layer's prior
   (`second_layer.second_layer_codes`) and δ̂ = D_m w_t.
 - ``"motion-joint"``: the same, with w_t and the source's codes inferred jointly
@@ -44,7 +44,7 @@ A frame is explained as x̂ = Re(conj(z) B) = a (cos φ R + sin φ I) for a unit
 as the peak of the 2-D FFT of the *complex* basis B_k (NumPy's forward convention, e^{-2πi f·x}),
 so that B_k ≈ g(x) e^{i⟨ω_k, x⟩} (R = g cos ω·x, I = g sin ω·x). Then
 x̂ = a g(x) cos(⟨ω_k, x⟩ − φ), and the pattern translated by v (frame_t(x) = frame_0(x − t v), as
-`csc.testing.movies.transformed_movie` with shift=v) is a g(x) cos(⟨ω_k, x⟩ − (φ + ⟨ω_k, v⟩)):
+`csc.video.camera.transformed_movie` with shift=v) is a g(x) cos(⟨ω_k, x⟩ − (φ + ⟨ω_k, v⟩)):
 
     δ_k = wrap(φ_{k,t+1} − φ_{k,t}) ≈ +⟨ω_k, v⟩     (ω_k = FFT peak of the complex B_k)
 
@@ -78,8 +78,8 @@ from scipy.ndimage import shift as shift_image
 
 from csc.analysis.first_layer import whitened_bases
 from csc.analysis.geometry import unit_frequency
-from csc.analysis.phases import amplitude, phase, phase_velocity, wrap
-from csc.analysis.second_layer import infer_joint, second_layer_codes
+from csc.core.phases import amplitude, phase, phase_velocity, wrap
+from csc.second_layer import infer_joint, second_layer_codes
 
 METHODS = ("translation", "self-correlation", "operator", "warp", "motion", "motion-joint")
 
@@ -262,7 +262,7 @@ def _motion_units(model, options):
     mu = options.get("motion_units", getattr(model, "motion_units", None))
     if mu is None:
         raise ValueError('method="motion" needs learned motion units: pass motion_units=... (a '
-                         'fitted csc.analysis.second_layer.MotionUnits) or set model.motion_units')
+                         'fitted csc.second_layer.MotionUnits) or set model.motion_units')
     return mu
 
 
@@ -317,7 +317,7 @@ def predict(model, source, target, method: str = "translation", **options) -> np
     does not shift its pattern), "self-correlation", "operator" and "warp" (threshold,
     max_speed), "motion" (options: motion_units=..., else model.motion_units) or
     "motion-joint" (the same, with the source's codes and motion units inferred jointly,
-    `csc.analysis.second_layer.infer_joint`).
+    `csc.second_layer.infer_joint`).
     Frame 0 is the model's reconstruction of the target (the target itself for "warp"); frame t
     has codes a_0 e^{i(φ_0 + Σ_{s≤t} δ̂_s)} (module docstring for the others).
     """

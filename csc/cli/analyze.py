@@ -23,12 +23,13 @@ from csc.analysis import first_layer
 from csc.analysis import geometry as bg
 from csc.cli.common import ArgumentParser, UsageError, check_counts, check_output_file, fail
 from csc.cli.interrupts import stops_on_interrupt
-from csc.io import load, write_json
+from csc.io import write_json
+from csc.model_files import load
 from csc.run_folder import RunError
 from csc.threads import prefer_passive_openmp
+from csc.training.run import run_sequences
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError
-from csc.video.train import run_sequences
 
 PROG = "csc-analyze"
 

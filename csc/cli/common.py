@@ -78,7 +78,7 @@ def check_counts(args: argparse.Namespace, least: dict[str, int]) -> None:
 def load_pixel_model(path: str, option: str = "--model"):
     """The `PixelModel` in the file at `path` (what learn_dictionary.py writes); UsageError (one
     line naming `option`) when it cannot be read or holds another kind of model."""
-    from csc.io import load
+    from csc.model_files import load
     from csc.video.pixel_model import PixelModel
 
     try:

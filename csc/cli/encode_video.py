@@ -32,7 +32,7 @@ from csc.backends.backend import BACKENDS
 from csc.cli.common import ArgumentParser, UsageError, fail
 from csc.cli.interrupts import stops_on_interrupt
 from csc.cluster import check_cluster_options, dask_client
-from csc.io import load
+from csc.model_files import load
 from csc.resources import pretrained_dir
 from csc.run_folder import RunError
 from csc.threads import prefer_passive_openmp

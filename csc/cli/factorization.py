@@ -31,9 +31,9 @@ from csc.core.inference import encode
 from csc.io import write_json
 from csc.run_folder import RunError
 from csc.threads import prefer_passive_openmp
+from csc.training.run import load_run
 from csc.video.reader import VideoError
 from csc.video.sampling import sample_sequences
-from csc.video.train import load_run
 
 PROG = "csc-factorization"
 

@@ -23,9 +23,9 @@ from csc.learning.shards import INFERENCES
 from csc.resources import videos_dir
 from csc.run_folder import RunError
 from csc.threads import prefer_passive_openmp
+from csc.training.config import PRIOR_DEFAULTS, RUN_PRESETS, TrainConfig, resume_config
+from csc.training.run import train
 from csc.video.reader import VideoError
-from csc.video.train import train
-from csc.video.train_config import PRIOR_DEFAULTS, RUN_PRESETS, TrainConfig, resume_config
 
 PROG = "csc-learn"
 DEFAULTS = TrainConfig(video_dir="", out="")

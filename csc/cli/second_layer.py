@@ -35,15 +35,6 @@ import numpy as np
 
 from csc.analysis import form_measures, motion_templates, motion_tuning
 from csc.analysis import geometry as bg
-from csc.analysis.second_layer import (
-    PAPER_CODE_PRIOR,
-    PAPER_ON_FRACTION,
-    FormUnits,
-    MotionUnits,
-    on_fraction_threshold,
-    second_layer_codes,
-)
-from csc.analysis.second_layer.base import INITS, STEPS
 from csc.cli.common import ArgumentParser, UsageError, check_counts, fail
 from csc.cli.interrupts import stops_on_interrupt
 from csc.io import load_extra, write_json
@@ -52,11 +43,20 @@ from csc.plotting.motion_tuning import save_motion_tuning_png
 from csc.plotting.second_layer import save_form_units_png, save_second_layer_png
 from csc.resources import heldout_dir, pretrained_dir, videos_dir
 from csc.run_folder import RunError, run_lock
+from csc.second_layer import (
+    PAPER_CODE_PRIOR,
+    PAPER_ON_FRACTION,
+    FormUnits,
+    MotionUnits,
+    on_fraction_threshold,
+    second_layer_codes,
+)
+from csc.second_layer.base import INITS, STEPS
 from csc.threads import prefer_passive_openmp
+from csc.training.config import TrainConfig
+from csc.training.run import draw_sequences, load_run, run_sequences
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError
-from csc.video.train import draw_sequences, load_run, run_sequences
-from csc.video.train_config import TrainConfig
 
 PROG = "csc-second-layer"
 ON_FRACTION = "on-fraction"  # --threshold's default: from --on-fraction (the authors')

@@ -37,11 +37,11 @@ DIR/scores.json (per-frame correlation and SNR of prediction, static baseline an
 prints a Markdown table of means over the predicted frames (t ≥ 1: frame 0 is the target itself).
 
 The default model is the shipped pretrained one (`csc.pretrained()`). With --model small a small
-model is learned first (csc.video.train, a few hundred updates on synthetic movies of stills and
+model is learned first (csc.training.run, a few hundred updates on synthetic movies of stills and
 noise panned, rotated and zoomed, under ~2 min on 2 cores), into DIR/model/. The "motion"
 method uses the model's motion units (`model.motion_units`, from csc-second-layer);
 "motion-joint" the same, with the source's codes and motion units inferred jointly
-(`csc.analysis.second_layer.infer_joint`). When the model has none, motion units are fitted
+(`csc.second_layer.infer_joint`). When the model has none, motion units are fitted
 here on the phase velocities of synthetic moving sequences (they are not saved into the model's
 file).
 """
@@ -56,19 +56,19 @@ import numpy as np
 
 from csc import pretrained
 from csc.analysis import real_trials, transfer, transfer_trials
-from csc.analysis.second_layer import MotionUnits, second_layer_codes
 from csc.cli.common import ArgumentParser, UsageError, load_pixel_model, run_command
 from csc.cli.interrupts import stops_on_interrupt
 from csc.io import write_json
 from csc.plotting.prediction import side_by_side
 from csc.resources import heldout_dir
 from csc.run_folder import RunError
+from csc.second_layer import MotionUnits, second_layer_codes
 from csc.testing.movies import natural_still, pink_noise, transformed_movie, write_video
 from csc.testing.planted import planted_gabor_model
+from csc.training.config import TrainConfig
+from csc.training.run import train
 from csc.video.camera import load_stills, resize_still
 from csc.video.reader import VideoError, iter_frames
-from csc.video.train import train
-from csc.video.train_config import TrainConfig
 
 PROG = "csc-transfer"
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from csc.backends.backend import Backend
-from csc.core.priors import SLOWNESS_CODE, SPARSITY_CODE, Prior
+from csc.priors import SLOWNESS_CODE, SPARSITY_CODE, Prior
 
 
 @dataclass

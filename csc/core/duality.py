@@ -26,7 +26,7 @@ import numpy as np
 
 from csc.core.energy import energy_terms
 from csc.core.model import check_codes, check_data, check_dictionary, reconstruct
-from csc.core.priors import Prior, make_prior
+from csc.priors import Prior, make_prior
 
 _TINY = 1e-300  # guards the divisions of an exact fit (zero residual) and of zero correlations
 

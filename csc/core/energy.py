@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from csc.core.model import check_codes, check_data, check_dictionary, reconstruct
-from csc.core.priors import Prior, make_prior
+from csc.priors import Prior, make_prior
 
 
 def sparse_penalty(a: np.ndarray, prior: Prior) -> float:
@@ -49,7 +49,7 @@ def energy(X, Z, D, **prior_kwargs) -> dict[str, float]:
     """Energy of codes Z for data X under dictionary D (docs/design.md §1), in float64.
 
     X: float (n_sequences, n_frames, n_features); Z: complex (n_sequences, n_frames, n_components);
-    D: complex (n_components, n_features); prior keywords as in `csc.core.priors.make_prior`.
+    D: complex (n_components, n_features); prior keywords as in `csc.priors.make_prior`.
     Returns {"total", "recon", "sparse", "slow"} as floats.
     """
     prior = make_prior(**prior_kwargs)

@@ -29,7 +29,7 @@ from csc.core.model import (
     dictionary_to_real,
 )
 from csc.core.params import check_number
-from csc.core.priors import SLOWNESS_CODE, SPARSITY_CODE, Prior, make_prior
+from csc.priors import SLOWNESS_CODE, SPARSITY_CODE, Prior, make_prior
 
 #: Default memory budget of `encode`'s solver arrays: the sequences are solved in batches whose
 #: working arrays (`solver_bytes_per_frame` per frame) fit in this many bytes, one sequence at
@@ -395,7 +395,7 @@ def encode(X, D, *, max_iter: int = 200, tol: float = 1e-4, init=None, backend: 
     """Infer complex codes for movie data under a dictionary.
 
     X: float (n_sequences, n_frames, n_features); D: complex (n_components, n_features).
-    Prior keywords (see `csc.core.priors.make_prior`): sparsity ("l1" | "cauchy" | "gauss"), lam,
+    Prior keywords (see `csc.priors.make_prior`): sparsity ("l1" | "cauchy" | "gauss"), lam,
     sigma (cauchy only), slowness ("l2" | "l1" | "none"; "l1" with "l1" sparsity only), kappa,
     weights (scalar or (n_features,)).
     max_iter: FISTA iterations at most (an integer ≥ 1); tol: stop when ‖x⁺ − x‖ ≤ tol‖x⁺‖ (a

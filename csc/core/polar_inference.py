@@ -34,7 +34,7 @@ import numpy as np
 
 from csc.backends.backend import to_numpy
 from csc.core.inference import EncodeInfo
-from csc.core.priors import Prior
+from csc.priors import Prior
 
 #: the authors' caps (init.m: minFunc_ind_Opts.MaxIter 15, MaxFunEvals 20)
 PAPER_MAX_ITER = 15

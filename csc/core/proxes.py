@@ -10,7 +10,7 @@ import numpy as np
 
 from csc.backends.backend import get_backend
 from csc.core.model import codes_from_real, codes_to_real
-from csc.core.priors import SLOWNESS_CODE, SPARSITY_CODE, make_prior
+from csc.priors import SLOWNESS_CODE, SPARSITY_CODE, make_prior
 
 
 def prox_codes(Y, tau: float, backend: str = "cpu", **prior_kwargs) -> np.ndarray:

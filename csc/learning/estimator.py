@@ -19,7 +19,6 @@ from csc.core.inference import NumericRangeError, encode, lipschitz_constant
 from csc.core.model import check_codes, check_data, dictionary_from_real, reconstruct
 from csc.core.params import NON_NEGATIVE, POSITIVE, SEED, check_number, integer_at_least
 from csc.core.polar_inference import check_smooth_prior
-from csc.core.priors import PRIOR_KEYS, SLOWNESSES, SPARSITIES, Prior, make_prior
 from csc.learning import NORMALIZATIONS, RULES, TrainingDiverged, normalize_units
 from csc.learning.shards import (
     INFERENCES,
@@ -29,6 +28,7 @@ from csc.learning.shards import (
     shard_statistics,
     sum_statistics,
 )
+from csc.priors import PRIOR_KEYS, SLOWNESSES, SPARSITIES, Prior, make_prior
 
 INITS = ("data", "random")
 
@@ -97,7 +97,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
     n_components : int
         Number of complex units K.
     sparsity, lam, sigma, slowness, kappa, weights
-        The prior (see `csc.core.priors.make_prior`).
+        The prior (see `csc.priors.make_prior`).
     learning : {"sgd", "online"}
         "sgd": the paper's adaptive-step gradient; "online": Mairal et al.'s block descent.
     normalize : {"pair", "complex"}
@@ -412,7 +412,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         """Codes of X with settings of this call: complex64 (n_sequences, n_frames,
         n_components), or (n_samples, n_components) for X (n_samples, n_features).
 
-        prior: keywords of `csc.core.priors.make_prior` replacing the model's, e.g.
+        prior: keywords of `csc.priors.make_prior` replacing the model's, e.g.
         {"sparsity": "gauss", "lam": 8.0} for the codes the second layer learns from; max_iter,
         tol, backend: default `transform_max_iter`, `transform_tol`, `backend`; init: complex
         starting codes like the result (default zeros)."""

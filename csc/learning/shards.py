@@ -18,7 +18,7 @@ import numpy as np
 from csc.backends.backend import get_backend
 from csc.core.inference import fista
 from csc.core.polar_inference import PAPER_MAX_EVALS, PAPER_MAX_ITER, polar_bb, random_start
-from csc.core.priors import Prior
+from csc.priors import Prior
 
 #: Learning infers with steps of 1/L, not `encode`'s boosted first steps (`STEP_BOOST`): the
 #: learning rates and the default run were tuned with them, and the default run learned with

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from csc.analysis.phases import DEFAULT_REL_THRESHOLD, phase_velocity
+from csc.core.phases import DEFAULT_REL_THRESHOLD, phase_velocity
 from csc.video.encode_video import PatchGrid
 
 GAP = 4  # pixels between panels

@@ -48,9 +48,9 @@ import numpy as np
 import zarr
 from dask.delayed import Delayed
 
-from csc.analysis.phases import DEFAULT_REL_THRESHOLD, amplitude, phase, phase_velocity
+from csc.core.phases import DEFAULT_REL_THRESHOLD, amplitude, phase, phase_velocity
 from csc.run_folder import exclusive_lock
-from csc.versioning import code_fingerprint
+from csc.versioning import __version__, code_fingerprint
 from csc.video.encode_video import (
     CAUSAL_LEAD_FRAMES,
     CAUSAL_START_ITERS,
@@ -149,9 +149,7 @@ def video_attrs(encoding: VideoEncoding, settings: dict, model: dict) -> dict:
     """A video group's attributes: the run's `settings` and `model` (JSON-able dicts, e.g. the
     model file's {"sha256": ...}) with the video's source, frame count, grid and the solve's
     own settings (`VideoEncoding.settings`)."""
-    import csc
-
-    return {"format": FORMAT, "version": VERSION, "csc_version": csc.__version__,
+    return {"format": FORMAT, "version": VERSION, "csc_version": __version__,
             "source": str(encoding.source.path), "source_kind": encoding.source.kind,
             "source_sha256": source_digest(encoding.source),
             "n_frames": encoding.n_frames, "n_chunks": len(encoding.chunks),
@@ -348,7 +346,7 @@ def write_chunk(codes: np.ndarray, store: str, name: str, index: int, t0: int,
                 layout: str, source: VideoSource | None = None,
                 stamp: list[int] | None = None, csc_fingerprint: str | None = None) -> int:
     """The task that stores chunk `index` (frames t0 ..., codes complex64 (n, rows, cols, K))
-    of video group `name`: its arrays (`amplitude` and `phase` from `csc.analysis.phases`, or
+    of video group `name`: its arrays (`amplitude` and `phase` from `csc.core.phases`, or
     `codes`), then its `finished` flag. With `source` and `stamp` (`source_stamp` when the run
     was planned), nothing is written unless the video this task read is still that one; with
     `csc_fingerprint` (the planning process's `code_fingerprint`), unless this process runs the
@@ -456,8 +454,6 @@ def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Pat
     """
     from tqdm import tqdm
 
-    import csc
-
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")
     encodings = [prepare_encoding(model, v, stride=stride, chunk_frames=chunk_frames,
@@ -469,7 +465,7 @@ def write_videos(model: PixelModel, videos: Sequence[str | Path], out: str | Pat
         raise ValueError("no videos to encode")
     first = encodings[0]
     settings = {**first.settings(), "stride": first.grid.stride, "max_frames": max_frames,
-                "layout": layout, "csc_version": csc.__version__}
+                "layout": layout, "csc_version": __version__}
     model_info = {"digest": model_digest(model)}
     if model_file is not None:
         model_info.update(sha256=file_sha256(model_file), path=str(Path(model_file).resolve()))
@@ -582,7 +578,7 @@ class VideoCodes:
     def phase_velocity(self, threshold: Any = None, *,
                        rel_threshold: float = DEFAULT_REL_THRESHOLD) -> tuple[da.Array, da.Array]:
         """Phase change of every unit between consecutive frames, and where it is meaningful
-        (`csc.analysis.phases.phase_velocity`, frame pair by frame pair): delta float32 and
+        (`csc.core.phases.phase_velocity`, frame pair by frame pair): delta float32 and
         mask bool, both (T − 1, rows, cols, K); delta[t] = wrap(φ_{t+1} − φ_t). threshold:
         None → per unit, rel_threshold × the unit's largest amplitude over the whole video
         (computed here: one pass over the amplitudes); a float or (K,) array → absolute.

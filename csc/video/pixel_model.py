@@ -4,11 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from csc import io
-from csc.analysis.first_layer import draw_units
-from csc.analysis.second_layer import FormUnits, MotionUnits
-from csc.core.priors import make_prior
 from csc.learning.estimator import ComplexSparseCoding
-from csc.video.whitening import whitener_from_arrays
+from csc.priors import make_prior
+from csc.second_layer import FormUnits, MotionUnits
+from csc.video.whitening import draw_units, whitener_from_arrays
 
 
 @io.register("pixel-model")
@@ -18,7 +17,7 @@ class PixelModel:
     coder: the fitted `ComplexSparseCoding` on whitened features; whitener: a fitted
     `csc.video.whitening` whitener; optional second layers learned on its codes (`motion_units`,
     `form_units`), saved and loaded with it, and the prior keywords their codes are inferred
-    with (`second_layer_prior`, e.g. `csc.analysis.second_layer.PAPER_CODE_PRIOR`; None: the
+    with (`second_layer_prior`, e.g. `csc.second_layer.PAPER_CODE_PRIOR`; None: the
     first layer's own prior). Pixel patches are float (n_sequences, n_frames, p, p).
     """
 

@@ -246,4 +246,31 @@ def whitener_from_arrays(a: dict[str, np.ndarray], n_features: int | None = None
 
 
 __all__ = ["WEIGHTINGS", "PCAWhitener", "OFWhitener", "make_whitener", "whitener_from_arrays",
-           "raised_cosine_rolloff", "WHITENINGS"]
+           "raised_cosine_rolloff", "WHITENINGS", "SPACES", "draw_units"]
+
+
+#: where units are drawn: whitened pixel space (where codes are inferred) or pixel space
+SPACES = ("whitened", "pixels")
+
+
+def draw_units(D, whitener, space: str = "whitened") -> np.ndarray:
+    """complex (K, p, p): units D complex (K, n_features) of a whitener's feature space drawn as
+    pixel patches.
+
+    space="pixels": dewhitened (`whitener.inverse_transform`, no mean: what decoding paints);
+    "whitened": as the unit looks in whitened pixel space (PCA: E d_k, the ZCA view; the
+    Olshausen–Field features are filtered pixels already), which is where codes are inferred.
+    """
+    D = np.asarray(D)
+    p = whitener.patch_size
+    if space == "pixels":
+        return (whitener.inverse_transform(D.real, add_mean=False)
+                + 1j * whitener.inverse_transform(D.imag, add_mean=False)).astype(np.complex64)
+    if space != "whitened":
+        raise ValueError(f"unknown space {space!r}; choose one of {SPACES}")
+    E = getattr(whitener, "components_", None)
+    if getattr(whitener, "kind", None) == "pca" and E is not None:
+        return (D @ np.asarray(E, np.float64).T).reshape(len(D), p, p)
+    if D.shape[1] == p * p:
+        return D.reshape(len(D), p, p)
+    return draw_units(D, whitener, "pixels")

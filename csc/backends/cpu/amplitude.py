@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit
 
-from csc.core.priors import SPARSE_GAUSS, SPARSE_L1
+from csc.priors import SPARSE_GAUSS, SPARSE_L1
 
 
 @njit(cache=True, inline="always")

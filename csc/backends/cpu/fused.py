@@ -28,7 +28,7 @@ from csc.backends.cpu.amplitude import (
     fused_lasso_amplitude,
     gauss_amplitude,
 )
-from csc.core.priors import SLOW_L1, SLOW_L2, SLOW_NONE, SPARSE_GAUSS, SPARSE_L1
+from csc.priors import SLOW_L1, SLOW_L2, SLOW_NONE, SPARSE_GAUSS, SPARSE_L1
 
 # Reassociation lets LLVM vectorise the reductions; no flag that changes NaN/Inf semantics.
 # error_model="numpy" on the passes: a division gives inf or NaN instead of raising

@@ -29,7 +29,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from csc.backends.cuda.source import BLOCKS, POINTWISE_UNITS
-from csc.core.priors import SPARSITY_CODE
+from csc.priors import SPARSITY_CODE
 
 #: Declared type → NumPy dtype. Array types end with "*".
 ARRAY_TYPES: dict[str, type] = {"float32*": np.float32, "float64*": np.float64,

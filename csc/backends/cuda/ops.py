@@ -28,7 +28,7 @@ from csc.backends.cuda import launcher as _launcher
 from csc.backends.cuda.launcher import CHAIN_KERNEL, Launcher, check_source, pointwise_kernel
 from csc.backends.cuda.source import BLOCKS, NVRTC_OPTIONS, kernel_source
 from csc.backends.device import device_module
-from csc.core.priors import SLOW_L1, SLOWNESS_CODE, SPARSITY_CODE
+from csc.priors import SLOW_L1, SLOWNESS_CODE, SPARSITY_CODE
 
 #: recon_step: aim for at least this many threads (one per (row tile, column)) and at most this
 #: many rows per tile; fewer rows per tile means more partial sums to add up afterwards.

@@ -3,7 +3,7 @@
 - `kernel_source()`: `fused.cu` with its local `#include "..."` headers inlined. Inlining (instead
   of passing -I to NVRTC) puts the headers into the text that CuPy hashes for its on-disk kernel
   cache, so an edited header can never leave a stale binary in use.
-- `define_options()`: the prior codes of `csc.core.priors` and the block sizes `BLOCKS` as `-D`
+- `define_options()`: the prior codes of `csc.priors` and the block sizes `BLOCKS` as `-D`
   options; every compile (NVRTC here and in CuPy, nvcc in `csc.testing.host_kernels`) passes
   them, so each is defined once.
 - `find_nvrtc()` / `nvrtc_compile()`: NVRTC, the compiler `cupy.RawModule` uses, called through
@@ -19,7 +19,7 @@ import os
 import re
 from pathlib import Path
 
-from csc.core.priors import kernel_defines
+from csc.priors import kernel_defines
 from csc.resources import kernels_dir
 
 #: The source CuPy compiles (it includes the others).
@@ -35,7 +35,7 @@ _INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"[ \t]*$', re.M)
 
 
 def define_options() -> tuple[str, ...]:
-    """`-DNAME=value` for every prior code (`csc.core.priors.kernel_defines`) and block size."""
+    """`-DNAME=value` for every prior code (`csc.priors.kernel_defines`) and block size."""
     defines = {**kernel_defines(), **{f"CSC_{family.upper()}_BLOCK": block
                                       for family, block in BLOCKS.items()},
                "CSC_POINTWISE_UNITS": POINTWISE_UNITS}

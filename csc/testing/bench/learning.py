@@ -5,8 +5,8 @@
 of LEARN_SEQ_LEN frames) in the same mini-batches (`batch_sequences` sequences each) for the same
 number of updates, with equal real atom counts (K complex units are 2K real atoms: sklearn gets
 n_components = 2K). csc runs both learning rules ("online", "sgd") with the default prior of
-`csc-learn` (l1 sparsity + TV slowness, `csc.video.train_config.TrainConfig`) and with the paper's
-(`csc.core.priors.PAPER_PRIOR`: Cauchy + l2 slowness). Each learner makes one untimed warm-up
+`csc-learn` (l1 sparsity + TV slowness, `csc.training.config.TrainConfig`) and with the paper's
+(`csc.priors.PAPER_PRIOR`: Cauchy + l2 slowness). Each learner makes one untimed warm-up
 update (Numba compilation, dictionary initialisation) on the first batch; the frames per second
 are those of the timed updates that follow, from the median update time (a busy machine's stalls
 then count less; the rate from the total time is kept as "frames_per_s_total"). Each learned
@@ -22,10 +22,10 @@ import warnings
 
 import numpy as np
 
-from csc.core.priors import PAPER_PRIOR
 from csc.learning.estimator import ComplexSparseCoding
+from csc.priors import PAPER_PRIOR
 from csc.testing.bench.problem import Problem
-from csc.video.train_config import TrainConfig
+from csc.training.config import TrainConfig
 
 LEARN_SEQ_LEN = 16
 """Frames per sequence in the learning comparison (the default `csc-learn` clip length)."""

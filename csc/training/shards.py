@@ -21,11 +21,11 @@ import numpy as np
 from csc.core.inference import NumericRangeError
 from csc.learning.shards import ShardStatistics, UpdatePlan, shard_statistics
 from csc.run_folder import RunError
+from csc.training.clips import build_cache
+from csc.training.config import TrainConfig
 from csc.versioning import code_fingerprint
 from csc.video.reader import VideoError
 from csc.video.sampling import ClipCache, DeviceClips, cut_sequences
-from csc.video.train_clips import build_cache
-from csc.video.train_config import TrainConfig
 
 #: the settings that decide a run's clip cache (`build_cache`)
 CACHE_SETTINGS = ("video_dir", "n_frames", "patch_size", "downsample", "max_frames_per_video",

@@ -7,12 +7,12 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from csc.core.polar_inference import PAPER_MAX_ITER, check_smooth_prior
-from csc.core.priors import PAPER_GAUSS_PRIOR, PAPER_PRIOR, make_prior
 from csc.io import load_extra
 from csc.learning import NORMALIZATIONS, RULES
 from csc.learning.estimator import INITS
 from csc.learning.shards import INFERENCES
 from csc.memory import require_memory
+from csc.priors import PAPER_GAUSS_PRIOR, PAPER_PRIOR, make_prior
 from csc.run_folder import RunError
 from csc.video.whitening import WEIGHTINGS, WHITENINGS
 

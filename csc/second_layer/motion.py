@@ -18,9 +18,9 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.base import _fit_context
 
-from csc.analysis.phases import phase_velocity
-from csc.analysis.second_layer.base import SecondLayerBase, time_diff_grad
 from csc.core.params import NON_NEGATIVE, POSITIVE, check_number
+from csc.core.phases import phase_velocity
+from csc.second_layer.base import SecondLayerBase, time_diff_grad
 
 #: the authors' absolute amplitude threshold for a phase velocity to count (p.phasetrans.a_thresh
 #: in init.m; their init_phasetrans.m then replaces it by the `PAPER_ON_FRACTION` quantile)

@@ -17,9 +17,9 @@ import numpy as np
 from sklearn.base import TransformerMixin, _fit_context
 
 from csc import io
-from csc.analysis.second_layer.base import SecondLayerBase, time_diff_grad
-from csc.analysis.second_layer.features import log_amplitude_features
 from csc.core.params import NON_NEGATIVE, POSITIVE
+from csc.second_layer.base import SecondLayerBase, time_diff_grad
+from csc.second_layer.features import log_amplitude_features
 
 
 def energy_form(ell, V, B, *, noise_var: float = 0.2, lam: float = 2.0, slowness: float = 5.0,

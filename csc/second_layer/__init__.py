@@ -4,26 +4,26 @@ inference of both layers.
 
 - `motion`: `MotionUnits`, their energy and inference (L-BFGS);
 - `form`: `FormUnits`, their energy and inference (FISTA);
-- `features`: normalised log-amplitudes (phase velocities are `csc.analysis.phases`);
+- `features`: normalised log-amplitudes (phase velocities are `csc.core.phases`);
 - `codes`: pixel movies → codes under the second layer's prior → unit activities;
 - `joint`: first-layer codes and motion units inferred together;
 - `base`: what both estimators share (scikit-learn API, learning step, model-file arrays).
 """
-from csc.analysis.second_layer.codes import (
+from csc.second_layer.codes import (
     PAPER_CODE_PRIOR,
     form_activities,
     motion_activities,
     second_layer_codes,
 )
-from csc.analysis.second_layer.features import LOG_AMPLITUDE_FLOOR, log_amplitude_features
-from csc.analysis.second_layer.form import (
+from csc.second_layer.features import LOG_AMPLITUDE_FLOOR, log_amplitude_features
+from csc.second_layer.form import (
     FormUnits,
     energy_form,
     form_prox_residual,
     infer_form,
 )
-from csc.analysis.second_layer.joint import PAPER_FEEDBACK, infer_joint, joint_energy
-from csc.analysis.second_layer.motion import (
+from csc.second_layer.joint import PAPER_FEEDBACK, infer_joint, joint_energy
+from csc.second_layer.motion import (
     PAPER_ON_FRACTION,
     PAPER_THRESHOLD,
     MotionUnits,

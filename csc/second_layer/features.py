@@ -1,6 +1,6 @@
 """What the second layer sees of first-layer codes: log-amplitudes, normalised (form units).
 
-Phase velocities and their mask (motion units) are `csc.analysis.phases.phase_velocity`.
+Phase velocities and their mask (motion units) are `csc.core.phases.phase_velocity`.
 """
 from __future__ import annotations
 

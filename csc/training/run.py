@@ -3,8 +3,8 @@
 `csc.cli.learn` (`csc-learn`, `scripts/learn_dictionary.py`) is its command line. The run is
 reproducible from its `TrainConfig` (saved as config.json), checkpoints atomically to model.npz
 every `checkpoint_every` updates, and a resumed run ends with the same dictionary as an
-uninterrupted one. Its settings are `csc.video.train_config`'s, its clip cache
-`csc.video.train_clips`'s, and the run folder's protocol (its lock, atomic files, history.csv)
+uninterrupted one. Its settings are `csc.training.config`'s, its clip cache
+`csc.training.clips`'s, and the run folder's protocol (its lock, atomic files, history.csv)
 `csc.run_folder`'s.
 """
 from __future__ import annotations
@@ -22,20 +22,21 @@ from tqdm import tqdm
 from csc.analysis.first_layer import basis_measures, whitened_bases
 from csc.backends.backend import get_backend
 from csc.cluster import check_cluster_options, dask_client
-from csc.core.priors import PRIOR_KEYS
-from csc.io import load, load_extra, remove_stale_temporaries, restore_rng, write_json
+from csc.io import load_extra, remove_stale_temporaries, restore_rng, write_json
 from csc.learning import TrainingDiverged
 from csc.learning.estimator import ComplexSparseCoding
 from csc.learning.shards import shard_bounds
 from csc.logs import logger_level
+from csc.model_files import load
 from csc.plotting.bases import save_bases_gif, save_bases_png, save_training_png
+from csc.priors import PRIOR_KEYS
 from csc.run_folder import HistoryLog, RunError, run_lock
+from csc.training.clips import build_cache, camera_cache, run_stills
+from csc.training.config import TrainConfig, resumed_changes, saved_config
+from csc.training.shards import DaskShards, LocalShards
 from csc.video.pixel_model import PixelModel
 from csc.video.sampling import MB, ClipCache, sample_positions, sample_sequences
 from csc.video.sprites import sprite_clips
-from csc.video.train_clips import build_cache, camera_cache, run_stills
-from csc.video.train_config import TrainConfig, resumed_changes, saved_config
-from csc.video.train_shards import DaskShards, LocalShards
 from csc.video.whitening import make_whitener
 
 log = logging.getLogger("csc.train")

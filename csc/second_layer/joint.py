@@ -22,8 +22,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
-from csc.analysis.second_layer.codes import second_layer_codes
-from csc.analysis.second_layer.motion import energy_motion
 from csc.core.energy import (
     cauchy_gradient,
     energy_terms,
@@ -31,7 +29,9 @@ from csc.core.energy import (
     recon_gradient_codes,
     slowness_l2_gradient,
 )
-from csc.core.priors import make_prior
+from csc.priors import make_prior
+from csc.second_layer.codes import second_layer_codes
+from csc.second_layer.motion import energy_motion
 
 #: the authors' weight of the motion units' energy in the joint energy
 PAPER_FEEDBACK = 0.1

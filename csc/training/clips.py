@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from csc.resources import stills_dir
+from csc.training.config import TrainConfig
 from csc.video.camera import camera_clips, load_stills
 from csc.video.sampling import MB, ClipCache, build_clip_cache
-from csc.video.train_config import TrainConfig
 
 log = logging.getLogger("csc.train")
 
