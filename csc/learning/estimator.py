@@ -311,18 +311,9 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
     def _learn_step(self, stats: ShardStatistics, W: np.ndarray, rule) -> None:
         """Apply the learning rule, in place, to W float64 (2K, M) and `rule` (the copies being
         prepared) from the batch's statistics. TrainingDiverged when they are not finite."""
-        N = stats.n_rows
-        flip = self.n_updates_ % 2 == 1
-        if self.learning == "sgd":
-            step = stats.sums["grad"] / N
-            self._require_finite(step, "the dictionary gradient Cᵀ(w∘E)/N")
-            rule.update(W, step, self.n_updates_ / max(self.n_updates, 1))
-            normalize_units(W, self.normalize, flip)
-        else:
-            CtC, CtX = stats.sums["CtC"] / N, stats.sums["CtX"] / N
-            self._require_finite(CtC, "the code statistics CᵀC/N")
-            self._require_finite(CtX, "the code statistics CᵀX/N")
-            rule.update(W, CtC, CtX, self.normalize, flip)
+        rule.step(W, stats.sums, stats.n_rows, normalize=self.normalize,
+                  progress=self.n_updates_ / max(self.n_updates, 1),
+                  flip=self.n_updates_ % 2 == 1, require_finite=self._require_finite)
 
     def _history_record(self, stats: ShardStatistics) -> dict[str, float]:
         """The history entries of one update from the batch's statistics; TrainingDiverged when

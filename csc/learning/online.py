@@ -90,6 +90,22 @@ class OnlineRule:
         code = NORMALIZE_NONE if normalize is None else normalization_code(normalize)
         _block_sweep(self.A, self.B, W, np.trace(self.A) / K2, code, bool(flip))
 
+    @staticmethod
+    def shard_sums(C, E, X, w, asnumpy) -> dict[str, np.ndarray]:
+        """What a shard of codes C (N, 2K) and frames X (N, M) contributes to this rule's update:
+        "CtC" = CᵀC (2K, 2K) and "CtX" = CᵀX (2K, M), on the host (E and w are not needed)."""
+        return {"CtC": asnumpy(C.T @ C), "CtX": asnumpy(C.T @ X)}
+
+    def step(self, W: np.ndarray, sums: dict, n_rows: int, *, normalize: str, progress: float,
+             flip: bool, require_finite) -> None:
+        """The estimator's update of W float64 (2K, M), in place, from the summed `shard_sums`
+        of `n_rows` frames (`update`; progress is not used). require_finite(array, what) raises
+        when an array is not finite."""
+        CtC, CtX = sums["CtC"] / n_rows, sums["CtX"] / n_rows
+        require_finite(CtC, "the code statistics CᵀC/N")
+        require_finite(CtX, "the code statistics CᵀX/N")
+        self.update(W, CtC, CtX, normalize, flip)
+
     def state(self) -> dict[str, Any]:
         """JSON-able scalars and the statistics arrays, to checkpoint and resume."""
         return {"n_batches": self.n_batches, "A": self.A, "B": self.B}

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from csc.core.params import check_number
+from csc.learning.normalize import normalize_units
 
 #: what the step's target bounds: the largest single element of the change (the authors' code),
 #: or the largest change of a whole unit relative to its norm
@@ -66,6 +67,22 @@ class SGDRule:
         change = self.eta * biggest
         self.eta *= 0.95 if change > target else 1.02
         return change
+
+    @staticmethod
+    def shard_sums(C, E, X, w, asnumpy) -> dict[str, np.ndarray]:
+        """What a shard of codes C (N, 2K), residuals E = X − C W (N, M), frames X and weights
+        w (M,) contributes to this rule's update: "grad" = Cᵀ(w∘E) (2K, M), on the host."""
+        return {"grad": asnumpy(C.T @ (E * w))}
+
+    def step(self, W: np.ndarray, sums: dict, n_rows: int, *, normalize: str, progress: float,
+             flip: bool, require_finite) -> None:
+        """The estimator's update of W float64 (2K, M), in place, from the summed `shard_sums`
+        of `n_rows` frames: the gradient step (`update`), then the units normalised.
+        require_finite(array, what) raises when an array is not finite."""
+        dW = sums["grad"] / n_rows
+        require_finite(dW, "the dictionary gradient Cᵀ(w∘E)/N")
+        self.update(W, dW, progress)
+        normalize_units(W, normalize, flip)
 
     def state(self) -> dict[str, Any]:
         return {"eta": self.eta}

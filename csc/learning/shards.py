@@ -18,6 +18,7 @@ import numpy as np
 from csc.backends.backend import get_backend
 from csc.core.inference import fista
 from csc.core.polar_inference import PAPER_MAX_EVALS, PAPER_MAX_ITER, polar_bb, random_start
+from csc.learning import RULES
 from csc.priors import Prior
 
 #: Learning infers with steps of 1/L, not `encode`'s boosted first steps (`STEP_BOOST`): the
@@ -125,10 +126,7 @@ def shard_statistics(X, plan: UpdatePlan, shard: int = 0) -> ShardStatistics:
     C, info = shard_codes(Xf, W, wd, plan, T, be, shard)
     E = Xf - C @ W
     with np.errstate(over="ignore", invalid="ignore"):  # the client checks finiteness
-        if plan.learning == "sgd":
-            sums = {"grad": be.asnumpy(C.T @ (E * wd))}
-        else:
-            sums = {"CtC": be.asnumpy(C.T @ C), "CtX": be.asnumpy(C.T @ Xf)}
+        sums = RULES[plan.learning].shard_sums(C, E, Xf, wd, be.asnumpy)
         K = C.shape[1] // 2
         w64 = wd.astype(np.float64)
         signal = float(xp.sum((Xf.astype(np.float64) ** 2) @ w64))
