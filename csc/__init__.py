@@ -2,10 +2,11 @@
 
 Public API: `reconstruct`, `energy`, `encode`, `ComplexSparseCoding`, `PixelModel`, `load`,
 `make_prior`, `PAPER_PRIOR`, `PRESETS`, `pretrained`, `encode_video` (whole videos as lazy Dask
-arrays; their Zarr stores in `csc.video.code_store`), `stream` (each frame's codes as it
-arrives, causal). Importing csc changes no global state (environment, loggers, plotting
-backends) and loads no heavy module: each name is imported on first use (PEP 562), so that a
-command can set its thread settings before NumPy loads (`csc.threads`).
+arrays; their Zarr stores written by `csc.video.code_writer`, read by `csc.video.code_reader`),
+`stream` (each frame's codes as it arrives, causal). Importing csc changes no global state
+(environment, loggers, plotting backends) and loads no heavy module: each name is imported on
+first use (PEP 562), so that a command can set its thread settings before NumPy loads
+(`csc.threads`).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Whole videos encoded chunk by chunk (csc.encode_video), their Zarr stores
-(csc.video.code_store) and the csc-encode-video tool: codes against patches cut by hand, the
-same codes on any scheduler, stores read back, resumption after kill -9, refusals."""
+(csc.video.code_writer, code_reader) and the csc-encode-video tool: codes against patches cut by
+hand, the same codes on any scheduler, stores read back, resumption after kill -9, refusals."""
 from __future__ import annotations
 
 import json
@@ -28,7 +28,8 @@ from csc.cli import encode_video as cli
 from csc.cluster import WORKER_ENV
 from csc.core import phases
 from csc.testing.movies import pink_noise, transformed_movie, write_frame_folder, write_video
-from csc.video.code_store import open_codes, write_videos
+from csc.video.code_reader import open_codes
+from csc.video.code_writer import write_videos
 from csc.video.encode_video import PatchGrid, prepare_encoding
 from csc.video.reader import VideoError, iter_frames
 
@@ -401,7 +402,8 @@ def test_another_video_at_the_same_path_is_never_mixed_in(model_file, tmp_path):
     """Replaced by another clip of the same frame size and length, a video's store is refused on the
     rerun (it used to resume with "(n already done)" and mix two videos); a chunk task that
     finds another file than the run was planned on writes nothing."""
-    from csc.video.code_store import source_stamp, write_chunk
+    from csc.video.code_store import source_stamp
+    from csc.video.code_writer import write_chunk
     from csc.video.reader import VideoSource
 
     _, path = model_file

@@ -134,7 +134,7 @@ def test_a_reader_that_fails_unforeseen_is_caught_by_load(tmp_path, monkeypatch)
         def from_arrays(cls, arrays):
             return arrays["absent"]
 
-    monkeypatch.setitem(io._READERS, "fragile", Fragile.from_arrays)
+    monkeypatch.setitem(io.model_file._READERS, "fragile", Fragile.from_arrays)
     with pytest.raises(ValueError, match=r"f.npz not saved: the fragile would not load: "
                                          r"KeyError 'absent'"):
         io.save(tmp_path / "f.npz", "fragile", {"x": np.zeros(2)})
@@ -182,8 +182,8 @@ def test_limits_are_checked(tmp_path, pretrained_arrays, monkeypatch, limit, mat
     path = tmp_path / "model.npz"
     io.save(path, "pixel-model", {**pretrained_arrays, "state": np.array("x" * 10_000)},
             check=False)
-    monkeypatch.setattr(io, limit, {"MAX_MEMBERS": 5, "MAX_MEMBER_BYTES": 20_000,
-                                    "MAX_TOTAL_BYTES": 100_000}[limit])
+    monkeypatch.setattr(io.archive, limit, {"MAX_MEMBERS": 5, "MAX_MEMBER_BYTES": 20_000,
+                                            "MAX_TOTAL_BYTES": 100_000}[limit])
     assert_refused(path, match)
 
 

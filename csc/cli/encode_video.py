@@ -36,7 +36,7 @@ from csc.model_files import load
 from csc.resources import pretrained_dir
 from csc.run_folder import RunError
 from csc.threads import prefer_passive_openmp
-from csc.video import code_store
+from csc.video import code_store, code_writer
 from csc.video.encode_video import (
     CAUSAL_LEAD_FRAMES,
     CAUSAL_START_ITERS,
@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_path, videos = check_args(args)
         model = load_model(model_path)
         with dask_client(args.workers, args.scheduler) as client:
-            done = code_store.write_videos(
+            done = code_writer.write_videos(
                 model, videos, args.out, model_file=model_path,
                 layout="codes" if args.codes else "amplitude-phase", stride=args.stride,
                 chunk_frames=args.chunk_frames, max_iter=args.max_iter, tol=args.tol,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from csc.plotting.bases import new_figure, save_figure
-from csc.video.code_store import VideoCodes
+from csc.video.code_reader import VideoCodes
 from csc.video.reader import read_frames
 
 if TYPE_CHECKING:

@@ -1,5 +1,6 @@
-"""From video files to a learned pixel model: reading, scene cuts, clip sampling, whitening,
-the `PixelModel` (dictionary + whitener) and the training run; `camera` renders synthetic
-camera motion over still photographs, for use alongside real clips. Back from a model to whole
-videos: `encode_video` (their codes as lazy Dask arrays, chunk by chunk) and `code_store`
-(those codes in Zarr stores, written resumably and read back)."""
+"""Video: reading files and streams, scene cuts, clip sampling, whitening, the synthetic camera
+and the sprite world, the `PixelModel` (dictionary + whitener + second layer). Back from a model
+to whole videos: `encode_video` (their codes as lazy Dask arrays, chunk by chunk), the Zarr
+stores of those codes (`code_store` their format, `code_writer` resumable writing,
+`code_reader` reading back) and `stream` (each frame's codes as it arrives). The training run
+is `csc.training`."""
