@@ -13,7 +13,7 @@ from conftest import toolchain_missing
 import csc
 from csc.backends.backend import Backend
 from csc.backends.cuda import launcher as L
-from csc.backends.cuda import ops, source
+from csc.backends.cuda import ops, signatures, source
 from csc.backends.cuda.launcher import KERNELS, Arg, Launcher, Signature, check_source
 from csc.core import inference
 from csc.resources import kernels_dir
@@ -258,7 +258,7 @@ def test_cross_array_sizes_and_bad_launcher_settings():
 def test_signatures_match_kernels_source():
     source = FUSED_CU.read_text()
     assert check_source(source) == []
-    found = L.parse_kernel_signatures(source)
+    found = signatures.parse_kernel_signatures(source)
     for name, sig in KERNELS.items():
         assert [(p.name, p.ctype) for p in found[name].params] == \
                [(a.name, a.ctype) for a in sig.args]
@@ -280,13 +280,13 @@ def test_source_parser_and_mismatch_reports():
         int n_seq, int n_frames, int K, float tau, float beta, float lam, double sigma,
         float kappa, double* partials) { }
     """
-    decl = L.parse_kernel_signatures(src)
+    decl = signatures.parse_kernel_signatures(src)
     assert set(decl) == {"csc_recon_step", "csc_sample_patches", "csc_code_step_l1_tv", PW}
     rec = decl["csc_recon_step"]
     assert rec.extern_c and len(rec.params) == 10
-    assert rec.params[0] == L.Param("float32*", "X", True)
-    assert rec.params[4] == L.Param("float32", "beta", False)
-    assert rec.params[9] == L.Param("float64*", "partials", False)
+    assert rec.params[0] == signatures.Param("float32*", "X", True)
+    assert rec.params[4] == signatures.Param("float32", "beta", False)
+    assert rec.params[9] == signatures.Param("float64*", "partials", False)
     assert not decl["csc_sample_patches"].extern_c and decl["csc_sample_patches"].params == ()
     problems = "\n".join(check_source(src))
     assert "csc_recon_step" not in problems

@@ -317,7 +317,7 @@ def host_function(name: str, lib: ctypes.CDLL | None = None):
     RawKernel. Argument types come from the kernel's parameter list in the source: each array a
     C-contiguous NumPy array of the parameter's dtype, each scalar a NumPy scalar of exactly the
     parameter's type (what the launcher passes); anything else is a TypeError."""
-    from csc.backends.cuda.launcher import parse_kernel_signatures
+    from csc.backends.cuda.signatures import parse_kernel_signatures
     from csc.backends.cuda.source import kernel_source
 
     decl = parse_kernel_signatures(kernel_source()).get(name)

@@ -8,7 +8,7 @@ A kernel call `f(grid, block, args, shared_mem=0)`:
    memory ≤ max(48 KiB, `max_dynamic_shared_size_bytes`) (the opt-in above 48 KiB that CUDA
    asks for). Failures raise `CUDADriverError` ("CUDA_ERROR_INVALID_VALUE"), as the driver does.
 2. every argument against the kernel's C parameter list parsed from the module source
-   (`csc.backends.cuda.launcher.parse_kernel_signatures`): as many arguments as parameters; a
+   (`csc.backends.cuda.signatures.parse_kernel_signatures`): as many arguments as parameters; a
    pointer takes a stand-in array (a NumPy array is refused, as by CuPy) of the pointee's dtype,
    C-contiguous (stricter than CuPy, which passes any pointer: a wrong dtype or layout is a bug
    here); `float`/`double`/`int`/`long long` take exactly `numpy.float32`/`float64`/`int32`/
@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from csc.backends.cuda.launcher import KernelDecl, parse_kernel_signatures
+from csc.backends.cuda.signatures import KernelDecl, parse_kernel_signatures
 
 #: The emulated device: compute capability and limits of an H100.
 ARCH = "90"
