@@ -19,7 +19,7 @@ from csc.versioning import __version__
 _EXPORTS = {
     "energy": "csc.core.energy",
     "encode": "csc.core.inference",
-    "EncodeInfo": "csc.core.inference",
+    "EncodeInfo": "csc.core.fista",
     "reconstruct": "csc.core.model",
     "PAPER_PRIOR": "csc.priors",
     "PRESETS": "csc.priors",
@@ -33,7 +33,8 @@ _EXPORTS = {
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
     from csc.core.energy import energy
-    from csc.core.inference import EncodeInfo, encode
+    from csc.core.fista import EncodeInfo
+    from csc.core.inference import encode
     from csc.core.model import reconstruct
     from csc.learning.estimator import ComplexSparseCoding
     from csc.model_files import load

@@ -44,7 +44,7 @@ def energy_gaps(model, streamed, converge_iter: int) -> list[float]:
     """(E_t − E_t*) / E_t* of each streamed frame but the first two."""
     from csc.backends.backend import get_backend
     from csc.core.causal_inference import anchored_energy, causal_fista
-    from csc.core.inference import lipschitz_constant
+    from csc.core.fista import lipschitz_constant
     from csc.core.model import codes_from_real, codes_to_real, dictionary_to_real
 
     be = get_backend("cpu")

@@ -8,7 +8,8 @@ from scipy.optimize import minimize, minimize_scalar
 
 from csc.backends.backend import get_backend
 from csc.core.causal_inference import anchored_energy, causal_fista
-from csc.core.inference import encode, lipschitz_constant
+from csc.core.fista import lipschitz_constant
+from csc.core.inference import encode
 from csc.core.model import codes_from_real, dictionary_to_real
 from csc.priors import SLOWNESS_CODE, SPARSITY_CODE, make_prior
 

@@ -6,7 +6,8 @@ import pytest
 from conftest import random_problem
 
 import csc
-from csc.core.inference import ENCODE_BATCH_BYTES, sequence_batches, solver_bytes_per_frame
+from csc.core.fista import solver_bytes_per_frame
+from csc.core.inference import ENCODE_BATCH_BYTES, sequence_batches
 
 PRIORS = [dict(sparsity="l1", lam=0.3), dict(sparsity="l1", lam=0.3, slowness="l1", kappa=0.3),
           dict(sparsity="cauchy", lam=0.3, sigma=0.5, slowness="l2", kappa=0.5)]

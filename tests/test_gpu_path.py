@@ -51,7 +51,7 @@ def test_encode_every_prior_matches_the_cpu(cupy, problem, prior):
 @pytest.mark.parametrize("prior", [PRIORS[2], PRIORS[4]],
                          ids=["l1 + l1", "cauchy + l2"])
 def test_encode_from_starting_codes(cupy, problem, prior):
-    """A warm start evaluates the prior energy of device codes (`inference.prior_energy`)."""
+    """A warm start evaluates the prior energy of device codes (`csc.core.fista.prior_energy`)."""
     X, D = problem
     Z0 = csc.encode(X, D, backend="cpu", max_iter=3, **prior)
     Zg = csc.encode(X, D, backend="gpu", init=Z0, max_iter=50, **prior)
@@ -61,7 +61,7 @@ def test_encode_from_starting_codes(cupy, problem, prior):
 
 
 def test_prior_energy_of_device_codes(cupy, problem):
-    from csc.core.inference import prior_energy
+    from csc.core.fista import prior_energy
     from csc.priors import make_prior
 
     C = np.random.default_rng(0).standard_normal((12, 8)).astype(np.float32)

@@ -213,7 +213,7 @@ def test_block_synchronous_iterates_equal_per_iteration_ones(rng, prior):
     """The GPU schedule (energies read once per block of iterations, the block replayed when a step
     raised the energy) gives exactly the iterates of reading every iteration."""
     from csc.backends.backend import get_backend
-    from csc.core.inference import fista, lipschitz_constant
+    from csc.core.fista import fista, lipschitz_constant
     from csc.core.model import dictionary_to_real
     from csc.priors import make_prior
     X, D, _, w = random_problem(rng, B=2, T=8, K=6, M=10, dtype=np.float32)
@@ -237,8 +237,8 @@ def test_after_a_rejected_step_only_the_steps_before_it_are_replayed(rng, monkey
     """GPU schedule: when a block's read finds a raised energy at step j, the block is restored
     and steps 0..j−1 are replayed without host reads; only from step j on is each step read."""
     from csc.backends.backend import get_backend
-    from csc.core import inference
-    from csc.core.inference import fista, lipschitz_constant
+    from csc.core import fista as solver
+    from csc.core.fista import fista, lipschitz_constant
     from csc.core.model import dictionary_to_real
     from csc.priors import make_prior
 
@@ -248,7 +248,7 @@ def test_after_a_rejected_step_only_the_steps_before_it_are_replayed(rng, monkey
     wv = p.weight_vector(10, np.float32)
     L = 0.3 * lipschitz_constant(W, wv)[0]  # forces rejections
     events = []
-    state = inference._FistaState
+    state = solver._FistaState
     for name in ("iterate", "_read", "restore"):
         real = getattr(state, name)
         monkeypatch.setattr(state, name, lambda self, *a, _real=real, _name=name, **k: (

@@ -8,7 +8,7 @@ from sklearn.exceptions import NotFittedError
 
 import csc
 from csc.backends.backend import get_backend
-from csc.core.inference import NumericRangeError, fista, lipschitz_constant
+from csc.core.fista import NumericRangeError, fista, lipschitz_constant
 from csc.core.model import dictionary_to_real
 from csc.core.proxes import prox_codes
 from csc.learning import TrainingDiverged

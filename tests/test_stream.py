@@ -11,7 +11,7 @@ import pytest
 
 from csc.backends.backend import get_backend
 from csc.core.causal_inference import causal_fista
-from csc.core.inference import lipschitz_constant
+from csc.core.fista import lipschitz_constant
 from csc.core.model import codes_from_real, codes_to_real, dictionary_to_real
 from csc.testing.movies import pink_noise, transformed_movie, write_video
 from csc.video.reader import VideoError, iter_frames

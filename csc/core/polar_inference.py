@@ -1,7 +1,7 @@
 """The authors' first-layer inference: truncated Barzilai–Borwein descent over amplitudes and
 phases from a random start (docs/design.md §9).
 
-csc's own solver (`csc.core.inference.fista`) minimises the energy over the codes' real and
+csc's own solver (`csc.core.fista.fista`) minimises the energy over the codes' real and
 imaginary parts to convergence from zero. The authors' code (`infer_Z.m` with `minFunc_ind`,
 method "bb", at most 15 iterations and 20 function evaluations) does something else, and the
 codes their learning sees are the codes this procedure stops at:
@@ -33,7 +33,7 @@ from collections import deque
 import numpy as np
 
 from csc.backends.backend import to_numpy
-from csc.core.inference import EncodeInfo
+from csc.core.fista import EncodeInfo
 from csc.priors import Prior
 
 #: the authors' caps (init.m: minFunc_ind_Opts.MaxIter 15, MaxFunEvals 20)

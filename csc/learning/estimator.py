@@ -15,7 +15,8 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from csc import io
 from csc.backends.backend import BACKENDS, array_module, get_backend, to_numpy
 from csc.core.energy import energy_terms
-from csc.core.inference import NumericRangeError, encode, lipschitz_constant
+from csc.core.fista import NumericRangeError, lipschitz_constant
+from csc.core.inference import encode
 from csc.core.model import check_codes, check_data, dictionary_from_real, reconstruct
 from csc.core.params import NON_NEGATIVE, POSITIVE, SEED, check_number, integer_at_least
 from csc.core.polar_inference import check_smooth_prior

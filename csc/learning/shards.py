@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from csc.backends.backend import get_backend
-from csc.core.inference import fista
+from csc.core.fista import fista
 from csc.core.polar_inference import PAPER_MAX_EVALS, PAPER_MAX_ITER, polar_bb, random_start
 from csc.learning import RULES
 from csc.priors import Prior
@@ -114,7 +114,7 @@ def shard_statistics(X, plan: UpdatePlan, shard: int = 0) -> ShardStatistics:
     """Infer the codes of one shard X float (n_sequences, n_frames, n_features) (NumPy, or CuPy
     on the GPU backend; float32 on the GPU, whose kernels are float32 only), the update's
     `shard`-th, and return its `ShardStatistics`. Raises
-    `csc.core.inference.NumericRangeError` when the problem does not fit the working float
+    `csc.core.fista.NumericRangeError` when the problem does not fit the working float
     type."""
     be = get_backend(plan.backend)
     xp = be.xp

@@ -18,7 +18,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from csc.core.inference import NumericRangeError
+from csc.core.fista import NumericRangeError
 from csc.learning.shards import ShardStatistics, UpdatePlan, shard_statistics
 from csc.run_folder import RunError
 from csc.training.clips import build_cache

@@ -27,7 +27,7 @@ import numpy as np
 
 from csc.backends.backend import get_backend
 from csc.core.causal_inference import causal_fista
-from csc.core.inference import lipschitz_constant
+from csc.core.fista import lipschitz_constant
 from csc.core.model import codes_from_real, dictionary_to_real
 from csc.core.params import check_number
 from csc.video.encode_video import PatchGrid, check_grid_options

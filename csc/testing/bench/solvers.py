@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from csc.core.inference import EncodeInfo, encode
+from csc.core.fista import EncodeInfo
+from csc.core.inference import encode
 from csc.core.model import codes_to_real
 from csc.testing.bench.problem import Problem
 from csc.testing.bench.timing import Runner
