@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                        max_frames=args.start + args.frames)
     frames = crop(list(read)[args.start:], tuple(args.size))
 
-    from csc.video.encode_video import PatchGrid
+    from csc.video.grid import PatchGrid
 
     grid = PatchGrid(*frames[0].shape, model.patch_size, max(model.patch_size // 2, 1))
     Z = model.encode_patches(grid.cut(np.stack(frames)))  # batch: all frames together

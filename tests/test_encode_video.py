@@ -30,7 +30,8 @@ from csc.core import phases
 from csc.testing.movies import pink_noise, transformed_movie, write_frame_folder, write_video
 from csc.video.code_reader import open_codes
 from csc.video.code_writer import write_videos
-from csc.video.encode_video import PatchGrid, prepare_encoding
+from csc.video.encode_video import prepare_encoding
+from csc.video.grid import PatchGrid
 from csc.video.reader import VideoError, iter_frames
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -160,7 +160,7 @@ def variance_explained(model, frames: np.ndarray, codes: np.ndarray, stride: int
     """1 − Σ(P − P̂)² / Σ(P − mean P)² over every patch of the grid, P̂ decoded from `codes`
     complex (T, rows, cols, K)."""
     from csc.analysis.first_layer import variance_explained as pixel_variance
-    from csc.video.encode_video import PatchGrid
+    from csc.video.grid import PatchGrid
 
     grid = PatchGrid(*frames.shape[1:], model.patch_size, stride)
     P = grid.cut(frames)
@@ -189,7 +189,7 @@ def profile_chunk(model, frames: np.ndarray, args: argparse.Namespace) -> dict:
     after k iterations on 64 grid positions against 4000 iterations."""
     from csc.core.inference import encode
     from csc.testing.bench.timing import gemm_floor_best
-    from csc.video.encode_video import PatchGrid
+    from csc.video.grid import PatchGrid
 
     p = model.patch_size
     grid = PatchGrid(*SIZE, p, args.stride or max(p // 2, 1))

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from csc.core.phases import DEFAULT_REL_THRESHOLD, phase_velocity
-from csc.video.encode_video import PatchGrid
+from csc.video.grid import PatchGrid
 
 GAP = 4  # pixels between panels
 MASKED = np.array([96, 96, 96], np.uint8)

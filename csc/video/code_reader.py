@@ -22,9 +22,7 @@ from csc.video.code_store import (
     missing_chunks,
     read_finished,
 )
-from csc.video.encode_video import (
-    PatchGrid,
-)
+from csc.video.grid import PatchGrid
 
 
 @dataclass

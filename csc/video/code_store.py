@@ -44,10 +44,8 @@ import numpy as np
 import zarr
 
 from csc.versioning import __version__
-from csc.video.encode_video import (
-    PatchGrid,
-    VideoEncoding,
-)
+from csc.video.encode_video import VideoEncoding
+from csc.video.grid import PatchGrid
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoSource, frame_files
 

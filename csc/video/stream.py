@@ -30,7 +30,7 @@ from csc.core.causal_inference import causal_fista
 from csc.core.fista import lipschitz_constant
 from csc.core.model import codes_from_real, dictionary_to_real
 from csc.core.params import check_number
-from csc.video.encode_video import PatchGrid, check_grid_options
+from csc.video.grid import PatchGrid, check_grid_options
 from csc.video.pixel_model import PixelModel
 from csc.video.reader import VideoError, block_average, iter_frames, to_gray
 
