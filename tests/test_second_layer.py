@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from csc.analysis.geometry import unit_frequency
 from csc.core.params import InvalidParameterError
@@ -227,7 +228,7 @@ def test_partial_fit_and_validation(rng):
     _, _, delta, mask = planted_motion(rng, n=6)
     m = MotionUnits(2, random_state=0).partial_fit(delta, mask).partial_fit(delta)
     assert m.n_updates_ == 2
-    with pytest.raises(ValueError, match="first-layer units"):
+    with pytest.raises(ValueError, match="X has 5 features, but MotionUnits is expecting 20"):
         m.transform(delta[..., :5])
     with pytest.raises(ValueError, match="not fitted"):
         FormUnits(2).transform(np.zeros((1, 3, 4)))
@@ -414,3 +415,11 @@ def test_on_fraction_threshold_keeps_that_share_of_amplitudes(rng):
     for bad in (0.0, 1.5, float("nan")):
         with pytest.raises(ValueError, match="fraction"):
             on_fraction_threshold(Z, bad)
+
+
+@parametrize_with_checks([FormUnits(n_components=3, n_updates=3, batch_size=4, max_iter=20,
+                                    transform_max_iter=50, random_state=0)])
+def test_form_units_pass_scikit_learns_estimator_checks(estimator, check):
+    """scikit-learn's own checks, on 2-D data (ℓ of one-frame sequences): every one passes.
+    MotionUnits are not checked so: they take (δ, mask) pairs, which no check passes."""
+    check(estimator)

@@ -7,6 +7,8 @@ so that x̂ = C @ W: the unit index is the fastest-varying one in C (coalesced k
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import issparse
+from sklearn.utils.validation import check_array
 
 from csc.backends.backend import array_module
 
@@ -83,6 +85,26 @@ def check_data(X, name: str = "X") -> np.ndarray:
     if not bool(xp.all(xp.isfinite(X))):
         raise ValueError(f"{name} contains NaN or Inf")
     return X
+
+
+def check_sequences(X, name: str = "X") -> tuple[np.ndarray, bool]:
+    """(sequences, flat) for an estimator's input: X float (n_sequences, n_frames, n_features),
+    or X (n_samples, n_features) as n_samples sequences of one frame (frames without time; flat
+    is then True), checked: scikit-learn's `check_array` for host data (its messages, sparse
+    input refused), then `check_data`, which also keeps a CuPy array on its device."""
+    if array_module(X) is np:
+        if not issparse(X):  # (check_array refuses sparse input in its words)
+            X = np.asarray(X)  # scikit-learn's own messages for these would print the array
+            if np.iscomplexobj(X):
+                raise ValueError(f"Complex data not supported: {name} must be real-valued, "
+                                 f"got dtype {X.dtype}")
+            if X.ndim < 2:
+                raise ValueError(f"{name} must have shape (n_sequences, n_frames, n_features) or "
+                                 f"(n_samples, n_features), got shape {X.shape}: Reshape your "
+                                 f"data")
+        X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], input_name=name)
+    flat = X.ndim == 2
+    return check_data(X[:, None] if flat else X, name), flat
 
 
 def check_dictionary(D, n_features: int | None = None) -> np.ndarray:

@@ -7,17 +7,16 @@ from numbers import Integral
 from typing import Any, Callable
 
 import numpy as np
-from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from csc import io
-from csc.backends.backend import BACKENDS, array_module, get_backend, to_numpy
+from csc.backends.backend import BACKENDS, get_backend, to_numpy
 from csc.core.energy import energy_terms
 from csc.core.fista import NumericRangeError, lipschitz_constant
 from csc.core.inference import encode
-from csc.core.model import check_codes, check_data, dictionary_from_real, reconstruct
+from csc.core.model import check_codes, check_sequences, dictionary_from_real, reconstruct
 from csc.core.params import NON_NEGATIVE, POSITIVE, SEED, check_number, integer_at_least
 from csc.core.polar_inference import check_smooth_prior
 from csc.learning import NORMALIZATIONS, RULES, TrainingDiverged, normalize_units
@@ -64,26 +63,6 @@ HISTORY = {"energy": np.float64, "snr": np.float64, "active": np.float64, "n_ite
 
 #: the parts of a pixel model (`PixelModel.to_arrays`), which a coder file must not hold
 _PIXEL_MODEL_PARTS = ("whitener_", "layer_", "second_layer_prior")
-
-
-def _movies(X) -> tuple[np.ndarray, bool]:
-    """(movies, flat): X float (n_sequences, n_frames, n_features), or X (n_samples,
-    n_features) as n_samples sequences of one frame (frames without time; flat is then True),
-    checked: scikit-learn's `check_array` for host data (its messages, sparse input refused),
-    then `check_data`, which also keeps a CuPy array on its device."""
-    if array_module(X) is np:
-        if not issparse(X):  # (check_array refuses sparse input in its words)
-            X = np.asarray(X)  # scikit-learn's own messages for these would print the array
-            if np.iscomplexobj(X):
-                raise ValueError(f"Complex data not supported: X must be real-valued, got "
-                                 f"dtype {X.dtype}")
-            if X.ndim < 2:
-                raise ValueError(f"X must have shape (n_sequences, n_frames, n_features) or "
-                                 f"(n_samples, n_features), got shape {X.shape}: Reshape your "
-                                 f"data")
-        X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], input_name="X")
-    flat = X.ndim == 2
-    return check_data(X[:, None] if flat else X), flat
 
 
 @io.register("coder", foreign=_PIXEL_MODEL_PARTS)
@@ -358,7 +337,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         sequences, from a fresh random dictionary. On TrainingDiverged the model holds the
         updates made before the failing one."""
         prior = self._checked_prior()
-        X, _ = _movies(X)
+        X, _ = check_sequences(X)
         self.n_features_in_ = X.shape[-1]
         self._initialize(X)
         for _ in range(self.n_updates):
@@ -370,7 +349,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         (n_sequences, n_frames, n_features), making no update: what `partial_fit` does before
         its first update, for runs whose updates come from `update_from_shards`."""
         self._check_params()
-        X, _ = _movies(X)
+        X, _ = check_sequences(X)
         self.n_features_in_ = X.shape[-1]
         self._initialize(X)
         return self
@@ -380,7 +359,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         """One dictionary update with all of X (n_sequences, n_frames, n_features) as the batch.
         On TrainingDiverged the model is as before the call (unfitted if it was)."""
         prior = self._checked_prior()
-        X, _ = _movies(X)
+        X, _ = check_sequences(X)
         fresh = not hasattr(self, "_W")
         if fresh:
             self.n_features_in_ = X.shape[-1]
@@ -409,7 +388,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
         tol, backend: default `transform_max_iter`, `transform_tol`, `backend`; init: complex
         starting codes like the result (default zeros)."""
         self._check_fitted()
-        X, flat = _movies(X)
+        X, flat = check_sequences(X)
         self._check_features(X)
         Z = encode(X, self.components_,
                    max_iter=self.transform_max_iter if max_iter is None else max_iter,
@@ -436,7 +415,7 @@ class ComplexSparseCoding(TransformerMixin, BaseEstimator):
 
     def score(self, X, y=None) -> float:
         """Negative mean energy per frame of X under its inferred codes (higher is better)."""
-        X, _ = _movies(X)
+        X, _ = check_sequences(X)
         Z = self.transform(X)
         e = energy_terms(X, Z, self.components_, self.prior())
         return -e["total"] / (X.shape[0] * X.shape[1])

@@ -117,9 +117,21 @@ class SecondLayerBase(BaseEstimator):
                         "partial_fit")
 
     def _check_K(self, K: int) -> None:
+        """scikit-learn's check and message: the input's first-layer units are its features."""
         if K != self.components_.shape[0]:
-            raise ValueError(f"input has {K} first-layer units but the model was fitted with "
-                             f"{self.components_.shape[0]}")
+            raise ValueError(f"X has {K} features, but {type(self).__name__} is expecting "
+                             f"{self.components_.shape[0]} features as input.")
+
+    @property
+    def n_features_in_(self) -> int:
+        """First-layer units K, the features of the input (scikit-learn's name)."""
+        check_is_fitted(self, "components_")
+        return self.components_.shape[0]
+
+    @property
+    def n_iter_(self) -> int:
+        """Updates made so far (scikit-learn's name for `n_updates_`)."""
+        return self.n_updates_
 
     def _batch_indices(self, n: int) -> np.ndarray:
         return np.sort(self._rng.choice(n, size=self.batch_size, replace=n < self.batch_size))

@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.base import TransformerMixin, _fit_context
 
 from csc import io
+from csc.core.model import check_sequences
 from csc.core.params import NON_NEGATIVE, POSITIVE
 from csc.second_layer.base import SecondLayerBase, time_diff_grad
 from csc.second_layer.features import log_amplitude_features
@@ -87,7 +88,9 @@ def infer_form(ell, B, *, noise_var=0.2, lam=2.0, slowness=5.0, max_iter=200, to
 class FormUnits(TransformerMixin, SecondLayerBase):
     """Form units: a dictionary B (K, L) of log-amplitude patterns.
 
-    A scikit-learn transformer (`TransformerMixin`): `fit_transform(ell)` is fit then transform.
+    A scikit-learn transformer (`TransformerMixin`): `fit_transform(ell)` is fit then transform;
+    ℓ (n_samples, K), frames without time, is n_samples one-frame sequences. It passes
+    scikit-learn's estimator checks.
 
     Parameters
     ----------
@@ -200,13 +203,11 @@ class FormUnits(TransformerMixin, SecondLayerBase):
 
     # ---------------------------------------------------------------- learning
     @staticmethod
-    def _check_data(ell) -> np.ndarray:
-        ell = np.asarray(ell, dtype=np.float64)
-        if ell.ndim != 3:
-            raise ValueError(f"ell must be (n_seq, T, K), got shape {ell.shape}")
-        if not np.all(np.isfinite(ell)):
-            raise ValueError("ell has non-finite values")
-        return ell
+    def _check_data(ell) -> tuple[np.ndarray, bool]:
+        """(ℓ float64 (n_seq, T, K), flat): ℓ (n_samples, K), frames without time, is
+        n_samples one-frame sequences (flat is then True); `check_sequences` checks it."""
+        ell, flat = check_sequences(ell, "ell")
+        return np.asarray(ell, dtype=np.float64), flat
 
     def _update(self, ell) -> None:
         B = self.components_
@@ -220,29 +221,30 @@ class FormUnits(TransformerMixin, SecondLayerBase):
     def fit(self, ell, y=None) -> FormUnits:
         """Learn B from ℓ (n_seq, T, K) (see `fit_features`)."""
         self._check_step_targets()
-        return self._fit(self._check_data(ell))
+        return self._fit(self._check_data(ell)[0])
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, ell, y=None) -> FormUnits:
         """One update with all of ℓ as the batch."""
         self._check_step_targets()
-        return self._partial_fit(self._check_data(ell))
+        return self._partial_fit(self._check_data(ell)[0])
 
     def transform(self, ell) -> np.ndarray:
-        """Form-unit activities V float64 (n_seq, T, L)."""
+        """Form-unit activities V float64 (n_seq, T, L), or (n_samples, L) for ℓ (n_samples,
+        K)."""
         self._check_fitted()
-        ell = self._check_data(ell)
+        ell, flat = self._check_data(ell)
         self._check_K(ell.shape[-1])
         V, _ = infer_form(ell, self.components_, max_iter=self.transform_max_iter,
                           tol=self.tol * 0.01, **self._energy_kwargs())
-        return V
+        return V[:, 0] if flat else V
 
     def inverse_transform(self, V) -> np.ndarray:
-        """Predicted ℓ = V Bᵀ (n_seq, T, K)."""
+        """Predicted ℓ = V Bᵀ (n_seq, T, K), or (n_samples, K) for V (n_samples, L)."""
         self._check_fitted()
         return np.asarray(V, np.float64) @ self.components_.T
 
     def energy(self, ell, V) -> dict[str, float]:
         self._check_fitted()
-        return energy_form(self._check_data(ell), np.asarray(V, np.float64), self.components_,
+        return energy_form(self._check_data(ell)[0], np.asarray(V, np.float64), self.components_,
                            **self._energy_kwargs())[1]
