@@ -23,7 +23,7 @@ stored, uncompressed, with `np.savez`):
   numbers or text (no objects, so no pickle; no structured dtypes), and a shape whose bytes
   fill the member exactly: a header that declares more than the member holds is refused
   before anything is allocated.
-Only then is each array read, from the member's bounded stream. `load` hands the arrays to the
+Only then is each array read, from the member's bounded stream. `read_model` hands them to the
 registered class, whose `from_arrays` checks the structure with `require_array`,
 `require_scalar`, `require_json`, `require_field`, `json_numbers` and `read_history`: every key it
 needs, each array's dtype kind and shape and their agreement with one another, finite floats,

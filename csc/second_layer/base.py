@@ -39,8 +39,9 @@ def normalize_columns(D: np.ndarray) -> np.ndarray:
 
 
 class SecondLayerBase(BaseEstimator):
-    """Shared machinery. Subclasses set `_KIND` (the model-file tag), extend `_check_params` and
-    compute the gradient G (K, L) of ⟨log-likelihood⟩ per update for `_step`.
+    """Shared machinery. Subclasses set `_KIND` (the model-file tag), add their parameters to
+    `_parameter_constraints` and compute the gradient G (K, L) of ⟨log-likelihood⟩ per update
+    for `_step`.
 
     Learning step (`step`): "adaptive" (the authors' code: D += η G, η adapted so that the
     largest |η G| stays near the target, `step_targets` over the schedule `ADAPTIVE_SWITCH`;
