@@ -3,6 +3,7 @@
 import argparse
 import gc
 import importlib
+import signal
 import sys
 import time
 from importlib.metadata import entry_points
@@ -10,6 +11,17 @@ from importlib.metadata import entry_points
 import pytest
 
 from csc.cli.interrupts import INTERRUPTED, interrupts_never_lost, stops_on_interrupt
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_reaches_python():
+    """These tests stand for a process that Ctrl-C reaches. One started in the background of a
+    non-interactive shell inherits SIGINT ignored, and `_thread.interrupt_main` (which the guard
+    uses to raise an owed interrupt again) then does nothing, as a real Ctrl-C would not arrive
+    either; so each test runs with Python's own SIGINT handler, and the previous one after."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 class InterruptedWhileFinalized:
